@@ -1,0 +1,39 @@
+# restraint: these targets drive meson and ninja.
+#   make        build build/restraint
+#   make run    the default VM: a writer and a reader vCPU, HMP on stdio
+#   make check  every test; ends with "N passed, N failed"
+#   make bench  the benchmarks (tables, figures)
+
+BUILD ?= build
+NINJA ?= ninja
+RUN_ARGS ?= -m 1G -smp 2 -accel kvm,dirty-ring-size=4096 \
+	-workload cpu=0,kind=write,size=384M \
+	-workload cpu=1,kind=read,size=256M \
+	-monitor stdio
+
+.PHONY: all deps run check check-unit check-functional check-sanitizers \
+	check-fuzz bench clean
+
+all: $(BUILD)/build.ninja
+	$(NINJA) -C $(BUILD)
+
+deps:
+	@./scripts/install-deps
+
+$(BUILD)/build.ninja:
+	@./scripts/install-deps
+	./configure --builddir=$(BUILD)
+
+run: all
+	@sock=$${TMPDIR:-/tmp}/restraint-$$$$.qmp; \
+	echo "QMP socket: $$sock  (try: scripts/qmp-shell $$sock)"; \
+	exec $(BUILD)/restraint $(RUN_ARGS) -qmp unix:$$sock,server=on,wait=off
+
+check: deps
+	@./scripts/run-checks
+
+bench: all
+	@./scripts/run-benchmarks
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -1,0 +1,156 @@
+/*
+ * KVM dirty ring: map each vCPU's ring, harvest it, reset it.
+ */
+#include "qemu/osdep.h"
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "hw/guest-abi.h"
+#include "sysemu/cpus-internal.h"
+#include "sysemu/kvm-dirty-ring.h"
+#include "sysemu/kvm.h"
+#include "sysemu/physmem.h"
+#include "trace.h"
+
+/* Serialises harvesting and KVM_RESET_DIRTY_RINGS (the "slots lock"). */
+static GMutex kvm_slots_lock;
+
+DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
+                                            uint32_t entries,
+                                            uint32_t *fetch,
+                                            uint32_t nr_slots,
+                                            const uint64_t *slot_pages,
+                                            DirtyGfnFunc fn, void *opaque)
+{
+    DirtyRingHarvest h = { 0, 0 };
+
+    for (uint32_t n = 0; n < entries; n++) {
+        struct kvm_dirty_gfn *e = &ring[*fetch & (entries - 1)];
+        uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
+        uint32_t slot;
+        uint64_t offset;
+
+        if (!(flags & KVM_DIRTY_GFN_F_DIRTY)) {
+            break;
+        }
+        slot = e->slot & 0xffff;    /* the high half is the address space */
+        offset = e->offset;
+        if (slot < nr_slots && offset < slot_pages[slot]) {
+            fn(slot, offset, opaque);
+        } else {
+            h.dropped++;
+        }
+        /* Give the entry back even when it was bad: never wedge the ring. */
+        __atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+        (*fetch)++;
+        h.harvested++;
+    }
+    return h;
+}
+
+bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp)
+{
+    uint32_t entries = kvm_state->dirty_ring_entries;
+    size_t bytes = (size_t)entries * sizeof(struct kvm_dirty_gfn);
+    void *ring;
+
+    if (!entries) {
+        return true;
+    }
+    ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                cpu->kvm_fd, KVM_DIRTY_LOG_PAGE_OFFSET * getpagesize());
+    if (ring == MAP_FAILED) {
+        error_setg_errno(errp, errno, "kvm: mapping the dirty ring of cpu %d",
+                         cpu->cpu_index);
+        return false;
+    }
+    cpu->dirty_gfns = ring;
+    cpu->dirty_ring_entries = entries;
+    cpu->dirty_ring_fetch = 0;
+    return true;
+}
+
+void kvm_dirty_ring_cleanup_vcpu(CPUState *cpu)
+{
+    if (cpu->dirty_gfns) {
+        munmap(cpu->dirty_gfns,
+               (size_t)cpu->dirty_ring_entries * sizeof(struct kvm_dirty_gfn));
+        cpu->dirty_gfns = NULL;
+    }
+}
+
+static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
+{
+    /* The per-client dirty bitmaps are fed here (softmmu/physmem.c). */
+}
+
+static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
+{
+    uint64_t slot_pages[2] = {
+        [RAM_SLOT_SYSTEM] = RS_SYS_SIZE / RS_PAGE_SIZE,
+        [RAM_SLOT_WORK] = (ram_size() - RS_WORK_BASE) / RS_PAGE_SIZE,
+    };
+    DirtyRingHarvest h;
+
+    h = kvm_dirty_ring_harvest_one(cpu->dirty_gfns, cpu->dirty_ring_entries,
+                                   &cpu->dirty_ring_fetch,
+                                   G_N_ELEMENTS(slot_pages), slot_pages,
+                                   kvm_dirty_ring_mark, cpu);
+    if (h.dropped) {
+        trace_kvm_dirty_ring_dropped(cpu->cpu_index, h.dropped);
+    }
+    __atomic_fetch_add(&cpu->dirty_pages, h.harvested - h.dropped,
+                       __ATOMIC_RELEASE);
+    return h.harvested;
+}
+
+static void kvm_dirty_ring_reset_locked(uint64_t harvested)
+{
+    int reset;
+
+    if (!harvested) {
+        return;
+    }
+    reset = ioctl(kvm_state->vmfd, KVM_RESET_DIRTY_RINGS, 0);
+    if (reset < 0) {
+        error_report("kvm: KVM_RESET_DIRTY_RINGS: %s", g_strerror(errno));
+    } else if ((uint64_t)reset != harvested) {
+        trace_kvm_dirty_ring_reset_mismatch(harvested, reset);
+    }
+}
+
+uint64_t kvm_dirty_ring_reap(void)
+{
+    uint64_t total = 0;
+
+    g_mutex_lock(&kvm_slots_lock);
+    for (int i = 0; i < cpus_count(); i++) {
+        CPUState *cpu = cpus_get(i);
+
+        if (cpu->dirty_gfns) {
+            total += kvm_dirty_ring_reap_locked(cpu);
+        }
+    }
+    kvm_dirty_ring_reset_locked(total);
+    g_mutex_unlock(&kvm_slots_lock);
+    return total;
+}
+
+uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
+{
+    uint64_t n;
+
+    g_mutex_lock(&kvm_slots_lock);
+    n = kvm_dirty_ring_reap_locked(cpu);
+    kvm_dirty_ring_reset_locked(n);
+    g_mutex_unlock(&kvm_slots_lock);
+    return n;
+}
+
+bool kvm_handle_dirty_ring_full(CPUState *cpu)
+{
+    __atomic_fetch_add(&cpu->dirty_ring_full_count, 1, __ATOMIC_RELAXED);
+    kvm_dirty_ring_reap_one(cpu);
+    return true;
+}

@@ -1,0 +1,64 @@
+/*
+ * CPUState: one virtual CPU, its KVM handles and its thread.
+ *
+ * Fields marked (atomic) are read and written with __atomic builtins from
+ * several threads; fields marked (VM lock) change only under vm_lock().
+ */
+#ifndef HW_CORE_CPU_H
+#define HW_CORE_CPU_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/kvm.h>
+
+#include "sysemu/cpus.h"
+
+/* Why a vCPU stopped executing guest code for good. */
+typedef enum CPUHaltReason {
+    CPU_HALT_NONE = 0,
+    CPU_HALT_GUEST_CRASH,     /* triple fault or panic doorbell */
+    CPU_HALT_INTERNAL_ERROR,  /* KVM could not run it */
+} CPUHaltReason;
+
+struct CPUState {
+    int cpu_index;
+    pthread_t thread;
+    pid_t thread_id;            /* (atomic) set by the thread itself */
+    bool thread_started;
+
+    int kvm_fd;
+    struct kvm_run *kvm_run;
+    size_t kvm_run_size;
+
+    /* Requests; see softmmu/cpus.c for the protocol. */
+    int exit_request;           /* (atomic) leave KVM_RUN and look */
+    bool stop;                  /* (VM lock) pause requested */
+    bool stopped;               /* (VM lock) parked, outside KVM_RUN */
+    bool quit;                  /* (VM lock) the thread must end */
+    CPUHaltReason halted;       /* (VM lock) never runs again */
+
+    /* Interruptible sleeps (doorbell, throttle). */
+    GMutex sleep_lock;
+    GCond sleep_cond;
+
+    /* Dirty ring (accel/kvm/dirty-ring.c); NULL in bitmap mode. */
+    struct kvm_dirty_gfn *dirty_gfns;
+    uint32_t dirty_ring_entries;
+    uint32_t dirty_ring_fetch;  /* (slots lock) next entry to look at */
+    uint64_t dirty_pages;       /* (atomic) monotonic, harvested entries */
+    uint64_t dirty_ring_full_count;  /* (atomic) ring-full exits */
+
+    /* Entry state, from the machine. */
+    uint64_t entry_rip;
+    uint64_t entry_rsp;
+    uint64_t entry_rdi;
+
+    /* Statistics (atomic). */
+    uint64_t exit_count;
+    uint64_t mmio_exit_count;
+    uint64_t kick_count;
+    uint64_t doorbell_sleep_ns;
+};
+
+#endif /* HW_CORE_CPU_H */

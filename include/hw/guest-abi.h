@@ -1,0 +1,192 @@
+/*
+ * restraint guest ABI: shared by the VMM and the freestanding guest build.
+ *
+ * This header must stay freestanding: <stdint.h> only, no GLib, no libc.
+ * See docs/guest-abi.md for the prose version of this contract.
+ *
+ * Guest-physical layout (VA == GPA, identity mapped by the VMM):
+ *
+ *   0x0000_0000  RS_PT_BASE     page tables (PML4 first), built by hw/pagetable.c
+ *   0x0010_0000  RS_CTL_BASE    one 4 KiB control block per vCPU (struct rs_ctl)
+ *   0x0020_0000  RS_IMAGE_BASE  the guest program (ELF PT_LOAD segments)
+ *   0x0080_0000  RS_STACK_BASE  per-vCPU stacks, RS_STACK_SIZE each, growing down
+ *   0x0100_0000  RS_SYS_SIZE    end of the system area; workload regions lie above
+ *   RS_DOORBELL_GPA             the doorbell MMIO page, outside RAM (no memslot)
+ *
+ * The system area is its own memslot and is never dirty-logged: the
+ * guest's counters and stacks would otherwise count as dirty pages in every
+ * measurement.  Migration copies it whole at switchover.
+ */
+#ifndef HW_GUEST_ABI_H
+#define HW_GUEST_ABI_H
+
+#include <stdint.h>
+
+#define RS_ABI_MAGIC        0x52535452u /* "RTSR" little-endian "RSTR" */
+#define RS_ABI_VERSION      1u
+
+#define RS_PAGE_SIZE        4096ull
+#define RS_PT_BASE          0x00000000ull
+#define RS_PT_SIZE          0x00100000ull   /* room for 256 tables */
+/* CR3: the PML4 is the second page (GPA 0 stays unused, a null guard). */
+#define RS_PML4_GPA         (RS_PT_BASE + 0x1000ull)
+#define RS_CTL_BASE         0x00100000ull
+#define RS_CTL_SIZE         4096ull         /* one page per vCPU */
+#define RS_MAX_CPUS         64
+#define RS_IMAGE_BASE       0x00200000ull
+#define RS_IMAGE_END        0x00800000ull   /* 6 MiB for the program */
+#define RS_STACK_BASE       0x00800000ull
+#define RS_STACK_SIZE       0x00010000ull   /* 64 KiB per vCPU */
+#define RS_SYS_SIZE         0x01000000ull   /* 16 MiB: end of system area */
+/* First GPA of workload memory: everything from here to the end of RAM. */
+#define RS_WORK_BASE        RS_SYS_SIZE
+/* At 512 GiB: its own PML4 entry, far above any RAM we accept. */
+#define RS_DOORBELL_GPA     0x8000000000ull
+#define RS_MAX_RAM          0x4000000000ull /* 256 GiB */
+
+/* Doorbell registers: 8-byte guest stores at RS_DOORBELL_GPA + offset. */
+#define RS_DB_SLEEP_US      0x00    /* value: microseconds to yield the CPU */
+#define RS_DB_EVENT         0x08    /* value: an event code, reported */
+#define RS_DB_PANIC         0x10    /* value: a panic code; the vCPU stops */
+
+/* Workload kinds (rs_ctl.kind). */
+enum rs_workload_kind {
+    RS_WL_IDLE = 0,
+    RS_WL_WRITE = 1,   /* one store per 4 KiB page, changes its content */
+    RS_WL_READ = 2,    /* streams through the region, counting bytes */
+    RS_WL_MIXED = 3,   /* writes at the target rate, reads otherwise */
+    RS_WL_STAMP = 4,   /* stores the sweep number into every page */
+    RS_WL__MAX
+};
+
+enum rs_workload_pattern {
+    RS_PAT_SEQ = 0,
+    RS_PAT_RANDOM = 1,
+    RS_PAT__MAX
+};
+
+/*
+ * What the guest made of the workload it last read (rs_ctl.workload_status).
+ * Anything but OK: the guest runs `idle` until the next generation.
+ */
+enum rs_workload_status {
+    RS_WLS_OK = 0,
+    RS_WLS_BAD_KIND = 1,     /* kind >= RS_WL__MAX */
+    RS_WLS_BAD_PATTERN = 2,  /* pattern >= RS_PAT__MAX */
+    RS_WLS_BAD_REGION = 3,   /* empty, unaligned, below RS_WORK_BASE, past RAM */
+    RS_WLS_BAD_RATE = 4,     /* nonzero but below RS_MIN_RATE_BYTES_PER_S */
+    RS_WLS_BAD_TSC = 5,      /* a paced workload needs tsc_khz in range */
+    RS_WLS__MAX
+};
+
+/* Panic codes the built-in guest stores to RS_DB_PANIC. */
+enum rs_panic_code {
+    RS_PANIC_BAD_ABI = 1,    /* rs_ctl magic or abi_version mismatch */
+};
+
+/* Slowest pacing: one page per second, so pacing arithmetic cannot overflow. */
+#define RS_MIN_RATE_BYTES_PER_S RS_PAGE_SIZE
+/* TSC frequencies the guest can pace with: 1 MHz .. 10 GHz. */
+#define RS_MIN_TSC_KHZ          1000ull
+#define RS_MAX_TSC_KHZ          10000000ull
+
+/*
+ * One per vCPU at RS_CTL_BASE + cpu_index * RS_CTL_SIZE.
+ *
+ * The VMM writes the workload under a sequence count: it makes
+ * `generation` odd, writes the workload fields, then makes it even again
+ * (release).  The guest reads generation, the fields, generation again,
+ * and retries if they differ or are odd.  It then stores the generation it
+ * runs in `seen_generation`.
+ *
+ * The counters below are written only by the guest, with plain aligned
+ * 8-byte stores, and read by the VMM without exits.
+ */
+struct rs_ctl {
+    /* Set by the VMM at load time. */
+    uint32_t magic;
+    uint32_t abi_version;
+    uint32_t cpu_index;
+    uint32_t cpu_count;
+    uint64_t tsc_khz;
+    uint64_t doorbell_gpa;
+    uint64_t ram_size;          /* bytes of RAM from GPA 0 (identity mapped) */
+
+    /* Workload, written by the VMM under the sequence count. */
+    volatile uint64_t generation;
+    uint32_t kind;              /* enum rs_workload_kind */
+    uint32_t pattern;           /* enum rs_workload_pattern */
+    uint64_t region_gpa;        /* page aligned, inside RAM above RS_WORK_BASE */
+    uint64_t region_size;       /* bytes, a multiple of RS_PAGE_SIZE */
+    uint64_t rate_bytes_per_s;  /* 0 = full speed */
+    uint64_t seed;              /* random pattern seed */
+    uint64_t reserved0[3];
+
+    /* Written by the guest. */
+    volatile uint64_t seen_generation;
+    volatile uint64_t iterations;     /* loop iterations, any workload */
+    volatile uint64_t pages_written;  /* one per page store */
+    volatile uint64_t bytes_read;
+    volatile uint64_t sweeps;         /* completed passes over the region */
+    volatile uint64_t last_tsc;       /* rdtsc at the last counter update */
+    volatile uint64_t stamp;          /* stamp: sweep number being written */
+    /* Visits done in the current sweep: for seq/stamp, the next page index. */
+    volatile uint64_t sweep_pages;
+    /* enum rs_workload_status of the workload of seen_generation. */
+    volatile uint64_t workload_status;
+    uint64_t reserved1[6];
+};
+
+_Static_assert(sizeof(struct rs_ctl) <= RS_CTL_SIZE,
+               "struct rs_ctl must fit its 4 KiB page");
+
+/*
+ * The one rule for a valid workload, used by the VMM before it writes one
+ * and by the guest after it reads one.  Returns an enum rs_workload_status.
+ */
+static inline uint32_t rs_workload_check(uint32_t kind, uint32_t pattern,
+                                         uint64_t region_gpa,
+                                         uint64_t region_size,
+                                         uint64_t rate_bytes_per_s,
+                                         uint64_t tsc_khz, uint64_t ram_size)
+{
+    if (kind >= RS_WL__MAX) {
+        return RS_WLS_BAD_KIND;
+    }
+    if (pattern >= RS_PAT__MAX) {
+        return RS_WLS_BAD_PATTERN;
+    }
+    if (kind == RS_WL_IDLE) {
+        return RS_WLS_OK;
+    }
+    if (region_size == 0 || region_gpa % RS_PAGE_SIZE != 0 ||
+        region_size % RS_PAGE_SIZE != 0 || region_gpa < RS_WORK_BASE ||
+        region_gpa > ram_size || region_size > ram_size - region_gpa) {
+        return RS_WLS_BAD_REGION;
+    }
+    if (rate_bytes_per_s != 0 && rate_bytes_per_s < RS_MIN_RATE_BYTES_PER_S) {
+        return RS_WLS_BAD_RATE;
+    }
+    if (rate_bytes_per_s != 0 &&
+        (tsc_khz < RS_MIN_TSC_KHZ || tsc_khz > RS_MAX_TSC_KHZ)) {
+        return RS_WLS_BAD_TSC;
+    }
+    return RS_WLS_OK;
+}
+
+/*
+ * Entry state for every vCPU (see docs/guest-abi.md): 64-bit CPL3,
+ * RIP = ELF entry, RDI = GPA of this vCPU's struct rs_ctl,
+ * RSP = RS_STACK_BASE + (cpu_index + 1) * RS_STACK_SIZE.
+ */
+static inline uint64_t rs_ctl_gpa(uint32_t cpu_index)
+{
+    return RS_CTL_BASE + (uint64_t)cpu_index * RS_CTL_SIZE;
+}
+
+static inline uint64_t rs_stack_top(uint32_t cpu_index)
+{
+    return RS_STACK_BASE + ((uint64_t)cpu_index + 1) * RS_STACK_SIZE;
+}
+
+#endif /* HW_GUEST_ABI_H */

@@ -1,0 +1,47 @@
+/*
+ * The built-in guest's workloads, as the VMM sees them: configuration
+ * written into each vCPU's control block, ground truth read back from it
+ * without exits.
+ */
+#ifndef HW_WORKLOAD_H
+#define HW_WORKLOAD_H
+
+#include <stdint.h>
+#include "hw/guest-abi.h"
+
+typedef struct WorkloadConfig {
+    enum rs_workload_kind kind;
+    enum rs_workload_pattern pattern;
+    uint64_t size_bytes;     /* 0 = the default for this vCPU */
+    uint64_t rate_mbps;      /* MB/s, MB = 2^20; 0 = full speed */
+} WorkloadConfig;
+
+typedef struct WorkloadSample {
+    uint32_t cpu_index;
+    enum rs_workload_kind kind;
+    enum rs_workload_pattern pattern;
+    uint64_t region_gpa;
+    uint64_t region_size;      /* bytes */
+    uint64_t rate_mbps;        /* target, 0 = full speed */
+    uint64_t generation;       /* what the VMM asked for */
+    uint64_t seen_generation;  /* what the guest runs */
+    uint64_t iterations;
+    uint64_t pages_written;
+    uint64_t bytes_read;
+    uint64_t sweeps;
+    uint64_t guest_tsc;
+    int64_t host_ns;           /* CLOCK_MONOTONIC when sampled */
+} WorkloadSample;
+
+const char *workload_kind_name(enum rs_workload_kind kind);
+bool workload_kind_parse(const char *name, enum rs_workload_kind *kind);
+const char *workload_pattern_name(enum rs_workload_pattern pattern);
+bool workload_pattern_parse(const char *name,
+                            enum rs_workload_pattern *pattern);
+
+/* Change vCPU @cpu_index's workload; checked against its slice of RAM. */
+bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp);
+/* Read the guest's counters for @cpu_index (no exit, any thread). */
+bool workload_sample(int cpu_index, WorkloadSample *out, Error **errp);
+
+#endif /* HW_WORKLOAD_H */

@@ -1,0 +1,45 @@
+/*
+ * The KVM dirty ring: per-vCPU ring of dirtied guest pages.
+ *
+ * The pure harvest core works on a plain array so unit tests need no KVM;
+ * the wrapper owns the slots lock and the KVM_RESET_DIRTY_RINGS ioctl.
+ */
+#ifndef SYSEMU_KVM_DIRTY_RING_H
+#define SYSEMU_KVM_DIRTY_RING_H
+
+#include <stdint.h>
+#include <linux/kvm.h>
+
+#include "hw/core/cpu.h"
+
+/* Called once per harvested entry with its slot and page offset. */
+typedef void (*DirtyGfnFunc)(uint32_t slot, uint64_t offset, void *opaque);
+
+typedef struct DirtyRingHarvest {
+    uint32_t harvested;     /* entries collected and marked for reset */
+    uint32_t dropped;       /* entries with a bad slot or offset */
+} DirtyRingHarvest;
+
+/*
+ * Pure core: collect dirty entries of @ring (@entries, a power of two)
+ * starting at *@fetch, stopping at the first entry not marked dirty
+ * (acquire load), calling @fn for each entry whose slot is < @nr_slots and
+ * whose offset is < @slot_pages[slot], marking each collected entry for
+ * reset (release store), and advancing *@fetch.  At most @entries entries
+ * are taken per call.
+ */
+DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
+                                            uint32_t entries,
+                                            uint32_t *fetch,
+                                            uint32_t nr_slots,
+                                            const uint64_t *slot_pages,
+                                            DirtyGfnFunc fn, void *opaque);
+
+bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp);
+void kvm_dirty_ring_cleanup_vcpu(CPUState *cpu);
+/* Harvest every vCPU's ring and reset them; returns entries harvested. */
+uint64_t kvm_dirty_ring_reap(void);
+/* Harvest @cpu's ring only (ring-full exit), then reset. */
+uint64_t kvm_dirty_ring_reap_one(CPUState *cpu);
+
+#endif /* SYSEMU_KVM_DIRTY_RING_H */

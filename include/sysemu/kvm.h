@@ -1,0 +1,49 @@
+/*
+ * The KVM accelerator: the only code that calls KVM ioctls lives in
+ * accel/kvm/.  Functions return bool and take Error **errp last.
+ */
+#ifndef SYSEMU_KVM_H
+#define SYSEMU_KVM_H
+
+#include <stdint.h>
+#include "hw/core/cpu.h"
+
+/* KVM's documented floor for a dirty ring, as QEMU enforces: entries. */
+#define KVM_DIRTY_RING_MIN_ENTRIES 1024
+
+typedef struct KVMState {
+    int fd;                     /* /dev/kvm */
+    int vmfd;
+    int vcpu_mmap_size;
+    int max_vcpus;
+    uint32_t dirty_ring_entries;    /* 0: dirty bitmap */
+    uint32_t dirty_ring_max_bytes;  /* kernel maximum, 0 = no ring */
+    bool dirty_ring_acq_rel;
+    bool manual_dirty_log_protect;
+    struct kvm_cpuid2 *cpuid;
+} KVMState;
+
+extern KVMState *kvm_state;
+
+/*
+ * Open /dev/kvm, check the API version and every capability restraint
+ * needs, create the VM.  @dirty_ring_entries 0 selects the bitmap.
+ */
+bool kvm_init(uint32_t dirty_ring_entries, Error **errp);
+void kvm_cleanup(void);
+int kvm_max_vcpus(void);
+
+/* Register guest RAM [gpa, gpa + size) at @hva as memslot @slot. */
+bool kvm_set_user_memory(uint32_t slot, uint64_t gpa, uint64_t size,
+                         void *hva, bool log_dirty, Error **errp);
+
+/* Create the KVM vCPU, map kvm_run, set CPUID and the entry state. */
+bool kvm_init_vcpu(CPUState *cpu, Error **errp);
+void kvm_destroy_vcpu(CPUState *cpu);
+/* The vCPU thread's loop: returns when the vCPU must end. */
+void kvm_cpu_exec_loop(CPUState *cpu);
+/* The host TSC rate as KVM sees it, kHz. */
+uint64_t kvm_tsc_khz(void);
+const char *kvm_exit_reason_name(uint32_t exit_reason);
+
+#endif /* SYSEMU_KVM_H */

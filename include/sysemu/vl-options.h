@@ -1,0 +1,42 @@
+/*
+ * The command line, parsed into plain data (softmmu/vl-options.c).
+ * Pure: no KVM, no globals, so unit tests can run every error.
+ */
+#ifndef SYSEMU_VL_OPTIONS_H
+#define SYSEMU_VL_OPTIONS_H
+
+#include "hw/guest-abi.h"
+#include "hw/workload.h"
+
+/* QEMU's default guest size is 128 MiB; ours must also hold workloads. */
+#define VL_DEFAULT_RAM_BYTES (512 * MiB)
+/* The system area plus one 2 MiB workload slice. */
+#define VL_MIN_RAM_BYTES (RS_SYS_SIZE + 2 * MiB)
+
+typedef struct VLOptions {
+    uint64_t ram_bytes;
+    int smp_cpus;
+    uint32_t dirty_ring_entries;        /* 0 = dirty bitmap */
+    char *kernel_path;                  /* NULL = built-in guest */
+    bool start_paused;                  /* -S */
+    char *name;
+    char *incoming;                     /* URI or "defer" */
+    GPtrArray *qmp_specs;               /* char * */
+    GPtrArray *monitor_specs;           /* char * */
+    GPtrArray *trace_patterns;          /* char * */
+    char *trace_file;                   /* -D */
+    bool workload_given[RS_MAX_CPUS];
+    WorkloadConfig workloads[RS_MAX_CPUS];
+    bool help;
+    bool version;
+} VLOptions;
+
+VLOptions *vl_options_new(void);
+void vl_options_free(VLOptions *opts);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VLOptions, vl_options_free)
+
+/* Parse argv[1..argc-1]; every bad value is refused with its reason. */
+bool vl_parse_args(VLOptions *opts, int argc, char **argv, Error **errp);
+const char *vl_usage(void);
+
+#endif /* SYSEMU_VL_OPTIONS_H */

@@ -1,0 +1,13 @@
+/*
+ * The VM lock (QEMU's BQL): run state, the vCPU list, command execution.
+ * Outermost lock: VM lock -> dirtylimit state lock -> slots lock.
+ * Never held across KVM_RUN or a throttle sleep.
+ */
+#ifndef SYSEMU_VM_LOCK_H
+#define SYSEMU_VM_LOCK_H
+
+void vm_lock(void);
+void vm_unlock(void);
+bool vm_lock_held(void);
+
+#endif /* SYSEMU_VM_LOCK_H */

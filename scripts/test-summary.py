@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Count results of meson test logs (testlog.json) and extra result files.
+
+usage: test-summary.py LOG.json... [--extra NAME=STATUS ...]
+Prints one line per failed test, then 'N passed, N failed, N skipped'.
+Exits 1 when anything failed.
+"""
+import json
+import sys
+
+
+def main():
+    passed = failed = skipped = 0
+    failures = []
+    args = sys.argv[1:]
+    extras = []
+    if '--extra' in args:
+        i = args.index('--extra')
+        extras = args[i + 1:]
+        args = args[:i]
+    for path in args:
+        try:
+            with open(path, encoding='utf-8') as f:
+                lines = f.readlines()
+        except OSError as e:
+            failures.append(f'{path}: {e.strerror}')
+            failed += 1
+            continue
+        for line in lines:
+            t = json.loads(line)
+            result = t.get('result')
+            name = f"{t.get('name')} ({path.split('/')[0]})"
+            if result in ('OK', 'EXPECTEDFAIL'):
+                passed += 1
+            elif result == 'SKIP':
+                skipped += 1
+            else:
+                failed += 1
+                failures.append(f'{name}: {result}')
+    for spec in extras:
+        name, _, status = spec.partition('=')
+        if status == 'pass':
+            passed += 1
+        elif status == 'skip':
+            skipped += 1
+        else:
+            failed += 1
+            failures.append(f'{name}: {status}')
+    for f in failures:
+        print(f'FAILED: {f}')
+    print(f'{passed} passed, {failed} failed, {skipped} skipped')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

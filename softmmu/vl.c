@@ -1,0 +1,117 @@
+/*
+ * main(): the command line, initialisation in order, the main loop,
+ * teardown in reverse.
+ */
+#include "qemu/osdep.h"
+
+#include "hw/machine.h"
+#include "monitor/monitor.h"
+#include "sysemu/kvm.h"
+#include "sysemu/runstate.h"
+#include "sysemu/vl-options.h"
+#include "sysemu/vm-lock.h"
+#include "trace/control.h"
+
+static bool vl_init_trace(const VLOptions *opts, Error **errp)
+{
+    if (opts->trace_file && !trace_set_output(opts->trace_file, errp)) {
+        return false;
+    }
+    for (guint i = 0; i < opts->trace_patterns->len; i++) {
+        const char *pattern = g_ptr_array_index(opts->trace_patterns, i);
+
+        if (!trace_enable_pattern(pattern)) {
+            warn_report("-trace %s: no trace event matches", pattern);
+        }
+    }
+    return true;
+}
+
+static bool vl_init_monitors(const VLOptions *opts, Error **errp)
+{
+    for (guint i = 0; i < opts->qmp_specs->len; i++) {
+        if (!monitor_init_qmp(g_ptr_array_index(opts->qmp_specs, i), errp)) {
+            return false;
+        }
+    }
+    for (guint i = 0; i < opts->monitor_specs->len; i++) {
+        if (!monitor_init_hmp(g_ptr_array_index(opts->monitor_specs, i),
+                              errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool vl_start(const VLOptions *opts, Error **errp)
+{
+    bool ok = true;
+
+    vm_lock();
+    if (opts->incoming) {
+        runstate_set(RUN_STATE_INMIGRATE);
+    } else if (!opts->start_paused) {
+        ok = vm_start(errp);
+    }
+    vm_unlock();
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(VLOptions) opts = vl_options_new();
+    Error *err = NULL;
+    int status = EXIT_FAILURE;
+
+    if (!vl_parse_args(opts, argc, argv, &err)) {
+        error_report_err(err);
+        return EXIT_FAILURE;
+    }
+    if (opts->help) {
+        fputs(vl_usage(), stdout);
+        return EXIT_SUCCESS;
+    }
+    if (opts->version) {
+        printf("restraint version %s (QMP-compatible with QEMU 8.2)\n",
+               RESTRAINT_VERSION);
+        return EXIT_SUCCESS;
+    }
+
+    /* Initialisation, in order; each step is undone below in reverse. */
+    if (!vl_init_trace(opts, &err)) {
+        goto out;
+    }
+    main_loop_init();
+    if (!kvm_init(opts->dirty_ring_entries, &err)) {
+        goto out_loop;
+    }
+    if (!machine_init(opts, &err)) {
+        goto out_kvm;
+    }
+    if (!vl_init_monitors(opts, &err)) {
+        goto out_monitors;
+    }
+    if (!vl_start(opts, &err)) {
+        goto out_monitors;
+    }
+
+    main_loop_run();
+    status = EXIT_SUCCESS;
+
+    vm_lock();
+    vm_stop(RUN_STATE_SHUTDOWN);
+    vm_unlock();
+out_monitors:
+    monitor_cleanup();
+    machine_cleanup();
+out_kvm:
+    kvm_cleanup();
+out_loop:
+    main_loop_cleanup();
+out:
+    if (err) {
+        error_report_err(err);
+    }
+    trace_cleanup();
+    return status;
+}
