@@ -64,6 +64,7 @@ static void machine_init_ctl(int cpu_index, uint64_t tsc_khz)
     ctl->cpu_count = machine.cpu_count;
     ctl->tsc_khz = tsc_khz;
     ctl->doorbell_gpa = RS_DOORBELL_GPA;
+    ctl->ram_size = ram_size();
     ctl->kind = RS_WL_IDLE;
     ctl->region_gpa = machine_slice_base(cpu_index);
     ctl->region_size = machine.slice_bytes;
@@ -72,6 +73,7 @@ static void machine_init_ctl(int cpu_index, uint64_t tsc_khz)
 bool machine_init(const VLOptions *opts, Error **errp)
 {
     uint64_t tsc_khz;
+    PageTableInfo pt_info;
 
     machine.cpu_count = opts->smp_cpus;
     machine.slice_bytes = QEMU_ALIGN_DOWN((opts->ram_bytes - RS_WORK_BASE) /
@@ -92,7 +94,7 @@ bool machine_init(const VLOptions *opts, Error **errp)
         return false;
     }
     machine.ram_ready = true;
-    if (!pagetable_build(ram_host_base(), ram_size(), errp) ||
+    if (!pagetable_build(ram_host_base(), ram_size(), &pt_info, errp) ||
         !machine_load_program(opts, errp)) {
         goto fail;
     }

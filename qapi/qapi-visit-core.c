@@ -336,3 +336,11 @@ JsonNode *visit_out_any(const JsonNode *value)
     }
     return json_node_copy((JsonNode *)value);
 }
+
+JsonNode *qapi_empty_object(void)
+{
+    JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+
+    json_node_take_object(node, json_object_new());
+    return node;
+}

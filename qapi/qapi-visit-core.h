@@ -76,6 +76,7 @@ JsonNode *visit_out_number(double value);
 JsonNode *visit_out_bool(bool value);
 JsonNode *visit_out_str(const char *value);     /* NULL -> "" */
 JsonNode *visit_out_any(const JsonNode *value); /* NULL -> null */
+JsonNode *qapi_empty_object(void);                /* {} */
 #define visit_out_int32 visit_out_int64
 #define visit_out_int16 visit_out_int64
 #define visit_out_int8 visit_out_int64

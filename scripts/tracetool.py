@@ -56,6 +56,8 @@ def main():
             h.append(f'extern TraceEvent trace_event_{name};')
             proto = ', '.join(args) if args else 'void'
             call = ''.join(', ' + n for n in names)
+            if fmt.strip() == '""':
+                fmt, call = '"%s"', ', ""'
             h.append(f'static inline void trace_{name}({proto})')
             h.append('{')
             h.append(f'    if (G_UNLIKELY(__atomic_load_n(&trace_event_{name}.enabled, __ATOMIC_RELAXED))) {{')

@@ -9,9 +9,15 @@
 #include "sysemu/kvm.h"
 #include "sysemu/physmem.h"
 
+#define BITS_PER_WORD 64
+
 typedef struct RAMState {
     uint8_t *host;
     uint64_t size_bytes;
+    uint64_t pages;
+    uint64_t words;                             /* per bitmap */
+    uint64_t *dirty[DIRTY_MEMORY_NUM];          /* allocated on first start */
+    int dirty_active[DIRTY_MEMORY_NUM];         /* (atomic) */
 } RAMState;
 
 static RAMState ram;
@@ -31,6 +37,8 @@ bool ram_init(uint64_t size, Error **errp)
     }
     ram.host = host;
     ram.size_bytes = size;
+    ram.pages = size / RS_PAGE_SIZE;
+    ram.words = DIV_ROUND_UP(ram.pages, BITS_PER_WORD);
     if (!kvm_set_user_memory(RAM_SLOT_SYSTEM, 0, RS_SYS_SIZE, ram.host,
                              false, errp) ||
         !kvm_set_user_memory(RAM_SLOT_WORK, RS_WORK_BASE,
@@ -44,6 +52,11 @@ bool ram_init(uint64_t size, Error **errp)
 
 void ram_cleanup(void)
 {
+    for (int c = 0; c < DIRTY_MEMORY_NUM; c++) {
+        g_free(ram.dirty[c]);
+        ram.dirty[c] = NULL;
+        ram.dirty_active[c] = 0;
+    }
     if (ram.host) {
         munmap(ram.host, ram.size_bytes);
         ram.host = NULL;
@@ -67,4 +80,115 @@ void *ram_host_ptr(uint64_t gpa, uint64_t len)
         return NULL;
     }
     return ram.host + gpa;
+}
+
+uint64_t ram_pages(void)
+{
+    return ram.pages;
+}
+
+void physmem_dirty_client_start(DirtyMemoryClient client)
+{
+    assert(client < DIRTY_MEMORY_NUM);
+    if (!ram.dirty[client]) {
+        ram.dirty[client] = g_new0(uint64_t, ram.words);
+    } else {
+        for (uint64_t w = 0; w < ram.words; w++) {
+            __atomic_store_n(&ram.dirty[client][w], 0, __ATOMIC_RELAXED);
+        }
+    }
+    __atomic_store_n(&ram.dirty_active[client], 1, __ATOMIC_RELEASE);
+}
+
+void physmem_dirty_client_stop(DirtyMemoryClient client)
+{
+    assert(client < DIRTY_MEMORY_NUM);
+    /* The bitmap stays allocated: a harvester may still be writing. */
+    __atomic_store_n(&ram.dirty_active[client], 0, __ATOMIC_RELEASE);
+}
+
+bool physmem_dirty_client_active(DirtyMemoryClient client)
+{
+    return __atomic_load_n(&ram.dirty_active[client], __ATOMIC_ACQUIRE);
+}
+
+void physmem_set_dirty_word(uint64_t word, uint64_t word_bits)
+{
+    if (!word_bits || word >= ram.words) {
+        return;
+    }
+    for (int c = 0; c < DIRTY_MEMORY_NUM; c++) {
+        if (physmem_dirty_client_active(c)) {
+            __atomic_fetch_or(&ram.dirty[c][word], word_bits,
+                              __ATOMIC_RELAXED);
+        }
+    }
+}
+
+void physmem_set_dirty_page(uint64_t page)
+{
+    if (page < ram.pages) {
+        physmem_set_dirty_word(page / BITS_PER_WORD,
+                               1ULL << (page % BITS_PER_WORD));
+    }
+}
+
+void physmem_set_dirty_range(uint64_t gpa, uint64_t len)
+{
+    uint64_t first, last;
+
+    if (!len) {
+        return;
+    }
+    first = gpa / RS_PAGE_SIZE;
+    last = MIN((gpa + len - 1) / RS_PAGE_SIZE, ram.pages - 1);
+    for (uint64_t page = first; page <= last; page++) {
+        physmem_set_dirty_page(page);
+    }
+}
+
+uint64_t physmem_dirty_take(DirtyMemoryClient client, uint64_t first_page,
+                            uint64_t nwords, uint64_t *dst)
+{
+    uint64_t first_word = first_page / BITS_PER_WORD;
+    uint64_t count = 0;
+
+    assert(first_page % BITS_PER_WORD == 0);
+    for (uint64_t i = 0; i < nwords; i++) {
+        uint64_t w = first_word + i;
+        uint64_t bits = 0;
+
+        if (w < ram.words && ram.dirty[client]) {
+            bits = __atomic_exchange_n(&ram.dirty[client][w], 0,
+                                       __ATOMIC_ACQ_REL);
+        }
+        dst[i] = bits;
+        count += __builtin_popcountll(bits);
+    }
+    return count;
+}
+
+bool physmem_dirty_test_and_clear(DirtyMemoryClient client, uint64_t page)
+{
+    uint64_t mask = 1ULL << (page % BITS_PER_WORD);
+
+    if (page >= ram.pages || !ram.dirty[client]) {
+        return false;
+    }
+    return __atomic_fetch_and(&ram.dirty[client][page / BITS_PER_WORD],
+                              ~mask, __ATOMIC_ACQ_REL) & mask;
+}
+
+uint64_t physmem_dirty_count(DirtyMemoryClient client)
+{
+    uint64_t count = 0;
+
+    if (!ram.dirty[client]) {
+        return 0;
+    }
+    for (uint64_t w = 0; w < ram.words; w++) {
+        count += __builtin_popcountll(__atomic_load_n(&ram.dirty[client][w],
+                                                      __ATOMIC_RELAXED));
+    }
+    return count;
 }

@@ -5,6 +5,7 @@
 
 #include "qemu/cutils.h"
 #include "sysemu/kvm.h"
+#include "sysemu/memory.h"
 #include "sysemu/vl-options.h"
 
 VLOptions *vl_options_new(void)
@@ -13,6 +14,8 @@ VLOptions *vl_options_new(void)
 
     opts->ram_bytes = VL_DEFAULT_RAM_BYTES;
     opts->smp_cpus = 1;
+    opts->accel.manual_protect = true;
+    opts->accel.reaper_period_ms = KVM_REAPER_DEFAULT_PERIOD_MS;
     opts->qmp_specs = g_ptr_array_new_with_free_func(g_free);
     opts->monitor_specs = g_ptr_array_new_with_free_func(g_free);
     opts->trace_patterns = g_ptr_array_new_with_free_func(g_free);
@@ -87,8 +90,8 @@ static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
         return false;
     }
     if (bytes < VL_MIN_RAM_BYTES || bytes > RS_MAX_RAM) {
-        error_setg(errp, "-m %s: guest RAM must be between %llu MiB and "
-                   "%llu GiB", arg, VL_MIN_RAM_BYTES / MiB,
+        error_setg(errp, "-m %s: guest RAM must be between %" PRIu64 " MiB "
+                   "and %" PRIu64 " GiB", arg, VL_MIN_RAM_BYTES / MiB,
                    RS_MAX_RAM / GiB);
         return false;
     }
@@ -124,9 +127,11 @@ static bool parse_smp(VLOptions *opts, const char *arg, Error **errp)
 static bool parse_accel(VLOptions *opts, const char *arg, Error **errp)
 {
     g_autoptr(GHashTable) kv = NULL;
-    const char *const allowed[] = { "accel", "dirty-ring-size", NULL };
-    const char *accel, *ring;
-    uint64_t entries = 0;
+    const char *const allowed[] = { "accel", "dirty-ring-size",
+                                    "x-manual-protect", "x-reaper-period-ms",
+                                    NULL };
+    const char *accel, *ring, *v;
+    uint64_t entries = 0, period_ms;
 
     kv = keyval_parse(arg, "accel", "-accel", errp);
     if (!kv || !keyval_check_keys(kv, allowed, "-accel", errp)) {
@@ -153,7 +158,27 @@ static bool parse_accel(VLOptions *opts, const char *arg, Error **errp)
             return false;
         }
     }
-    opts->dirty_ring_entries = entries;
+    opts->accel.dirty_ring_entries = entries;
+    v = g_hash_table_lookup(kv, "x-manual-protect");
+    if (v) {
+        if (strcmp(v, "on") && strcmp(v, "off")) {
+            error_setg(errp, "-accel kvm,x-manual-protect=%s: must be on or "
+                       "off", v);
+            return false;
+        }
+        opts->accel.manual_protect = !strcmp(v, "on");
+    }
+    v = g_hash_table_lookup(kv, "x-reaper-period-ms");
+    if (v) {
+        /* 1 ms .. 1 s: longer would leave rings to fill up on their own. */
+        if (!qemu_strtou64(v, &period_ms) || period_ms < 1 ||
+            period_ms > 1000) {
+            error_setg(errp, "-accel kvm,x-reaper-period-ms=%s: must be an "
+                       "integer from 1 to 1000", v);
+            return false;
+        }
+        opts->accel.reaper_period_ms = period_ms;
+    }
     return true;
 }
 

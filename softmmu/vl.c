@@ -7,6 +7,7 @@
 #include "hw/machine.h"
 #include "monitor/monitor.h"
 #include "sysemu/kvm.h"
+#include "sysemu/memory.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vl-options.h"
 #include "sysemu/vm-lock.h"
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
         goto out;
     }
     main_loop_init();
-    if (!kvm_init(opts->dirty_ring_entries, &err)) {
+    if (!kvm_init(&opts->accel, &err)) {
         goto out_loop;
     }
     if (!machine_init(opts, &err)) {
@@ -103,6 +104,7 @@ int main(int argc, char **argv)
     vm_unlock();
 out_monitors:
     monitor_cleanup();
+    memory_cleanup();
     machine_cleanup();
 out_kvm:
     kvm_cleanup();

@@ -16,6 +16,21 @@
 /* Serialises harvesting and KVM_RESET_DIRTY_RINGS (the "slots lock"). */
 static GMutex kvm_slots_lock;
 
+/* The reaper: harvests every ring on a period and on demand. */
+typedef struct KVMReaper {
+    GThread *thread;
+    GMutex lock;
+    GCond cond;
+    bool stop;                  /* (lock) */
+    bool wakeup;                /* (lock) harvest now */
+    uint32_t period_ms;
+    uint64_t runs;              /* (atomic) */
+} KVMReaper;
+
+static KVMReaper reaper;
+static uint64_t ring_harvested_total;   /* (atomic) */
+static uint64_t ring_dropped_total;     /* (atomic) */
+
 DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
                                             uint32_t entries,
                                             uint32_t *fetch,
@@ -82,7 +97,12 @@ void kvm_dirty_ring_cleanup_vcpu(CPUState *cpu)
 
 static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
 {
-    /* The per-client dirty bitmaps are fed here (softmmu/physmem.c). */
+    static const uint64_t slot_first_page[] = {
+        [RAM_SLOT_SYSTEM] = 0,
+        [RAM_SLOT_WORK] = RS_WORK_BASE / RS_PAGE_SIZE,
+    };
+
+    physmem_set_dirty_page(slot_first_page[slot] + offset);
 }
 
 static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
@@ -99,7 +119,9 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
                                    kvm_dirty_ring_mark, cpu);
     if (h.dropped) {
         trace_kvm_dirty_ring_dropped(cpu->cpu_index, h.dropped);
+        __atomic_fetch_add(&ring_dropped_total, h.dropped, __ATOMIC_RELAXED);
     }
+    __atomic_fetch_add(&ring_harvested_total, h.harvested, __ATOMIC_RELAXED);
     __atomic_fetch_add(&cpu->dirty_pages, h.harvested - h.dropped,
                        __ATOMIC_RELEASE);
     return h.harvested;
@@ -153,4 +175,73 @@ bool kvm_handle_dirty_ring_full(CPUState *cpu)
     __atomic_fetch_add(&cpu->dirty_ring_full_count, 1, __ATOMIC_RELAXED);
     kvm_dirty_ring_reap_one(cpu);
     return true;
+}
+
+void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
+                          uint64_t *reaper_runs)
+{
+    *harvested = __atomic_load_n(&ring_harvested_total, __ATOMIC_RELAXED);
+    *dropped = __atomic_load_n(&ring_dropped_total, __ATOMIC_RELAXED);
+    *reaper_runs = __atomic_load_n(&reaper.runs, __ATOMIC_RELAXED);
+}
+
+static gpointer kvm_dirty_ring_reaper_fn(gpointer opaque)
+{
+    g_mutex_lock(&reaper.lock);
+    while (!reaper.stop) {
+        int64_t deadline_us = g_get_monotonic_time() +
+                              (int64_t)reaper.period_ms * 1000;
+        uint64_t n;
+
+        while (!reaper.stop && !reaper.wakeup &&
+               g_cond_wait_until(&reaper.cond, &reaper.lock, deadline_us)) {
+            /* spurious wake-up: wait again until the deadline */
+        }
+        if (reaper.stop) {
+            break;
+        }
+        reaper.wakeup = false;
+        g_mutex_unlock(&reaper.lock);
+        n = kvm_dirty_ring_reap();
+        __atomic_fetch_add(&reaper.runs, 1, __ATOMIC_RELAXED);
+        if (n) {
+            trace_kvm_dirty_ring_reaper(n);
+        }
+        g_mutex_lock(&reaper.lock);
+    }
+    g_mutex_unlock(&reaper.lock);
+    return NULL;
+}
+
+void kvm_dirty_ring_reaper_start(uint32_t period_ms)
+{
+    if (reaper.thread) {
+        return;
+    }
+    reaper.stop = false;
+    reaper.wakeup = false;
+    reaper.period_ms = period_ms;
+    reaper.thread = g_thread_new("kvm-reaper", kvm_dirty_ring_reaper_fn,
+                                 NULL);
+}
+
+void kvm_dirty_ring_reaper_kick(void)
+{
+    g_mutex_lock(&reaper.lock);
+    reaper.wakeup = true;
+    g_cond_signal(&reaper.cond);
+    g_mutex_unlock(&reaper.lock);
+}
+
+void kvm_dirty_ring_reaper_stop(void)
+{
+    if (!reaper.thread) {
+        return;
+    }
+    g_mutex_lock(&reaper.lock);
+    reaper.stop = true;
+    g_cond_signal(&reaper.cond);
+    g_mutex_unlock(&reaper.lock);
+    g_thread_join(reaper.thread);
+    reaper.thread = NULL;
 }

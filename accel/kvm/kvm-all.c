@@ -89,7 +89,32 @@ static bool kvm_get_cpuid(KVMState *s, Error **errp)
     }
 }
 
-bool kvm_init(uint32_t dirty_ring_entries, Error **errp)
+static bool kvm_enable_manual_protect(KVMState *s, Error **errp)
+{
+    int offered = kvm_check_extension(s->vmfd,
+                                      KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+    struct kvm_enable_cap cap = {
+        .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+    };
+
+    if (!(offered & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)) {
+        return true;    /* plain GET_DIRTY_LOG, which re-protects itself */
+    }
+    cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+    if (offered & KVM_DIRTY_LOG_INITIALLY_SET) {
+        cap.args[0] |= KVM_DIRTY_LOG_INITIALLY_SET;
+    }
+    if (ioctl(s->vmfd, KVM_ENABLE_CAP, &cap) < 0) {
+        error_setg_errno(errp, errno, "kvm: enabling "
+                         "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2");
+        return false;
+    }
+    s->manual_dirty_log_protect = true;
+    s->dirty_log_initially_set = (cap.args[0] & KVM_DIRTY_LOG_INITIALLY_SET);
+    return true;
+}
+
+bool kvm_init(const KVMOptions *opts, Error **errp)
 {
     KVMState *s = g_new0(KVMState, 1);
     int version;
@@ -146,10 +171,12 @@ bool kvm_init(uint32_t dirty_ring_entries, Error **errp)
         error_setg_errno(errp, errno, "kvm: KVM_CREATE_VM");
         goto fail;
     }
-    s->manual_dirty_log_protect =
-        kvm_check_extension(s->vmfd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) != 0;
-    if (dirty_ring_entries &&
-        !kvm_enable_dirty_ring(s, dirty_ring_entries, errp)) {
+    s->reaper_period_ms = opts->reaper_period_ms;
+    if (opts->dirty_ring_entries) {
+        if (!kvm_enable_dirty_ring(s, opts->dirty_ring_entries, errp)) {
+            goto fail;
+        }
+    } else if (opts->manual_protect && !kvm_enable_manual_protect(s, errp)) {
         goto fail;
     }
     kvm_state = s;

@@ -25,24 +25,24 @@
 #define RS_ABI_MAGIC        0x52535452u /* "RTSR" little-endian "RSTR" */
 #define RS_ABI_VERSION      1u
 
-#define RS_PAGE_SIZE        4096ull
-#define RS_PT_BASE          0x00000000ull
-#define RS_PT_SIZE          0x00100000ull   /* room for 256 tables */
+#define RS_PAGE_SIZE        UINT64_C(4096)
+#define RS_PT_BASE          UINT64_C(0x00000000)
+#define RS_PT_SIZE          UINT64_C(0x00100000)   /* room for 256 tables */
 /* CR3: the PML4 is the second page (GPA 0 stays unused, a null guard). */
-#define RS_PML4_GPA         (RS_PT_BASE + 0x1000ull)
-#define RS_CTL_BASE         0x00100000ull
-#define RS_CTL_SIZE         4096ull         /* one page per vCPU */
+#define RS_PML4_GPA         (RS_PT_BASE + UINT64_C(0x1000))
+#define RS_CTL_BASE         UINT64_C(0x00100000)
+#define RS_CTL_SIZE         UINT64_C(4096)         /* one page per vCPU */
 #define RS_MAX_CPUS         64
-#define RS_IMAGE_BASE       0x00200000ull
-#define RS_IMAGE_END        0x00800000ull   /* 6 MiB for the program */
-#define RS_STACK_BASE       0x00800000ull
-#define RS_STACK_SIZE       0x00010000ull   /* 64 KiB per vCPU */
-#define RS_SYS_SIZE         0x01000000ull   /* 16 MiB: end of system area */
+#define RS_IMAGE_BASE       UINT64_C(0x00200000)
+#define RS_IMAGE_END        UINT64_C(0x00800000)   /* 6 MiB for the program */
+#define RS_STACK_BASE       UINT64_C(0x00800000)
+#define RS_STACK_SIZE       UINT64_C(0x00010000)   /* 64 KiB per vCPU */
+#define RS_SYS_SIZE         UINT64_C(0x01000000)   /* 16 MiB: end of system area */
 /* First GPA of workload memory: everything from here to the end of RAM. */
 #define RS_WORK_BASE        RS_SYS_SIZE
 /* At 512 GiB: its own PML4 entry, far above any RAM we accept. */
-#define RS_DOORBELL_GPA     0x8000000000ull
-#define RS_MAX_RAM          0x4000000000ull /* 256 GiB */
+#define RS_DOORBELL_GPA     UINT64_C(0x8000000000)
+#define RS_MAX_RAM          UINT64_C(0x4000000000) /* 256 GiB */
 
 /* Doorbell registers: 8-byte guest stores at RS_DOORBELL_GPA + offset. */
 #define RS_DB_SLEEP_US      0x00    /* value: microseconds to yield the CPU */
@@ -87,8 +87,8 @@ enum rs_panic_code {
 /* Slowest pacing: one page per second, so pacing arithmetic cannot overflow. */
 #define RS_MIN_RATE_BYTES_PER_S RS_PAGE_SIZE
 /* TSC frequencies the guest can pace with: 1 MHz .. 10 GHz. */
-#define RS_MIN_TSC_KHZ          1000ull
-#define RS_MAX_TSC_KHZ          10000000ull
+#define RS_MIN_TSC_KHZ          UINT64_C(1000)
+#define RS_MAX_TSC_KHZ          UINT64_C(10000000)
 
 /*
  * One per vCPU at RS_CTL_BASE + cpu_index * RS_CTL_SIZE.

@@ -31,7 +31,7 @@
 #define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
 
 #define NANOSECONDS_PER_SECOND 1000000000LL
-#define MiB (1ULL << 20)
-#define GiB (1ULL << 30)
+#define MiB ((uint64_t)1 << 20)
+#define GiB ((uint64_t)1 << 30)
 
 #endif /* QEMU_OSDEP_H */

@@ -42,4 +42,11 @@ uint64_t kvm_dirty_ring_reap(void);
 /* Harvest @cpu's ring only (ring-full exit), then reset. */
 uint64_t kvm_dirty_ring_reap_one(CPUState *cpu);
 
+/* The kvm-reaper thread: harvests every @period_ms and when kicked. */
+void kvm_dirty_ring_reaper_start(uint32_t period_ms);
+void kvm_dirty_ring_reaper_kick(void);
+void kvm_dirty_ring_reaper_stop(void);
+void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
+                          uint64_t *reaper_runs);
+
 #endif /* SYSEMU_KVM_DIRTY_RING_H */

@@ -11,6 +11,12 @@
 /* KVM's documented floor for a dirty ring, as QEMU enforces: entries. */
 #define KVM_DIRTY_RING_MIN_ENTRIES 1024
 
+typedef struct KVMOptions {
+    uint32_t dirty_ring_entries;    /* 0: dirty bitmap */
+    bool manual_protect;            /* bitmap: use CLEAR_DIRTY_LOG if offered */
+    uint32_t reaper_period_ms;
+} KVMOptions;
+
 typedef struct KVMState {
     int fd;                     /* /dev/kvm */
     int vmfd;
@@ -20,6 +26,8 @@ typedef struct KVMState {
     uint32_t dirty_ring_max_bytes;  /* kernel maximum, 0 = no ring */
     bool dirty_ring_acq_rel;
     bool manual_dirty_log_protect;
+    bool dirty_log_initially_set;
+    uint32_t reaper_period_ms;
     struct kvm_cpuid2 *cpuid;
 } KVMState;
 
@@ -27,9 +35,9 @@ extern KVMState *kvm_state;
 
 /*
  * Open /dev/kvm, check the API version and every capability restraint
- * needs, create the VM.  @dirty_ring_entries 0 selects the bitmap.
+ * needs, create the VM, enable the dirty ring or manual protection.
  */
-bool kvm_init(uint32_t dirty_ring_entries, Error **errp);
+bool kvm_init(const KVMOptions *opts, Error **errp);
 void kvm_cleanup(void);
 int kvm_max_vcpus(void);
 

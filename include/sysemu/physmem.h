@@ -19,4 +19,43 @@ void *ram_host_ptr(uint64_t gpa, uint64_t len);
 /* Host base pointer of the whole of RAM. */
 uint8_t *ram_host_base(void);
 
+/*
+ * Dirty memory bitmaps, one per client, one bit per 4 KiB page of RAM
+ * (GPA 0 to ram_size).  A client's bitmap exists from its first start to
+ * ram_cleanup(); bits are set and taken with atomics, so harvesters (the
+ * reaper, a vCPU at ring-full, a sync) and consumers need no lock.
+ */
+typedef enum DirtyMemoryClient {
+    DIRTY_MEMORY_MIGRATION = 0,
+    DIRTY_MEMORY_DIRTY_RATE = 1,
+    DIRTY_MEMORY_CHECK = 2,     /* tests and benchmarks that verify */
+    DIRTY_MEMORY_NUM = 4,       /* room for more */
+} DirtyMemoryClient;
+
+uint64_t ram_pages(void);
+/* Start collecting for @client with every bit clear. */
+void physmem_dirty_client_start(DirtyMemoryClient client);
+void physmem_dirty_client_stop(DirtyMemoryClient client);
+bool physmem_dirty_client_active(DirtyMemoryClient client);
+/* Mark @page (GPA / 4 KiB) dirty for every active client. */
+void physmem_set_dirty_page(uint64_t page);
+/* Mark every page of [gpa, gpa + len) dirty for every active client. */
+void physmem_set_dirty_range(uint64_t gpa, uint64_t len);
+/*
+ * OR the 64-bit word @word_bits (pages 64 * @word .. 64 * @word + 63) into
+ * every active client's bitmap: how a KVM bitmap is merged.
+ */
+void physmem_set_dirty_word(uint64_t word, uint64_t word_bits);
+/*
+ * Take @client's bits for pages [first_page, first_page + 64 * nwords)
+ * into @dst (cleared in the client's bitmap as they are taken);
+ * @first_page is a multiple of 64.  Returns the number of dirty pages.
+ */
+uint64_t physmem_dirty_take(DirtyMemoryClient client, uint64_t first_page,
+                            uint64_t nwords, uint64_t *dst);
+/* Take and clear one page's bit. */
+bool physmem_dirty_test_and_clear(DirtyMemoryClient client, uint64_t page);
+/* Dirty pages now recorded for @client (a count, not a take). */
+uint64_t physmem_dirty_count(DirtyMemoryClient client);
+
 #endif /* SYSEMU_PHYSMEM_H */

@@ -7,6 +7,7 @@
 
 #include "hw/guest-abi.h"
 #include "hw/workload.h"
+#include "sysemu/kvm.h"
 
 /* QEMU's default guest size is 128 MiB; ours must also hold workloads. */
 #define VL_DEFAULT_RAM_BYTES (512 * MiB)
@@ -16,7 +17,7 @@
 typedef struct VLOptions {
     uint64_t ram_bytes;
     int smp_cpus;
-    uint32_t dirty_ring_entries;        /* 0 = dirty bitmap */
+    KVMOptions accel;                   /* -accel kvm,... */
     char *kernel_path;                  /* NULL = built-in guest */
     bool start_paused;                  /* -S */
     char *name;

@@ -32,6 +32,9 @@ static const BadCase bad_cases[] = {
     { "-accel kvm,dirty-ring-size=99999999999", "not an integer" },
     { "-accel kvm,dirty-ring-size=4096,dirty-ring-size=1024", "given twice" },
     { "-accel kvm,ring=4096", "unknown parameter 'ring'" },
+    { "-accel kvm,x-manual-protect=maybe", "must be on or off" },
+    { "-accel kvm,x-reaper-period-ms=0", "from 1 to 1000" },
+    { "-accel kvm,x-reaper-period-ms=5000", "from 1 to 1000" },
     { "-workload kind=write", "cpu=I is required" },
     { "-workload cpu=64,kind=write", "cpu=I is required" },
     { "-workload cpu=0,kind=dance", "kind must be idle" },
@@ -85,7 +88,7 @@ static void test_defaults(void)
     g_assert_null(err);
     g_assert_cmpuint(opts->ram_bytes, ==, VL_DEFAULT_RAM_BYTES);
     g_assert_cmpint(opts->smp_cpus, ==, 1);
-    g_assert_cmpuint(opts->dirty_ring_entries, ==, 0);
+    g_assert_cmpuint(opts->accel.dirty_ring_entries, ==, 0);
     g_assert_false(opts->start_paused);
 }
 
@@ -103,7 +106,7 @@ static void test_qemu_spellings(void)
     g_assert_null(err);
     g_assert_cmpuint(opts->ram_bytes, ==, 1 * GiB);
     g_assert_cmpint(opts->smp_cpus, ==, 2);
-    g_assert_cmpuint(opts->dirty_ring_entries, ==, 65536);
+    g_assert_cmpuint(opts->accel.dirty_ring_entries, ==, 65536);
     g_assert_true(opts->start_paused);
     g_assert_cmpstr(opts->name, ==, "vm1");
     g_assert_cmpstr(opts->incoming, ==, "defer");
@@ -145,7 +148,7 @@ static void test_bitmap_by_default(void)
     Error *err = NULL;
 
     g_assert_true(vl_parse_args(opts, 3, argv, &err));
-    g_assert_cmpuint(opts->dirty_ring_entries, ==, 0);
+    g_assert_cmpuint(opts->accel.dirty_ring_entries, ==, 0);
 }
 
 int main(int argc, char **argv)
