@@ -15,9 +15,9 @@
 #define PAGETABLE_PAGE_SHIFT  12
 /* Bytes one PD entry (2 MiB) and one PDPT entry (1 GiB) cover. */
 #define PAGETABLE_PD_SPAN     PAGETABLE_LARGE_PAGE
-#define PAGETABLE_PDPT_SPAN   (1ull << 30)
+#define PAGETABLE_PDPT_SPAN   (UINT64_C(1) << 30)
 /* Bytes one PML4 entry covers. */
-#define PAGETABLE_PML4_SPAN   (1ull << 39)
+#define PAGETABLE_PML4_SPAN   (UINT64_C(1) << 39)
 
 /*
  * The table count below assumes RAM fits one PML4 entry and the doorbell
@@ -42,6 +42,7 @@ uint64_t pagetable_tables_needed(uint64_t ram_size)
 
     tables += 1;                                            /* RAM's PDPT */
     tables += DIV_ROUND_UP(ram_size, PAGETABLE_PDPT_SPAN);  /* PDs */
+    tables += 1;            /* PT for the first 2 MiB, around the null guard */
     if (ram_size % PAGETABLE_PD_SPAN != 0) {
         tables += 1;                      /* PT for the partial 2 MiB */
     }
@@ -104,7 +105,7 @@ bool pagetable_build(uint8_t *ram, uint64_t ram_size, PageTableInfo *info,
 {
     PageTableBuilder b = {
         .ram = ram,
-        .next_table_gpa = PAGETABLE_PML4_GPA,
+        .next_table_gpa = RS_PML4_GPA,
         .info = info,
     };
     uint64_t needed, gpa;
@@ -112,21 +113,21 @@ bool pagetable_build(uint8_t *ram, uint64_t ram_size, PageTableInfo *info,
     if (ram_size % RS_PAGE_SIZE != 0 || ram_size < RS_SYS_SIZE ||
         ram_size > RS_MAX_RAM) {
         error_setg(errp, "page tables: RAM size 0x%" PRIx64 " must be a "
-                   "multiple of 4 KiB in [0x%llx, 0x%llx]", ram_size,
-                   RS_SYS_SIZE, RS_MAX_RAM);
+                   "multiple of 4 KiB in [0x%" PRIx64 ", 0x%" PRIx64 "]",
+                   ram_size, RS_SYS_SIZE, RS_MAX_RAM);
         return false;
     }
     needed = pagetable_tables_needed(ram_size);
     if (needed > PAGETABLE_MAX_TABLES) {
         error_setg(errp, "page tables: %" PRIu64 " MiB of RAM needs %" PRIu64
-                   " page tables, the page-table area holds %llu",
+                   " page tables, the page-table area holds %" PRIu64,
                    (uint64_t)(ram_size / MiB), needed, PAGETABLE_MAX_TABLES);
         return false;
     }
 
     memset(info, 0, sizeof(*info));
     info->cr3 = pagetable_alloc(&b);
-    for (gpa = 0; gpa < ram_size;) {
+    for (gpa = PAGETABLE_FIRST_GPA; gpa < ram_size;) {
         if (gpa % PAGETABLE_LARGE_PAGE == 0 &&
             ram_size - gpa >= PAGETABLE_LARGE_PAGE) {
             pagetable_map(&b, gpa, 2);

@@ -30,6 +30,7 @@ typedef struct KVMReaper {
 static KVMReaper reaper;
 static uint64_t ring_harvested_total;   /* (atomic) */
 static uint64_t ring_dropped_total;     /* (atomic) */
+static uint64_t ring_reset_mismatches;  /* (atomic) */
 
 DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
                                             uint32_t entries,
@@ -139,6 +140,7 @@ static void kvm_dirty_ring_reset_locked(uint64_t harvested)
         error_report("kvm: KVM_RESET_DIRTY_RINGS: %s", g_strerror(errno));
     } else if ((uint64_t)reset != harvested) {
         trace_kvm_dirty_ring_reset_mismatch(harvested, reset);
+        __atomic_fetch_add(&ring_reset_mismatches, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -178,8 +180,10 @@ bool kvm_handle_dirty_ring_full(CPUState *cpu)
 }
 
 void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
-                          uint64_t *reaper_runs)
+                          uint64_t *reaper_runs, uint64_t *reset_mismatches)
 {
+    *reset_mismatches = __atomic_load_n(&ring_reset_mismatches,
+                                        __ATOMIC_RELAXED);
     *harvested = __atomic_load_n(&ring_harvested_total, __ATOMIC_RELAXED);
     *dropped = __atomic_load_n(&ring_dropped_total, __ATOMIC_RELAXED);
     *reaper_runs = __atomic_load_n(&reaper.runs, __ATOMIC_RELAXED);

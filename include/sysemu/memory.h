@@ -33,6 +33,7 @@ typedef struct DirtyTrackingStats {
     uint64_t ring_harvested;        /* entries, all vCPUs */
     uint64_t ring_dropped;
     uint64_t ring_full_exits;
+    uint64_t ring_reset_mismatches; /* KVM reset != entries harvested */
     uint64_t bitmap_pages;          /* pages reported by GET_DIRTY_LOG */
 } DirtyTrackingStats;
 

@@ -1,7 +1,8 @@
 /*
  * Page-table builder: walk the built tables in software, as the MMU would,
  * and check that every RAM address and the doorbell page translate to
- * themselves with U=1 and RW=1, that nothing else is mapped, that 2 MiB
+ * themselves with U=1 and RW=1, that nothing else is mapped (GPA 0 is the
+ * null guard), that 2 MiB
  * leaves are used wherever they fit, and that a RAM size needing more
  * tables than the area holds is refused.
  */
@@ -35,7 +36,7 @@ static uint64_t test_entry(const uint8_t *buf, uint64_t table_gpa,
     uint64_t entry;
 
     /* Every table must lie in the area, above the unused page 0. */
-    g_assert_cmphex(table_gpa, >=, PAGETABLE_PML4_GPA);
+    g_assert_cmphex(table_gpa, >=, RS_PML4_GPA);
     g_assert_cmphex(table_gpa, <, RS_PT_BASE + RS_PT_SIZE);
     g_assert_cmphex(table_gpa % RS_PAGE_SIZE, ==, 0);
     memcpy(&entry, buf + table_gpa + index * sizeof(entry), sizeof(entry));
@@ -116,17 +117,25 @@ static void test_maps_ram(gconstpointer opaque)
     if (!ok) {
         g_error("%s", error_get_pretty(err));
     }
-    g_assert_cmphex(info.cr3, ==, PAGETABLE_PML4_GPA);
+    g_assert_cmphex(info.cr3, ==, RS_PML4_GPA);
     g_assert_cmpuint(info.tables, ==, pagetable_tables_needed(ram_size));
     g_assert_cmpuint(info.tables, <=, PAGETABLE_MAX_TABLES);
-    g_assert_cmpuint(info.leaves_2m, ==, ram_size / TEST_2M);
-    /* The tail below 2 MiB, plus the doorbell page. */
+    /* 4 KiB leaves: the first 2 MiB but the null guard, the tail below
+     * 2 MiB, the doorbell page. */
+    g_assert_cmpuint(info.leaves_2m, ==, ram_size / TEST_2M - 1);
     g_assert_cmpuint(info.leaves_4k, ==,
+                     TEST_2M / RS_PAGE_SIZE - 1 +
                      (ram_size - full_2m) / RS_PAGE_SIZE + 1);
 
+    /* The null guard, then 4 KiB leaves up to the first 2 MiB. */
+    test_assert_unmapped(buf, info.cr3, 0);
+    test_assert_unmapped(buf, info.cr3, RS_PAGE_SIZE - 1);
+    for (va = RS_PAGE_SIZE; va < TEST_2M; va += RS_PAGE_SIZE) {
+        test_assert_identity(buf, info.cr3, va, RS_PAGE_SIZE);
+    }
     /* RAM: 2 MiB leaves wherever a whole 2 MiB fits, 4 KiB in the tail. */
-    for (va = 0; va < full_2m; va += ram_size < TEST_WALK_EVERY_PAGE_BELOW ?
-         RS_PAGE_SIZE : TEST_2M) {
+    for (va = TEST_2M; va < full_2m;
+         va += ram_size < TEST_WALK_EVERY_PAGE_BELOW ? RS_PAGE_SIZE : TEST_2M) {
         test_assert_identity(buf, info.cr3, va, TEST_2M);
     }
     test_assert_identity(buf, info.cr3, full_2m - 8, TEST_2M);
@@ -153,7 +162,7 @@ static void test_maps_ram(gconstpointer opaque)
     g_assert_cmpuint(buf[0], ==, TEST_FILL);
     g_assert_cmpuint(buf[RS_PAGE_SIZE - 1], ==, TEST_FILL);
     /* Nothing is written past the tables it used. */
-    g_assert_cmpuint(buf[PAGETABLE_PML4_GPA + info.tables * RS_PAGE_SIZE],
+    g_assert_cmpuint(buf[RS_PML4_GPA + info.tables * RS_PAGE_SIZE],
                      ==, TEST_FILL);
 }
 
@@ -163,8 +172,11 @@ typedef struct BadRamCase {
     const char *fragment;
 } BadRamCase;
 
-/* 255 tables hold 250 GiB: 1 PML4 + 1 PDPT + 250 PDs + 3 for the doorbell. */
-#define TEST_LARGEST_RAM (250 * GiB)
+/*
+ * 255 tables hold 249 GiB: 1 PML4 + 1 PDPT + 249 PDs + 1 PT for the first
+ * 2 MiB + 3 for the doorbell.
+ */
+#define TEST_LARGEST_RAM (249 * GiB)
 
 static const BadRamCase bad_ram_cases[] = {
     { "not-page-multiple", RS_SYS_SIZE + 1, "must be a multiple of 4 KiB" },
@@ -172,9 +184,9 @@ static const BadRamCase bad_ram_cases[] = {
       "must be a multiple of 4 KiB in [0x1000000, 0x4000000000]" },
     { "above-max-ram", RS_MAX_RAM + TEST_2M, "page tables: RAM size" },
     { "one-page-too-many-tables", TEST_LARGEST_RAM + RS_PAGE_SIZE,
-      "needs 256 page tables, the page-table area holds 255" },
+      "needs 257 page tables, the page-table area holds 255" },
     { "max-ram-needs-too-many-tables", RS_MAX_RAM,
-      "page tables: 262144 MiB of RAM needs 261 page tables, the "
+      "page tables: 262144 MiB of RAM needs 262 page tables, the "
       "page-table area holds 255" },
 };
 
@@ -205,7 +217,8 @@ static void test_rebuild_ignores_stale_tables(void)
     /* Garbage where the tables go: each table is zeroed before use. */
     memset(buf, 0xff, TEST_BUF_SIZE);
     g_assert_true(pagetable_build(buf, small, &info, &err));
-    test_assert_identity(buf, info.cr3, 0, TEST_2M);
+    test_assert_identity(buf, info.cr3, TEST_2M, TEST_2M);
+    test_assert_unmapped(buf, info.cr3, 0);
     test_assert_unmapped(buf, info.cr3, small);
     test_assert_unmapped(buf, info.cr3, 4 * GiB);
 }
