@@ -52,11 +52,12 @@ typedef struct JsonSplitter {
 
     JsonSplitterState state;
     GString *buf;               /* the value so far (empty when skipping) */
-    unsigned depth;             /* open brackets */
+    size_t depth;               /* open brackets */
     char quote;                 /* '"' or '\'' (json-glib accepts both) */
     bool skipping;              /* too big or too deep: drop until the end */
     bool in_token;              /* inside a bare token (number, literal) */
     size_t token_start;         /* its offset in buf */
+    bool reported_garbage;      /* one error per run of bad bytes */
 } JsonSplitter;
 
 void json_splitter_init(JsonSplitter *js, size_t max_bytes,
