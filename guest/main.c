@@ -87,7 +87,8 @@ struct guest {
     struct pacer pacer;
 
     /* Progress in this workload. */
-    uint64_t sweep_pages;       /* visits done in the current sweep */
+    uint64_t visits;            /* published as rs_ctl.visits */
+    uint64_t sweep_pages;       /* visits % region_pages */
     uint64_t sweeps;
     uint64_t stamp;
     uint64_t rng;               /* xorshift64 state, never 0 */
@@ -232,11 +233,16 @@ static void pacer_sleep(const struct pacer *p, uint64_t now_tsc)
     doorbell_store(RS_DB_SLEEP_US, sleep_us);
 }
 
-/* One visit done: advance the sweep, publish sweep counters. */
-static inline void guest_visit_done(struct guest *g, uint64_t *sweep_pages)
+/*
+ * One visit done (its store or reads already issued): publish `visits`
+ * first, the one exact counter, then the sweep counters derived from it.
+ */
+static inline void guest_visit_done(struct guest *g, uint64_t *visits,
+                                    uint64_t *sweep_pages)
 {
     struct rs_ctl *ctl = g->ctl;
 
+    ctl->visits = ++*visits;
     if (++*sweep_pages == g->region_pages) {
         *sweep_pages = 0;
         g->sweeps++;
@@ -246,7 +252,6 @@ static inline void guest_visit_done(struct guest *g, uint64_t *sweep_pages)
             ctl->stamp = g->stamp;
         }
     }
-    ctl->sweep_pages = *sweep_pages;
 }
 
 static inline uint64_t guest_next_page(struct guest *g, bool random,
@@ -267,6 +272,7 @@ void guest_write_pages(struct guest *g, uint64_t pages, bool random,
 {
     struct rs_ctl *ctl = g->ctl;
     uint64_t written = g->pages_written;
+    uint64_t visits = g->visits;
     uint64_t sweep_pages = g->sweep_pages;
     uint64_t i;
 
@@ -278,9 +284,10 @@ void guest_write_pages(struct guest *g, uint64_t pages, bool random,
         written++;
         *word = stamp ? g->stamp : written;
         ctl->pages_written = written;
-        guest_visit_done(g, &sweep_pages);
+        guest_visit_done(g, &visits, &sweep_pages);
     }
     g->pages_written = written;
+    g->visits = visits;
     g->sweep_pages = sweep_pages;
 }
 
@@ -334,13 +341,15 @@ static void guest_step_write(struct guest *g)
 static void guest_step_read(struct guest *g)
 {
     bool random = g->pattern == RS_PAT_RANDOM;
+    uint64_t visits = g->visits;
     uint64_t sweep_pages = g->sweep_pages;
     uint64_t i;
 
     for (i = 0; i < GUEST_READ_BATCH_PAGES; i++) {
         guest_read_one(g, guest_next_page(g, random, sweep_pages));
-        guest_visit_done(g, &sweep_pages);
+        guest_visit_done(g, &visits, &sweep_pages);
     }
+    g->visits = visits;
     g->sweep_pages = sweep_pages;
 }
 
@@ -352,6 +361,7 @@ static void guest_step_read(struct guest *g)
 static void guest_step_mixed(struct guest *g)
 {
     bool random = g->pattern == RS_PAT_RANDOM;
+    uint64_t visits = g->visits;
     uint64_t sweep_pages = g->sweep_pages;
     uint64_t i;
 
@@ -378,8 +388,9 @@ static void guest_step_mixed(struct guest *g)
         } else {
             guest_read_one(g, page);
         }
-        guest_visit_done(g, &sweep_pages);
+        guest_visit_done(g, &visits, &sweep_pages);
     }
+    g->visits = visits;
     g->sweep_pages = sweep_pages;
 }
 
@@ -424,6 +435,7 @@ static void guest_adopt_workload(struct guest *g)
     g->pattern = pattern;
     g->region = (uint8_t *)(uintptr_t)region_gpa;
     g->region_pages = region_size / RS_PAGE_SIZE;
+    g->visits = 0;
     g->sweep_pages = 0;
     g->sweeps = 0;
     g->stamp = kind == RS_WL_STAMP ? 1 : 0;
@@ -435,9 +447,9 @@ static void guest_adopt_workload(struct guest *g)
     pacer_init(&g->pacer, kind == RS_WL_IDLE || kind == RS_WL_READ ?
                0 : rate_bytes_per_s, ctl->tsc_khz, rdtsc());
 
+    ctl->visits = 0;
     ctl->sweeps = 0;
     ctl->stamp = g->stamp;
-    ctl->sweep_pages = 0;
     ctl->workload_status = status;
     /* Last: the VMM may rely on everything above once it sees this. */
     ctl->seen_generation = generation;

@@ -146,8 +146,12 @@ static void json_splitter_garbage(JsonSplitter *js, unsigned char c)
 
     json_splitter_reset(js);
     if (had_value || !js->reported_garbage) {
-        json_splitter_error(js, "invalid byte 0x%02x outside a string; "
-                            "input discarded", c);
+        if (c == '}' || c == ']') {
+            json_splitter_error(js, "unbalanced '%c'", c);
+        } else {
+            json_splitter_error(js, "invalid byte 0x%02x outside a string; "
+                                "input discarded", c);
+        }
     }
     js->reported_garbage = true;
 }

@@ -130,8 +130,14 @@ struct rs_ctl {
     volatile uint64_t sweeps;         /* completed passes over the region */
     volatile uint64_t last_tsc;       /* rdtsc at the last counter update */
     volatile uint64_t stamp;          /* stamp: sweep number being written */
-    /* Visits done in the current sweep: for seq/stamp, the next page index. */
-    volatile uint64_t sweep_pages;
+    /*
+     * Pages visited (stored to or read) since the workload was adopted,
+     * stored right after each visit: the one counter that is exact in any
+     * snapshot.  sweeps == visits / region_pages once the guest has
+     * published the wrap; for seq and stamp, the next page is
+     * visits % region_pages.
+     */
+    volatile uint64_t visits;
     /* enum rs_workload_status of the workload of seen_generation. */
     volatile uint64_t workload_status;
     uint64_t reserved1[6];

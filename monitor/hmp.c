@@ -1,0 +1,231 @@
+/*
+ * HMP: command lines to handlers, helpers for handlers, -monitor stdio.
+ * HMP over a UNIX socket shares the QMP server's clients (qmp.c).
+ */
+#include "qemu/osdep.h"
+
+#include <glib-unix.h>
+
+#include "monitor/monitor-internal.h"
+#include "sysemu/vm-lock.h"
+
+/* A longer stdin line is refused: no HMP command needs one. */
+#define HMP_MAX_LINE_BYTES 4096
+
+void monitor_printf(Monitor *mon, const char *fmt, ...)
+{
+    g_autofree char *text = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n') {
+            g_string_append_c(mon->out, '\r');
+        }
+        g_string_append_c(mon->out, *p);
+    }
+}
+
+bool hmp_handle_error(Monitor *mon, Error *err)
+{
+    if (!err) {
+        return false;
+    }
+    monitor_printf(mon, "Error: %s\n", error_get_pretty(err));
+    error_free(err);
+    return true;
+}
+
+bool hmp_check_args(Monitor *mon, int argc, char **argv, int min_args,
+                    int max_args)
+{
+    int given = argc - 1;
+
+    if (given < min_args) {
+        monitor_printf(mon, "%s: missing argument; try 'help %s'\n",
+                       argv[0], argv[0]);
+        return false;
+    }
+    if (given > max_args) {
+        monitor_printf(mon, "%s: too many arguments; try 'help %s'\n",
+                       argv[0], argv[0]);
+        return false;
+    }
+    return true;
+}
+
+bool hmp_parse_int(const char *str, const char *what, int64_t min,
+                   int64_t max, int64_t *out, Error **errp)
+{
+    gint64 value;
+    g_autoptr(GError) gerr = NULL;
+
+    if (!g_ascii_string_to_signed(str, 10, min, max, &value, &gerr)) {
+        error_setg(errp, "%s '%s' is not an integer in [%" PRId64 ", %"
+                   PRId64 "]", what, str, min, max);
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+bool hmp_parse_size(const char *str, uint64_t *bytes, Error **errp)
+{
+    static const struct {
+        char suffix;
+        unsigned shift;
+    } units[] = {
+        { 'b', 0 }, { 'k', 10 }, { 'm', 20 }, { 'g', 30 }, { 't', 40 },
+    };
+    guint64 value;
+    char *end;
+    unsigned shift = 0;
+
+    errno = 0;
+    value = g_ascii_strtoull(str, &end, 10);
+    if (end == str || errno || str[0] == '-') {
+        goto bad;
+    }
+    if (*end) {
+        bool found = false;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(units); i++) {
+            if (g_ascii_tolower(*end) == units[i].suffix) {
+                shift = units[i].shift;
+                found = true;
+            }
+        }
+        if (!found || end[1] != '\0') {
+            goto bad;
+        }
+    }
+    if (shift && value > (UINT64_MAX >> shift)) {
+        goto bad;
+    }
+    *bytes = value << shift;
+    return true;
+
+bad:
+    error_setg(errp, "invalid size '%s': a number of bytes, optionally "
+               "with a suffix k, M, G or T (powers of 1024)", str);
+    return false;
+}
+
+static const HMPCommand *hmp_find(const HMPCommand *table, const char *name)
+{
+    for (const HMPCommand *cmd = table; cmd->name; cmd++) {
+        if (strcmp(cmd->name, name) == 0) {
+            return cmd;
+        }
+    }
+    return NULL;
+}
+
+void hmp_handle_line(Monitor *mon, const char *line)
+{
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GError) gerr = NULL;
+    const HMPCommand *cmd;
+    int argc;
+
+    if (strspn(line, " \t\r\n") == strlen(line)) {
+        return;                 /* an empty line does nothing */
+    }
+    if (!g_shell_parse_argv(line, &argc, &argv, &gerr)) {
+        monitor_printf(mon, "cannot parse '%s': %s\n", line, gerr->message);
+        return;
+    }
+    cmd = hmp_find(hmp_commands, argv[0]);
+    if (!cmd) {
+        monitor_printf(mon, "unknown command: '%s'\n", argv[0]);
+        return;
+    }
+    cmd->fn(mon, argc, argv);
+}
+
+/* ---- -monitor stdio */
+
+typedef struct HMPStdio {
+    guint watch_id;
+    GString *line;
+    bool discarding;            /* the current line is too long */
+} HMPStdio;
+
+static HMPStdio *hmp_stdio;
+
+static void hmp_stdio_run_line(const char *line)
+{
+    Monitor mon = { .out = g_string_new(NULL) };
+
+    vm_lock();
+    hmp_handle_line(&mon, line);
+    vm_unlock();
+    monitor_printf(&mon, HMP_PROMPT);
+    fwrite(mon.out->str, 1, mon.out->len, stdout);
+    fflush(stdout);
+    g_string_free(mon.out, TRUE);
+}
+
+static gboolean hmp_stdio_readable(int fd, GIOCondition cond, gpointer opaque)
+{
+    char buf[HMP_MAX_LINE_BYTES];
+    ssize_t len = read(fd, buf, sizeof(buf));
+
+    if (len < 0 && (errno == EINTR || errno == EAGAIN)) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (len <= 0) {
+        hmp_stdio->watch_id = 0;    /* end of input: HMP stays quiet */
+        return G_SOURCE_REMOVE;
+    }
+    for (ssize_t i = 0; i < len; i++) {
+        if (buf[i] != '\n') {
+            if (hmp_stdio->line->len >= HMP_MAX_LINE_BYTES) {
+                hmp_stdio->discarding = true;
+                g_string_truncate(hmp_stdio->line, 0);
+            }
+            g_string_append_c(hmp_stdio->line, buf[i]);
+            continue;
+        }
+        if (hmp_stdio->discarding) {
+            hmp_stdio->discarding = false;
+            printf("line longer than %d bytes ignored\n" HMP_PROMPT,
+                   HMP_MAX_LINE_BYTES);
+            fflush(stdout);
+        } else {
+            hmp_stdio_run_line(hmp_stdio->line->str);
+        }
+        g_string_truncate(hmp_stdio->line, 0);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+bool monitor_hmp_stdio_init(Error **errp)
+{
+    if (hmp_stdio) {
+        error_setg(errp, "-monitor stdio: given twice");
+        return false;
+    }
+    hmp_stdio = g_new0(HMPStdio, 1);
+    hmp_stdio->line = g_string_new(NULL);
+    hmp_stdio->watch_id = g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP |
+                                        G_IO_ERR, hmp_stdio_readable, NULL);
+    printf(HMP_BANNER HMP_PROMPT);
+    fflush(stdout);
+    return true;
+}
+
+void monitor_hmp_stdio_cleanup(void)
+{
+    if (!hmp_stdio) {
+        return;
+    }
+    if (hmp_stdio->watch_id) {
+        g_source_remove(hmp_stdio->watch_id);
+    }
+    g_string_free(hmp_stdio->line, TRUE);
+    g_free(hmp_stdio);
+    hmp_stdio = NULL;
+}

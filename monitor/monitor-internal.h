@@ -1,0 +1,27 @@
+/*
+ * What the monitor's files share and nobody else needs.
+ */
+#ifndef MONITOR_MONITOR_INTERNAL_H
+#define MONITOR_MONITOR_INTERNAL_H
+
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+
+/* HMP output: whoever runs a command line sends or returns it. */
+struct Monitor {
+    GString *out;
+};
+
+/* The HMP command tables (hmp-commands.c), each ending with a NULL name. */
+extern const HMPCommand hmp_commands[];
+extern const HMPCommand hmp_info_commands[];
+
+#define HMP_PROMPT "(restraint) "
+#define HMP_BANNER "restraint " RESTRAINT_VERSION \
+    " monitor - type 'help' for more information\n"
+
+/* -monitor stdio (hmp.c). */
+bool monitor_hmp_stdio_init(Error **errp);
+void monitor_hmp_stdio_cleanup(void);
+
+#endif /* MONITOR_MONITOR_INTERNAL_H */
