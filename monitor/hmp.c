@@ -9,8 +9,6 @@
 #include "monitor/monitor-internal.h"
 #include "sysemu/vm-lock.h"
 
-/* A longer stdin line is refused: no HMP command needs one. */
-#define HMP_MAX_LINE_BYTES 4096
 
 void monitor_printf(Monitor *mon, const char *fmt, ...)
 {

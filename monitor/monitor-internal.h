@@ -16,6 +16,9 @@ struct Monitor {
 extern const HMPCommand hmp_commands[];
 extern const HMPCommand hmp_info_commands[];
 
+/* A longer HMP input line is refused: no command needs one. */
+#define HMP_MAX_LINE_BYTES 4096
+
 #define HMP_PROMPT "(restraint) "
 #define HMP_BANNER "restraint " RESTRAINT_VERSION \
     " monitor - type 'help' for more information\n"

@@ -38,8 +38,6 @@
 #define MONITOR_READ_CHUNK_BYTES 65536
 /* At exit, how long we try to deliver the last replies and events. */
 #define MONITOR_CLEANUP_FLUSH_MS 1000
-/* An HMP line longer than this is refused. */
-#define HMP_MAX_LINE_BYTES 4096
 
 typedef enum MonitorMode {
     MONITOR_MODE_QMP,

@@ -104,6 +104,9 @@ void cpu_kick_acknowledge(CPUState *cpu)
     siginfo_t info;
     struct timespec zero = { 0, 0 };
 
+    __atomic_store_n(&cpu->kick_ack_ns, g_get_monotonic_time() * 1000,
+                     __ATOMIC_RELAXED);
+    __atomic_fetch_add(&cpu->kick_ack_count, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&cpu->kvm_run->immediate_exit, 0, __ATOMIC_SEQ_CST);
     sigemptyset(&set);
     sigaddset(&set, SIG_IPI);

@@ -58,6 +58,8 @@ struct CPUState {
     uint64_t exit_count;
     uint64_t mmio_exit_count;
     uint64_t kick_count;
+    uint64_t kick_ack_count;    /* KVM_RUN returned EINTR for a kick */
+    int64_t kick_ack_ns;        /* CLOCK_MONOTONIC of the last one */
     uint64_t doorbell_sleep_ns;
 };
 
