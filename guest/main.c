@@ -198,6 +198,12 @@ static inline uint64_t pacer_allowance(struct pacer *p, uint64_t now_tsc,
         return max_pages;
     }
     if (now_tsc < p->due_tsc) {
+        if (p->due_tsc - now_tsc > p->tsc_per_page + p->max_lag_tsc) {
+            /* Further ahead than pacing ever puts it: the TSC went back
+             * (a migration to another host).  Start again from now. */
+            p->due_tsc = now_tsc;
+            p->due_frac = 0;
+        }
         return 0;
     }
     if (now_tsc - p->due_tsc > p->max_lag_tsc) {

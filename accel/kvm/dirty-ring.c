@@ -31,6 +31,9 @@ static KVMReaper reaper;
 static uint64_t ring_harvested_total;   /* (atomic) */
 static uint64_t ring_dropped_total;     /* (atomic) */
 static uint64_t ring_reset_mismatches;  /* (atomic) */
+/* Per-vCPU measurement page sets, or NULL (slots lock). */
+static uint64_t *const *ring_vcpu_bitmaps;
+static int ring_vcpu_bitmaps_cpus;
 
 DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
                                             uint32_t entries,
@@ -103,7 +106,13 @@ static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
         [RAM_SLOT_WORK] = RS_WORK_BASE / RS_PAGE_SIZE,
     };
 
-    physmem_set_dirty_page(slot_first_page[slot] + offset);
+    CPUState *cpu = opaque;
+    uint64_t page = slot_first_page[slot] + offset;
+
+    physmem_set_dirty_page(page);
+    if (ring_vcpu_bitmaps && cpu->cpu_index < ring_vcpu_bitmaps_cpus) {
+        ring_vcpu_bitmaps[cpu->cpu_index][page / 64] |= 1ULL << (page % 64);
+    }
 }
 
 static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
@@ -172,11 +181,68 @@ uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
     return n;
 }
 
+void kvm_dirty_ring_track_vcpus(uint64_t *const *bitmaps, int nr_cpus,
+                                uint64_t *dirty_pages)
+{
+    uint64_t total = 0;
+
+    g_mutex_lock(&kvm_slots_lock);
+    for (int i = 0; i < cpus_count(); i++) {
+        CPUState *cpu = cpus_get(i);
+
+        if (cpu->dirty_gfns) {
+            total += kvm_dirty_ring_reap_locked(cpu);
+        }
+        if (dirty_pages && i < nr_cpus) {
+            dirty_pages[i] = __atomic_load_n(&cpu->dirty_pages,
+                                             __ATOMIC_RELAXED);
+        }
+    }
+    kvm_dirty_ring_reset_locked(total);
+    ring_vcpu_bitmaps = bitmaps;
+    ring_vcpu_bitmaps_cpus = bitmaps ? nr_cpus : 0;
+    g_mutex_unlock(&kvm_slots_lock);
+}
+
+/*
+ * Ring-full exits in a row with nothing to harvest before we call the
+ * ring stuck.  A healthy ring-full exit always finds at least the
+ * reserve's worth of entries; a few empty ones can happen when the reaper
+ * emptied the ring between the exit and our harvest.
+ */
+#define KVM_DIRTY_RING_STUCK_EXITS 64
+
 bool kvm_handle_dirty_ring_full(CPUState *cpu)
 {
+    uint64_t harvested_before = cpu->dirty_ring_pages_at_full;
+
     __atomic_fetch_add(&cpu->dirty_ring_full_count, 1, __ATOMIC_RELAXED);
     kvm_dirty_ring_reap_one(cpu);
-    return true;
+    /* Anything harvested for this vCPU since its last ring-full exit, by
+     * us or by the reaper, means the ring is moving. */
+    cpu->dirty_ring_pages_at_full = __atomic_load_n(&cpu->dirty_pages,
+                                                    __ATOMIC_ACQUIRE);
+    if (cpu->dirty_ring_pages_at_full != harvested_before) {
+        cpu->dirty_ring_empty_full_exits = 0;
+        return true;
+    }
+    if (++cpu->dirty_ring_empty_full_exits < KVM_DIRTY_RING_STUCK_EXITS) {
+        return true;
+    }
+    /*
+     * KVM keeps saying the ring is full and there is nothing in it: the
+     * kernel overflowed the ring (emulated stores push one entry each and
+     * check for room only when they leave the emulator).  The vCPU can
+     * never run again; say so instead of spinning.
+     */
+    error_report("cpu %d: dirty ring stuck: %u ring-full exits in a row "
+                 "with nothing to harvest (the kernel overflowed the ring, "
+                 "e.g. with emulated guest stores); the vCPU is stopped",
+                 cpu->cpu_index, cpu->dirty_ring_empty_full_exits);
+    trace_kvm_dirty_ring_stuck(cpu->cpu_index,
+                               cpu->dirty_ring_empty_full_exits);
+    cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "dirty ring stuck");
+    return false;
 }
 
 void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,

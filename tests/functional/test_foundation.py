@@ -1,0 +1,146 @@
+"""The foundation as a user sees it: the binary, its options, its run
+states, signals and guest crashes, driven over QMP from another process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from restraint_vm import RestraintVM, QMPError, require_kvm
+
+RESTRAINT = os.environ['RESTRAINT']
+failures = []
+
+
+def check(cond, what):
+    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def run_cli(*args):
+    return subprocess.run([RESTRAINT, *args], capture_output=True, text=True,
+                          timeout=30)
+
+
+def poll(fn, timeout=20.0, step=0.02):
+    """Bounded polling: fn() until truthy or the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(step)
+    return fn()
+
+
+def test_help_and_version():
+    r = run_cli('-help')
+    check(r.returncode == 0 and '-accel kvm[,dirty-ring-size=N]' in r.stdout,
+          '-help lists the QEMU-spelled options')
+    r = run_cli('-version')
+    check(r.returncode == 0 and 'restraint version' in r.stdout,
+          '-version prints the version')
+
+
+def test_bad_options_are_refused():
+    cases = [
+        (['-m', 'lots'], '-m lots: not a size'),
+        (['-smp', '0'], 'from 1 to 64'),
+        (['-accel', 'kvm,dirty-ring-size=1000'], 'power of two >= 1024'),
+        (['-accel', 'tcg'], "supports only 'kvm'"),
+        (['-workload', 'cpu=0,kind=dance'], 'kind must be idle'),
+        (['-bogus', 'x'], 'unknown option'),
+        (['-kernel', '/nonexistent.elf'], '/nonexistent.elf'),
+        (['-qmp', 'carrier-pigeon:1'], 'carrier-pigeon'),
+    ]
+    for args, want in cases:
+        r = run_cli(*args)
+        check(r.returncode == 1 and want in r.stderr,
+              f'{" ".join(args)} is refused naming the problem '
+              f'({r.stderr.strip()!r})')
+
+
+def test_dirty_ring_above_kernel_maximum():
+    r = run_cli('-accel', 'kvm,dirty-ring-size=1048576')
+    check(r.returncode == 1 and 'too large' in r.stderr,
+          f'a ring above the kernel maximum is refused ({r.stderr.strip()!r})')
+
+
+def test_S_starts_paused_until_cont():
+    with RestraintVM(args=['-S', '-workload', 'cpu=0,kind=write,size=64M']) as vm:
+        st = vm.cmd('query-status')
+        check(st['status'] == 'prelaunch' and not st['running'],
+              '-S starts in prelaunch, not running')
+        w = vm.cmd('x-query-workload')[0]
+        time.sleep(0.2)
+        check(vm.cmd('x-query-workload')[0]['pages-written'] ==
+              w['pages-written'], 'no guest progress before cont')
+        vm.cmd('cont')
+        check(vm.cmd('query-status')['status'] == 'running',
+              'cont makes it running')
+        check(poll(lambda: vm.cmd('x-query-workload')[0]['pages-written'] > 0),
+              'the guest writes after cont')
+        vm.cmd('stop')
+        check(vm.cmd('query-status')['status'] == 'paused', 'stop pauses')
+        a = vm.cmd('x-query-workload')[0]['pages-written']
+        time.sleep(0.2)
+        check(vm.cmd('x-query-workload')[0]['pages-written'] == a,
+              'no guest progress while paused')
+        names = [e['event'] for e in vm.events()]
+        check('RESUME' in names and 'STOP' in names,
+              f'RESUME and STOP events were sent ({names})')
+
+
+def test_sigterm_and_sigint_exit_0():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        vm = RestraintVM(args=['-smp', '2', '-workload',
+                               'cpu=0,kind=write,size=64M',
+                               '-workload', 'cpu=1,kind=read,size=64M'])
+        vm.launch()
+        vm.proc.send_signal(sig)
+        try:
+            rc = vm.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 0, f'{sig.name} ends the VMM with exit status 0 (got {rc})')
+        vm.shutdown()
+
+
+def test_guest_crash_leaves_the_vmm_up(guest_env, what):
+    elf = os.environ.get(guest_env)
+    if not elf:
+        check(False, f'{guest_env} is set by meson')
+        return
+    with RestraintVM(args=['-kernel', elf]) as vm:
+        ev = vm.event_wait('GUEST_PANICKED', timeout=20)
+        check(ev is not None, f'{what}: GUEST_PANICKED is sent')
+        st = poll(lambda: vm.cmd('query-status')['status'] == 'guest-panicked')
+        check(st, f'{what}: run state is guest-panicked')
+        try:
+            vm.cmd('cont')
+            check(False, f'{what}: cont is refused')
+        except QMPError as e:
+            check('cannot be resumed' in e.desc,
+                  f'{what}: cont is refused ({e.desc})')
+        check(vm.cmd('query-version')['qemu']['major'] >= 0,
+              f'{what}: the monitor still answers')
+        check(vm.is_running(), f'{what}: the VMM process is still up')
+
+
+def main():
+    require_kvm()
+    test_help_and_version()
+    test_bad_options_are_refused()
+    test_dirty_ring_above_kernel_maximum()
+    test_S_starts_paused_until_cont()
+    test_sigterm_and_sigint_exit_0()
+    test_guest_crash_leaves_the_vmm_up('TEST_GUEST_UD2', 'ud2 (triple fault)')
+    test_guest_crash_leaves_the_vmm_up('TEST_GUEST_PANIC', 'panic doorbell')
+    print(f'{len(failures)} failure(s)')
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
