@@ -7,8 +7,10 @@
  */
 #include "qemu/osdep.h"
 
+#include "migration/dirtyrate.h"
 #include "monitor/monitor-internal.h"
 #include "qapi/qapi-commands.h"
+#include "sysemu/dirtylimit.h"
 #include "sysemu/vm-lock.h"
 
 const HMPCommand hmp_commands[] = {
@@ -21,6 +23,17 @@ const HMPCommand hmp_commands[] = {
     { "workload", "CPU KIND [size=SIZE] [rate=MBPS] [pattern=seq|random]",
       "change a vCPU's workload (KIND: idle|write|read|mixed|stamp)",
       hmp_workload },
+    { "calc_dirty_rate", "[-r] [-b] seconds [sample_pages_per_GB]",
+      "start measuring the dirty page rate (-r: dirty ring, -b: dirty bitmap)",
+      hmp_calc_dirty_rate },
+    { "set_vcpu_dirty_limit", "dirty_rate [cpu_index]",
+      "limit a vCPU's (default: every vCPU's) dirty page rate, MB/s",
+      hmp_set_vcpu_dirty_limit },
+    { "cancel_vcpu_dirty_limit", "[cpu_index]",
+      "cancel a vCPU's (default: every vCPU's) dirty page rate limit",
+      hmp_cancel_vcpu_dirty_limit },
+    { "x_dirty_limit_policy", "duty-cycle|ring-full",
+      "how dirty page rate limits are enforced", hmp_x_dirty_limit_policy },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -30,6 +43,10 @@ const HMPCommand hmp_info_commands[] = {
     { "cpus", "", "the vCPUs and their host threads", hmp_info_cpus },
     { "workload", "", "each vCPU's workload, counters and rates",
       hmp_info_workload },
+    { "dirty_rate", "", "the last dirty page rate measurement",
+      hmp_info_dirty_rate },
+    { "vcpu_dirty_limit", "", "the vCPUs' dirty page rate limits",
+      hmp_info_vcpu_dirty_limit },
     { NULL, NULL, NULL, NULL },
 };
 

@@ -167,7 +167,8 @@ void memory_dirty_tracking_stats(DirtyTrackingStats *stats)
     stats->bitmap_pages = mds.bitmap_pages;
     g_mutex_unlock(&mds.lock);
     kvm_dirty_ring_stats(&stats->ring_harvested, &stats->ring_dropped,
-                         &stats->reaper_runs, &stats->ring_reset_mismatches);
+                         &stats->reaper_runs, &stats->ring_reset_mismatches,
+                         &stats->ring_harvest_ns);
     for (int i = 0; i < cpus_count(); i++) {
         stats->ring_full_exits +=
             __atomic_load_n(&cpus_get(i)->dirty_ring_full_count,

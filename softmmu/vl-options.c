@@ -44,7 +44,7 @@ const char *vl_usage(void)
 "\n"
 "Machine:\n"
 "  -m SIZE            guest RAM (default 512M; suffixes K M G T, bare = MiB;\n"
-"                     a multiple of 2 MiB, at least 18M, at most 256G)\n"
+"                     a multiple of 2 MiB, at least 18M, at most 128G)\n"
 "  -smp N | cpus=N    number of vCPUs (default 1)\n"
 "  -accel kvm[,dirty-ring-size=N]\n"
 "                     KVM; N dirty-ring entries per vCPU (a power of two,\n"

@@ -4,8 +4,11 @@
  */
 #include "qemu/osdep.h"
 
+#include <signal.h>
+
 #include "hw/machine.h"
 #include "monitor/monitor.h"
+#include "sysemu/dirtylimit.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
@@ -64,6 +67,9 @@ int main(int argc, char **argv)
     Error *err = NULL;
     int status = EXIT_FAILURE;
 
+    /* A monitor peer that goes away must not kill the VM. */
+    signal(SIGPIPE, SIG_IGN);
+
     if (!vl_parse_args(opts, argc, argv, &err)) {
         error_report_err(err);
         return EXIT_FAILURE;
@@ -106,6 +112,7 @@ out_monitors:
     monitor_cleanup();
     memory_cleanup();
     machine_cleanup();
+    dirtylimit_cleanup();
 out_kvm:
     kvm_cleanup();
 out_loop:

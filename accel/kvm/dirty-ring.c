@@ -31,6 +31,7 @@ static KVMReaper reaper;
 static uint64_t ring_harvested_total;   /* (atomic) */
 static uint64_t ring_dropped_total;     /* (atomic) */
 static uint64_t ring_reset_mismatches;  /* (atomic) */
+static uint64_t ring_harvest_ns;        /* (slots lock) time in harvests */
 /* Per-vCPU measurement page sets, or NULL (slots lock). */
 static uint64_t *const *ring_vcpu_bitmaps;
 static int ring_vcpu_bitmaps_cpus;
@@ -156,8 +157,10 @@ static void kvm_dirty_ring_reset_locked(uint64_t harvested)
 uint64_t kvm_dirty_ring_reap(void)
 {
     uint64_t total = 0;
+    int64_t start_ns;
 
     g_mutex_lock(&kvm_slots_lock);
+    start_ns = g_get_monotonic_time() * 1000;
     for (int i = 0; i < cpus_count(); i++) {
         CPUState *cpu = cpus_get(i);
 
@@ -166,6 +169,7 @@ uint64_t kvm_dirty_ring_reap(void)
         }
     }
     kvm_dirty_ring_reset_locked(total);
+    ring_harvest_ns += g_get_monotonic_time() * 1000 - start_ns;
     g_mutex_unlock(&kvm_slots_lock);
     return total;
 }
@@ -173,10 +177,13 @@ uint64_t kvm_dirty_ring_reap(void)
 uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
 {
     uint64_t n;
+    int64_t start_ns;
 
     g_mutex_lock(&kvm_slots_lock);
+    start_ns = g_get_monotonic_time() * 1000;
     n = kvm_dirty_ring_reap_locked(cpu);
     kvm_dirty_ring_reset_locked(n);
+    ring_harvest_ns += g_get_monotonic_time() * 1000 - start_ns;
     g_mutex_unlock(&kvm_slots_lock);
     return n;
 }
@@ -246,8 +253,12 @@ bool kvm_handle_dirty_ring_full(CPUState *cpu)
 }
 
 void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
-                          uint64_t *reaper_runs, uint64_t *reset_mismatches)
+                          uint64_t *reaper_runs, uint64_t *reset_mismatches,
+                          uint64_t *harvest_ns)
 {
+    g_mutex_lock(&kvm_slots_lock);
+    *harvest_ns = ring_harvest_ns;
+    g_mutex_unlock(&kvm_slots_lock);
     *reset_mismatches = __atomic_load_n(&ring_reset_mismatches,
                                         __ATOMIC_RELAXED);
     *harvested = __atomic_load_n(&ring_harvested_total, __ATOMIC_RELAXED);

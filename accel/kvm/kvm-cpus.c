@@ -10,6 +10,7 @@
 #include "hw/doorbell.h"
 #include "hw/guest-abi.h"
 #include "sysemu/cpus-internal.h"
+#include "sysemu/dirtylimit.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
 #include "sysemu/runstate.h"
@@ -275,7 +276,10 @@ static bool kvm_handle_exit(CPUState *cpu)
 void kvm_cpu_exec_loop(CPUState *cpu)
 {
     while (cpu_wait_runnable(cpu)) {
-        int ret = ioctl(cpu->kvm_fd, KVM_RUN, 0);
+        int ret;
+
+        throttle_vcpu_before_run(cpu);  /* throttled vCPUs only: sleep */
+        ret = ioctl(cpu->kvm_fd, KVM_RUN, 0);
 
         if (ret < 0) {
             if (errno == EINTR || errno == EAGAIN) {

@@ -42,7 +42,7 @@
 #define RS_WORK_BASE        RS_SYS_SIZE
 /* At 512 GiB: its own PML4 entry, far above any RAM we accept. */
 #define RS_DOORBELL_GPA     UINT64_C(0x8000000000)
-#define RS_MAX_RAM          UINT64_C(0x4000000000) /* 256 GiB */
+#define RS_MAX_RAM          UINT64_C(0x2000000000) /* 128 GiB: page tables fit */
 
 /* Doorbell registers: 8-byte guest stores at RS_DOORBELL_GPA + offset. */
 #define RS_DB_SLEEP_US      0x00    /* value: microseconds to yield the CPU */
@@ -73,7 +73,7 @@ enum rs_workload_status {
     RS_WLS_OK = 0,
     RS_WLS_BAD_KIND = 1,     /* kind >= RS_WL__MAX */
     RS_WLS_BAD_PATTERN = 2,  /* pattern >= RS_PAT__MAX */
-    RS_WLS_BAD_REGION = 3,   /* empty, unaligned, below RS_WORK_BASE, past RAM */
+    RS_WLS_BAD_REGION = 3,   /* empty, unaligned, below work area, past RAM */
     RS_WLS_BAD_RATE = 4,     /* nonzero but below RS_MIN_RATE_BYTES_PER_S */
     RS_WLS_BAD_TSC = 5,      /* a paced workload needs tsc_khz in range */
     RS_WLS__MAX
@@ -110,7 +110,7 @@ struct rs_ctl {
     uint32_t cpu_count;
     uint64_t tsc_khz;
     uint64_t doorbell_gpa;
-    uint64_t ram_size;          /* bytes of RAM from GPA 0 (identity mapped) */
+    uint64_t ram_size;          /* bytes of RAM from GPA 0 */
 
     /* Workload, written by the VMM under the sequence count. */
     volatile uint64_t generation;

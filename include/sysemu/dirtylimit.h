@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "hw/core/cpu.h"
+#include "sysemu/dirtylimit-controller.h"
 
 /* @cpu_index -1: every vCPU.  Needs the dirty ring. */
 bool dirtylimit_set_vcpu(int cpu_index, uint64_t quota_mbps, Error **errp);
@@ -23,6 +24,59 @@ void cpu_throttle_set(int percentage);
 void cpu_throttle_stop(void);
 bool cpu_throttle_active(void);
 int cpu_throttle_get_percentage(void);
+
+/* How a dirty limit is enforced (x-set-dirty-limit-policy). */
+typedef enum DirtyLimitPolicyKind {
+    DIRTYLIMIT_DUTY_CYCLE = 0,  /* ours: timed slices, debt paid by sleep */
+    DIRTYLIMIT_RING_FULL,       /* QEMU 7.1: sleep only at ring-full */
+} DirtyLimitPolicyKind;
+
+/* Applies to every limit; limits already set start again under it. */
+void dirtylimit_set_policy(DirtyLimitPolicyKind policy);
+DirtyLimitPolicyKind dirtylimit_get_policy(void);
+
+/* One limited vCPU's state, as query-vcpu-dirty-limit reports it. */
+typedef struct DirtyLimitVcpuInfo {
+    int cpu_index;
+    uint64_t quota_mbps;
+    uint64_t current_mbps;      /* over the last report window */
+    double sleep_share;         /* 0..1 of that window asleep */
+    int64_t rate_age_ms;        /* since that window ended; -1: none yet */
+    DirtyLimitPolicyKind policy;
+} DirtyLimitVcpuInfo;
+
+/* false when @cpu_index is not limited. */
+bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info);
+
+/*
+ * Migration calls this while a migration with the dirty-limit
+ * capability runs: the QMP commands then refuse to change limits
+ * (migration's own calls to dirtylimit_set_vcpu are not refused).
+ */
+void dirtylimit_set_migration_active(bool active);
+
+/* Teardown, after the vCPU threads have ended: forget every limit. */
+void dirtylimit_cleanup(void);
+
+/*
+ * The shared actuator (softmmu/dirtylimit.c).  Which throttles act on a
+ * vCPU: the vCPU thread reads this with one relaxed load per KVM_RUN.
+ */
+#define THROTTLE_BY_DIRTYLIMIT    (1u << 0)
+#define THROTTLE_BY_CPU_THROTTLE  (1u << 1)
+void throttle_vcpu_enable(int cpu_index, unsigned int by, bool on);
+
+/* cpu-throttle's part of the actuator, on the vCPU thread. */
+DirtyLimitDecision cpu_throttle_vcpu_step(CPUState *cpu, int64_t now_ns);
+void cpu_throttle_vcpu_slept(CPUState *cpu, int64_t slept_ns);
+void cpu_throttle_vcpu_run(CPUState *cpu, int64_t now_ns);
+
+/* HMP (thin wrappers over the qmp_ functions). */
+typedef struct Monitor Monitor;
+void hmp_set_vcpu_dirty_limit(Monitor *mon, int argc, char **argv);
+void hmp_cancel_vcpu_dirty_limit(Monitor *mon, int argc, char **argv);
+void hmp_info_vcpu_dirty_limit(Monitor *mon, int argc, char **argv);
+void hmp_x_dirty_limit_policy(Monitor *mon, int argc, char **argv);
 
 /*
  * On the vCPU thread, before each KVM_RUN and with no lock held: pay any

@@ -33,4 +33,66 @@ uint32_t dirtyrate_stat_period_ms(void);
 void dirtyrate_stat_add_listener(DirtyRateStatListener fn, void *opaque);
 void dirtyrate_stat_remove_listener(DirtyRateStatListener fn, void *opaque);
 
+/*
+ * Additions (softmmu/dirtyrate-stat.c), all optional for users of the
+ * API above.
+ */
+
+/* The default period: see DIRTYRATE_STAT_DEFAULT_PERIOD_MS's comment. */
+#define DIRTYRATE_STAT_DEFAULT_PERIOD_MS 100
+#define DIRTYRATE_STAT_MIN_PERIOD_MS 1
+#define DIRTYRATE_STAT_MAX_PERIOD_MS 60000
+/* vCPUs the calculator follows (the guest ABI's limit). */
+#define DIRTYRATE_STAT_MAX_CPUS 64
+
+/*
+ * What the calculator reads.  The real source reads CPUState.dirty_pages
+ * after harvesting the rings, and CLOCK_MONOTONIC; tests inject a fake.
+ * @generation changes whenever the vCPU list changes and is odd while it
+ * is changing: a snapshot that sees it change is retried.
+ */
+typedef struct DirtyRateStatSource {
+    uint64_t (*generation)(void *opaque);
+    int (*nr_cpus)(void *opaque);
+    uint64_t (*dirty_pages)(void *opaque, int cpu_index);
+    int64_t (*clock_ns)(void *opaque);
+    void (*harvest)(void *opaque);          /* may be NULL */
+    void *opaque;
+} DirtyRateStatSource;
+
+/* One consistent reading of every vCPU's counter. */
+typedef struct DirtyRateStatSnapshot {
+    uint64_t generation;
+    int nr_cpus;
+    int64_t now_ns;
+    uint64_t dirty_pages[DIRTYRATE_STAT_MAX_CPUS];
+} DirtyRateStatSnapshot;
+
+/* Snapshots retried before a period is skipped. */
+#define DIRTYRATE_STAT_SNAPSHOT_TRIES 8
+
+/* Read @src consistently (retrying on a generation change). */
+bool dirtyrate_stat_snapshot(const DirtyRateStatSource *src,
+                             DirtyRateStatSnapshot *out);
+/*
+ * Pure core: the rate of each vCPU between @prev and @cur into @out[i]
+ * (@cur->nr_cpus entries).  False, and nothing computed, when the two
+ * are of different vCPU lists or no time passed.  Counters are monotonic
+ * modulo 2^64, so a wrap between the two is a small difference.
+ */
+bool dirtyrate_stat_compute(const DirtyRateStatSnapshot *prev,
+                            const DirtyRateStatSnapshot *cur,
+                            VcpuDirtyStat *out);
+
+/* Replace the source (NULL: the real one).  Only while not running. */
+void dirtyrate_stat_set_source(const DirtyRateStatSource *src);
+/*
+ * One period's work, synchronously: snapshot, compute, publish, call the
+ * listeners.  The thread calls it every period; a test calls it directly
+ * after stepping its fake clock.
+ */
+void dirtyrate_stat_step(void);
+/* Teardown, before the vCPUs go: stop whatever the users left running. */
+void dirtyrate_stat_cleanup(void);
+
 #endif /* SYSEMU_DIRTYRATE_STAT_H */

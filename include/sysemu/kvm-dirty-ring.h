@@ -47,7 +47,8 @@ void kvm_dirty_ring_reaper_start(uint32_t period_ms);
 void kvm_dirty_ring_reaper_kick(void);
 void kvm_dirty_ring_reaper_stop(void);
 void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
-                          uint64_t *reaper_runs, uint64_t *reset_mismatches);
+                          uint64_t *reaper_runs, uint64_t *reset_mismatches,
+                          uint64_t *harvest_ns);
 
 /*
  * Per-vCPU page sets for a dirty-rate measurement (migration/dirtyrate.c).

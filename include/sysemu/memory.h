@@ -34,6 +34,7 @@ typedef struct DirtyTrackingStats {
     uint64_t ring_dropped;
     uint64_t ring_full_exits;
     uint64_t ring_reset_mismatches; /* KVM reset != entries harvested */
+    uint64_t ring_harvest_ns;       /* time spent harvesting + resetting */
     uint64_t bitmap_pages;          /* pages reported by GET_DIRTY_LOG */
 } DirtyTrackingStats;
 

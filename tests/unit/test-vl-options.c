@@ -13,8 +13,8 @@ typedef struct BadCase {
 static const BadCase bad_cases[] = {
     { "-m", "-m: requires an argument" },
     { "-m lots", "-m lots: not a size" },
-    { "-m 1", "between 18 MiB and 256 GiB" },
-    { "-m 512T", "between 18 MiB and 256 GiB" },
+    { "-m 1", "between 18 MiB and 128 GiB" },
+    { "-m 512T", "between 18 MiB and 128 GiB" },
     { "-m 99999999999999999999", "not a size" },
     { "-m 1025K", "between 18 MiB" },
     { "-m 33M", "multiple of 2 MiB" },

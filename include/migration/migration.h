@@ -1,0 +1,111 @@
+/*
+ * The migration subsystem's internals, shared by migration/*.c: the
+ * state of the outgoing and incoming migration, parameters and
+ * capabilities.  Other subsystems use include/migration/misc.h.
+ *
+ * Threads: the main thread runs QMP/HMP with the VM lock held; the
+ * `migration` thread sends; the `migration-incoming` thread receives.
+ * Statistics are atomics written by one thread and read by the others;
+ * the status changes by compare-and-swap (migration_set_status()).
+ */
+#ifndef MIGRATION_MIGRATION_H
+#define MIGRATION_MIGRATION_H
+
+#include "migration/convergence.h"
+#include "migration/stream.h"
+#include "qapi/qapi-types.h"
+
+/* QEMU 8.1's defaults and limits. */
+#define MIGRATION_DEFAULT_MAX_BANDWIDTH  (128 * MiB)    /* bytes/s */
+#define MIGRATION_DEFAULT_DOWNTIME_MS    300
+#define MIGRATION_MAX_DOWNTIME_MS        2000000        /* 2000 s */
+#define MIGRATION_DEFAULT_THROTTLE_INITIAL_PCT   20
+#define MIGRATION_DEFAULT_THROTTLE_INCREMENT_PCT 10
+#define MIGRATION_DEFAULT_MAX_THROTTLE_PCT       99
+#define MIGRATION_DEFAULT_TRIGGER_THRESHOLD_PCT  50
+#define MIGRATION_DEFAULT_DIRTY_LIMIT_PERIOD_MS  1000
+#define MIGRATION_MAX_DIRTY_LIMIT_PERIOD_MS      1000
+#define MIGRATION_DEFAULT_VCPU_DIRTY_LIMIT_MBPS  1
+
+typedef struct MigrationParams {
+    uint64_t max_bandwidth_bytes_per_s;     /* 0: unlimited */
+    uint64_t downtime_limit_ms;
+    ConvergenceParams conv;
+} MigrationParams;
+
+/* Statistics of the outgoing migration, each written by one thread. */
+typedef struct MigrationStatsAtomic {
+    uint64_t transferred_bytes;
+    uint64_t precopy_bytes;
+    uint64_t downtime_bytes;
+    uint64_t normal_pages;
+    uint64_t zero_pages;
+    uint64_t remaining_bytes;
+    uint64_t dirty_sync_count;
+    uint64_t dirty_pages_rate;      /* pages/s over the last sync period */
+    uint64_t bandwidth_bytes_per_s; /* measured, last window */
+    uint64_t pages_per_second;
+    int64_t expected_downtime_ms;
+    int64_t remaining_time_ms;      /* -1: does not converge */
+    int64_t setup_time_ms;
+    int64_t total_time_ms;          /* once ended */
+    int64_t downtime_ms;            /* once completed */
+} MigrationStatsAtomic;
+
+typedef struct MigrationState {
+    int status;                     /* (atomic) MigrationStatus */
+    bool caps[MIGRATION_CAPABILITY__MAX];   /* main thread, VM lock */
+    MigrationParams params;         /* bandwidth, downtime: atomics */
+    MigrationStatsAtomic stats;
+    char *error_desc;               /* (lock) */
+    char *uri;
+
+    GMutex lock;                    /* fd, error_desc, the pause below */
+    GCond continue_cond;            /* migrate-continue, cancel */
+    bool continue_requested;        /* (lock) */
+    int fd;                         /* (lock) -1 when none */
+    int cancel_requested;           /* (atomic) */
+    GThread *thread;                /* main thread, VM lock */
+    int thread_done;                /* (atomic) takes no VM lock anymore */
+    int64_t start_ms;               /* CLOCK_MONOTONIC */
+    RunState stopped_from;          /* what the switchover stopped */
+    bool stopped_vm;                /* the switchover stopped the VM */
+
+    ConvergenceState conv;          /* (VM lock) */
+    MigWriter writer;               /* migration thread */
+
+    /* Rate limiting and bandwidth measurement (migration thread). */
+    uint64_t pace_limit_bytes_per_s;
+    int64_t pace_origin_ns;
+    uint64_t pace_bytes;
+    int64_t window_start_ns;
+    uint64_t window_bytes;
+    uint64_t window_pages;
+    bool window_paced;
+    bool in_downtime;               /* the guest is stopped */
+} MigrationState;
+
+MigrationState *migrate_get_current(void);
+int64_t migration_clock_ms(void);
+int64_t migration_clock_ns(void);
+/* Change status @old -> @new; false (and nothing) if it was not @old. */
+bool migration_set_status(int *status, MigrationStatus old,
+                          MigrationStatus new);
+bool migration_status_is_active(MigrationStatus status);
+bool migrate_events(void);
+bool migration_cancelled(MigrationState *s);
+void migration_set_error(MigrationState *s, const Error *err);
+
+/* ram.c: precopy (migration thread unless said). */
+bool ram_save_setup(MigrationState *s, Error **errp);
+bool ram_save_first_pass(MigrationState *s, Error **errp);
+/* Sync and take the dirty pages into the pass bitmap; returns pages. */
+uint64_t ram_save_sync(MigrationState *s);
+bool ram_save_pass(MigrationState *s, Error **errp);
+/* Guest stopped: the last dirty pages and the whole system area. */
+bool ram_save_complete(MigrationState *s, Error **errp);
+void ram_save_cleanup(MigrationState *s);
+/* Account one record's bytes (from the write callback). */
+void migration_account_write(MigrationState *s, size_t bytes);
+
+#endif /* MIGRATION_MIGRATION_H */

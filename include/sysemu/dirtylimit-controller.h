@@ -1,0 +1,208 @@
+/*
+ * The dirty-limit controllers: pure functions of (quota, dirty-page
+ * counter, clock, previous state) -> how long the vCPU thread sleeps now
+ * and how long its next KVM_RUN slice may last.  No locks, no KVM, no
+ * clock of their own: softmmu/dirtylimit.c feeds them, and
+ * tests/unit/test-dirtylimit-controller.c drives them against a simulated
+ * vCPU and a fake clock.  See docs/devel/dirty-limit.md for the picture.
+ *
+ * Two policies:
+ *  - duty cycle (ours): the vCPU runs in short slices ended by a
+ *    per-thread timer; before each slice it pays, by sleeping, the pages
+ *    it dirtied beyond the quota (a debt in pages).  Holds any quota for
+ *    any ring size.
+ *  - ring-full (QEMU 7.1's published algorithm, the baseline): once a
+ *    second, adjust a sleep that is taken only when the dirty ring fills.
+ *
+ * Units: pages are 4 KiB, time is ns, quotas are pages/s internally and
+ * MB/s (MB = 2^20 bytes) at the interface.
+ */
+#ifndef SYSEMU_DIRTYLIMIT_CONTROLLER_H
+#define SYSEMU_DIRTYLIMIT_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Bytes per page the dirty ring reports. */
+#define DIRTYLIMIT_PAGE_BYTES 4096ULL
+/* MB/s -> pages/s: 2^20 / 2^12. */
+#define DIRTYLIMIT_PAGES_PER_MB 256ULL
+/*
+ * Largest quota accepted, MB/s (2^24 MB/s = 16 TiB/s, far above any
+ * memory bandwidth): in pages/s it is 2^32, and times 10^9 ns (< 2^30)
+ * it still fits in 63 bits, so no conversion of a quota can overflow.
+ */
+#define DIRTYLIMIT_MAX_QUOTA_MBPS (1ULL << 24)
+
+/* What the vCPU thread does next; 0 fields mean "nothing". */
+typedef struct DirtyLimitDecision {
+    int64_t sleep_ns;       /* sleep this long now, outside KVM_RUN */
+    int64_t run_ns;         /* end the next KVM_RUN slice after this */
+} DirtyLimitDecision;
+
+/* What a controller reports to query-vcpu-dirty-limit. */
+typedef struct DirtyLimitReport {
+    uint64_t rate_pages_per_s;  /* over the last report window */
+    double sleep_share;         /* 0..1 of that window spent asleep */
+    int64_t measured_ns;        /* when that window ended; 0 = none yet */
+} DirtyLimitReport;
+
+/*
+ * The report window: rates and sleep shares are averaged over 1 s, the
+ * period QEMU's current-rate covers, so the numbers compare.
+ */
+#define DIRTYLIMIT_REPORT_WINDOW_NS 1000000000LL
+
+typedef struct DirtyLimitWindow {
+    int64_t start_ns;
+    uint64_t pages;
+    int64_t slept_ns;
+    DirtyLimitReport last;
+} DirtyLimitWindow;
+
+/* ---- The duty-cycle controller (ours) ---- */
+
+typedef struct DirtyLimitCtl {
+    uint64_t quota_pages_per_s;
+    int64_t last_ns;            /* time of the previous step */
+    uint64_t last_dirty_pages;  /* counter at the previous step */
+    int64_t run_start_ns;       /* the current slice began; 0 = asleep */
+    /* Pages dirtied beyond the budget; negative: unused budget (credit). */
+    double debt_pages;
+    /* Peak-holding estimate of the dirty rate while in KVM_RUN. */
+    double run_rate_pages_per_s;
+    DirtyLimitWindow window;
+} DirtyLimitCtl;
+
+/*
+ * Budget a slice may spend: quota x 5 ms.  A 1-second window can be off
+ * by at most one slice, so this bounds the window error from slicing at
+ * 0.5% wherever the slice is longer than DIRTYLIMIT_RUN_MIN_NS.
+ */
+#define DIRTYLIMIT_SLICE_BUDGET_NS 5000000LL
+/*
+ * Shortest slice: the timer that ends it is a signal, and a kick takes
+ * 25-50 us here; 10 us still lets the guest enter before it arrives.
+ * At 1 MB/s (256 pages/s) a slice of ~30 us at 400 k pages/s is ~12
+ * pages, 5% of a second's budget: the worst 1-s window stays well inside
+ * 15%.
+ */
+#define DIRTYLIMIT_RUN_MIN_NS 10000LL
+/*
+ * Longest slice: a vCPU with budget to spare (a quota above what it can
+ * dirty) is interrupted only 50 times a second, ~0.2% of its time.
+ */
+#define DIRTYLIMIT_RUN_MAX_NS 20000000LL
+/*
+ * Unused budget kept: 10 ms of quota.  A workload that stops and
+ * restarts may burst by 1% of a second's budget, never more.
+ */
+#define DIRTYLIMIT_CREDIT_MAX_NS 10000000LL
+/*
+ * Debt beyond 2 s of quota is forgiven.  It cannot build up in steady
+ * state (every slice is bounded by its timer); this only keeps a counter
+ * jump from sleeping a vCPU for minutes.
+ */
+#define DIRTYLIMIT_DEBT_MAX_NS 2000000000LL
+/*
+ * Longest single sleep: the vCPU thread re-evaluates at least every
+ * 50 ms, so a cancel or a new quota acts within 50 ms (stop and quit
+ * interrupt a sleep at once).
+ */
+#define DIRTYLIMIT_SLEEP_MAX_NS 50000000LL
+/*
+ * Before the vCPU has been seen running, assume it dirties 10^6
+ * pages/s, faster than any vCPU here (~4 x 10^5 with tracking on), so
+ * the first slices cannot overshoot.
+ */
+#define DIRTYLIMIT_RATE_PRIOR_PAGES_PER_S 1000000.0
+/*
+ * The running-rate estimate jumps up at once (peak hold) and decays
+ * toward slower measurements with a 2 s time constant: a vCPU that
+ * speeds up is caught in one slice, one that slows gets longer slices
+ * within seconds.
+ */
+#define DIRTYLIMIT_RATE_DECAY_NS 2000000000LL
+/* Slices shorter than this (EINTR before entering the guest) say
+ * nothing about the rate. */
+#define DIRTYLIMIT_RATE_SAMPLE_MIN_NS 5000LL
+
+void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,
+                         int64_t now_ns, uint64_t dirty_pages);
+/* A new quota: the debt starts again from zero, the rate estimate stays. */
+void dirtylimit_ctl_set_quota(DirtyLimitCtl *c, uint64_t quota_pages_per_s);
+/*
+ * Account the pages dirtied since the previous step (@dirty_pages is the
+ * vCPU's monotonic counter, freshly harvested) and decide.  When the
+ * decision has no sleep, the caller runs the slice: call
+ * dirtylimit_ctl_run() when entering it.
+ */
+DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
+                                       uint64_t dirty_pages);
+void dirtylimit_ctl_slept(DirtyLimitCtl *c, int64_t slept_ns);
+void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t now_ns);
+
+/* ---- The ring-full baseline (QEMU 7.1's published algorithm) ---- */
+
+typedef struct DirtyLimitRingFullCtl {
+    uint64_t quota_mbps;
+    uint32_t ring_entries;
+    int64_t throttle_us_per_full;   /* sleep at each ring-full exit */
+    uint64_t max_rate_mbps;         /* fastest rate ever measured */
+    int64_t period_start_ns;
+    uint64_t period_start_pages;
+    uint64_t last_dirty_pages;      /* counter at the previous step */
+    uint64_t last_ring_full;        /* ring-full exits seen */
+    int64_t owed_sleep_ns;          /* ring-full sleeps not yet taken */
+    uint64_t last_rate_mbps;
+    DirtyLimitWindow window;
+} DirtyLimitRingFullCtl;
+
+/* Its controller runs once a second, on the rate of that second. */
+#define DIRTYLIMIT_RINGFULL_PERIOD_NS 1000000000LL
+/* It stops adjusting when within 25 MB/s of the quota. */
+#define DIRTYLIMIT_RINGFULL_TOLERANCE_MBPS 25
+/* Above 50% off, it steps in proportion; below, by 1/10 ring-fill time. */
+#define DIRTYLIMIT_RINGFULL_LINEAR_PCT 50
+#define DIRTYLIMIT_RINGFULL_SMALL_STEP_DIVISOR 10
+/* Its sleep is at most 99 ring-fill times. */
+#define DIRTYLIMIT_RINGFULL_MAX_FILLS 99
+
+void dirtylimit_ringfull_init(DirtyLimitRingFullCtl *c, uint64_t quota_mbps,
+                              uint32_t ring_entries, int64_t now_ns,
+                              uint64_t dirty_pages, uint64_t ring_full_count);
+/* Its once-a-second adjustment, given that second's rate. */
+void dirtylimit_ringfull_adjust(DirtyLimitRingFullCtl *c,
+                                uint64_t current_mbps);
+DirtyLimitDecision dirtylimit_ringfull_step(DirtyLimitRingFullCtl *c,
+                                            int64_t now_ns,
+                                            uint64_t dirty_pages,
+                                            uint64_t ring_full_count);
+void dirtylimit_ringfull_slept(DirtyLimitRingFullCtl *c, int64_t slept_ns);
+
+/* ---- auto-converge's percentage throttle (softmmu/cpu-throttle.c) ---- */
+
+/* QEMU's time slice: a vCPU runs 10 ms, then sleeps pct/(100-pct) of it. */
+#define CPU_THROTTLE_TIMESLICE_NS 10000000LL
+#define CPU_THROTTLE_PCT_MIN 1
+#define CPU_THROTTLE_PCT_MAX 99
+
+typedef struct CpuThrottleVcpu {
+    int64_t run_start_ns;   /* 0: not running */
+    int64_t ran_ns;         /* run time not yet paid for */
+    int64_t owed_sleep_ns;  /* sleep decided, not yet taken */
+} CpuThrottleVcpu;
+
+DirtyLimitDecision cpu_throttle_step(CpuThrottleVcpu *v, int percentage,
+                                     int64_t now_ns);
+void cpu_throttle_slept(CpuThrottleVcpu *v, int64_t slept_ns);
+void cpu_throttle_run(CpuThrottleVcpu *v, int64_t now_ns);
+
+/* Helpers shared by both policies and the tests. */
+void dirtylimit_window_account(DirtyLimitWindow *w, int64_t now_ns,
+                               uint64_t pages, int64_t slept_ns);
+/* The sooner-ending and longer-sleeping of two decisions. */
+DirtyLimitDecision dirtylimit_decision_merge(DirtyLimitDecision a,
+                                             DirtyLimitDecision b);
+
+#endif /* SYSEMU_DIRTYLIMIT_CONTROLLER_H */

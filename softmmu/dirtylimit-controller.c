@@ -1,0 +1,289 @@
+/*
+ * The dirty-limit controllers, pure: no locks, no KVM, no clock.
+ * See include/sysemu/dirtylimit-controller.h for the contract and the
+ * constants' reasons, docs/devel/dirty-limit.md for the picture.
+ */
+#include "qemu/osdep.h"
+
+#include "sysemu/dirtylimit-controller.h"
+
+static double ns_to_s(int64_t ns)
+{
+    return (double)ns / NANOSECONDS_PER_SECOND;
+}
+
+void dirtylimit_window_account(DirtyLimitWindow *w, int64_t now_ns,
+                               uint64_t pages, int64_t slept_ns)
+{
+    int64_t span_ns;
+
+    w->pages += pages;
+    w->slept_ns += slept_ns;
+    span_ns = now_ns - w->start_ns;
+    if (span_ns < DIRTYLIMIT_REPORT_WINDOW_NS) {
+        return;
+    }
+    w->last.rate_pages_per_s = (uint64_t)(w->pages / ns_to_s(span_ns));
+    w->last.sleep_share = MIN(1.0, (double)w->slept_ns / span_ns);
+    w->last.measured_ns = now_ns;
+    w->start_ns = now_ns;
+    w->pages = 0;
+    w->slept_ns = 0;
+}
+
+static void dirtylimit_window_init(DirtyLimitWindow *w, int64_t now_ns)
+{
+    memset(w, 0, sizeof(*w));
+    w->start_ns = now_ns;
+}
+
+DirtyLimitDecision dirtylimit_decision_merge(DirtyLimitDecision a,
+                                             DirtyLimitDecision b)
+{
+    DirtyLimitDecision d;
+
+    d.sleep_ns = MAX(a.sleep_ns, b.sleep_ns);
+    if (!a.run_ns || !b.run_ns) {
+        d.run_ns = a.run_ns ? a.run_ns : b.run_ns;
+    } else {
+        d.run_ns = MIN(a.run_ns, b.run_ns);
+    }
+    return d;
+}
+
+/* ---- duty cycle ---- */
+
+void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,
+                         int64_t now_ns, uint64_t dirty_pages)
+{
+    memset(c, 0, sizeof(*c));
+    c->quota_pages_per_s = quota_pages_per_s;
+    c->last_ns = now_ns;
+    c->last_dirty_pages = dirty_pages;
+    c->run_rate_pages_per_s = DIRTYLIMIT_RATE_PRIOR_PAGES_PER_S;
+    dirtylimit_window_init(&c->window, now_ns);
+}
+
+void dirtylimit_ctl_set_quota(DirtyLimitCtl *c, uint64_t quota_pages_per_s)
+{
+    c->quota_pages_per_s = quota_pages_per_s;
+    c->debt_pages = 0;
+}
+
+/* Learn the running rate from the slice that just ended. */
+static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t now_ns,
+                                 int64_t elapsed_ns, uint64_t pages)
+{
+    int64_t run_ns;
+    double sample_pages_per_s, weight;
+
+    if (!c->run_start_ns) {
+        return;
+    }
+    run_ns = now_ns - c->run_start_ns;
+    /* A slice that dirtied nothing says the workload paused, not that
+     * the vCPU got slower: keep the estimate for when it restarts. */
+    if (run_ns < DIRTYLIMIT_RATE_SAMPLE_MIN_NS || pages == 0) {
+        return;
+    }
+    sample_pages_per_s = pages / ns_to_s(run_ns);
+    if (sample_pages_per_s >= c->run_rate_pages_per_s) {
+        c->run_rate_pages_per_s = sample_pages_per_s;
+        return;
+    }
+    weight = MIN(1.0, (double)elapsed_ns / DIRTYLIMIT_RATE_DECAY_NS);
+    c->run_rate_pages_per_s -= (c->run_rate_pages_per_s -
+                                sample_pages_per_s) * weight;
+}
+
+DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
+                                       uint64_t dirty_pages)
+{
+    DirtyLimitDecision d = { 0, 0 };
+    double quota = (double)c->quota_pages_per_s;
+    int64_t elapsed_ns = MAX(now_ns - c->last_ns, 0);
+    uint64_t pages = dirty_pages - c->last_dirty_pages;
+    double credit_max_pages = quota * ns_to_s(DIRTYLIMIT_CREDIT_MAX_NS);
+    double debt_max_pages = quota * ns_to_s(DIRTYLIMIT_DEBT_MAX_NS);
+    double run_pages, run_ns;
+
+    dirtylimit_ctl_learn(c, now_ns, elapsed_ns, pages);
+    c->run_start_ns = 0;
+    c->last_ns = now_ns;
+    c->last_dirty_pages = dirty_pages;
+    dirtylimit_window_account(&c->window, now_ns, pages, 0);
+
+    /* The integral: pages dirtied minus the budget of the elapsed time. */
+    c->debt_pages += (double)pages - quota * ns_to_s(elapsed_ns);
+    c->debt_pages = MAX(c->debt_pages, -credit_max_pages);
+    c->debt_pages = MIN(c->debt_pages, debt_max_pages);
+    if (quota <= 0) {
+        return d;
+    }
+
+    if (c->debt_pages > 0) {
+        /* Pay the debt: the time the budget takes to cover it. */
+        double sleep_ns = c->debt_pages / quota * NANOSECONDS_PER_SECOND;
+
+        d.sleep_ns = (int64_t)MIN(sleep_ns, (double)DIRTYLIMIT_SLEEP_MAX_NS);
+        if (d.sleep_ns > 0) {
+            return d;
+        }
+    }
+
+    /*
+     * Run: spend the credit, or one slice's budget, whichever is more,
+     * at the fastest rate this vCPU has shown.
+     */
+    run_pages = MAX(-c->debt_pages,
+                    quota * ns_to_s(DIRTYLIMIT_SLICE_BUDGET_NS));
+    run_ns = run_pages / c->run_rate_pages_per_s * NANOSECONDS_PER_SECOND;
+    run_ns = MAX(run_ns, (double)DIRTYLIMIT_RUN_MIN_NS);
+    run_ns = MIN(run_ns, (double)DIRTYLIMIT_RUN_MAX_NS);
+    d.run_ns = (int64_t)run_ns;
+    return d;
+}
+
+void dirtylimit_ctl_slept(DirtyLimitCtl *c, int64_t slept_ns)
+{
+    c->window.slept_ns += MAX(slept_ns, 0);
+}
+
+void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t now_ns)
+{
+    /* 0 means "not running": a clock at exactly 0 starts at 1 ns. */
+    c->run_start_ns = MAX(now_ns, 1);
+}
+
+/* ---- ring-full: QEMU 7.1's algorithm ---- */
+
+void dirtylimit_ringfull_init(DirtyLimitRingFullCtl *c, uint64_t quota_mbps,
+                              uint32_t ring_entries, int64_t now_ns,
+                              uint64_t dirty_pages, uint64_t ring_full_count)
+{
+    memset(c, 0, sizeof(*c));
+    c->quota_mbps = quota_mbps;
+    c->ring_entries = ring_entries;
+    c->period_start_ns = now_ns;
+    c->period_start_pages = dirty_pages;
+    c->last_dirty_pages = dirty_pages;
+    c->last_ring_full = ring_full_count;
+    dirtylimit_window_init(&c->window, now_ns);
+}
+
+static uint64_t abs_diff_u64(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : b - a;
+}
+
+void dirtylimit_ringfull_adjust(DirtyLimitRingFullCtl *c,
+                                uint64_t current_mbps)
+{
+    uint64_t quota = c->quota_mbps;
+    uint64_t ring_mb = (uint64_t)c->ring_entries * DIRTYLIMIT_PAGE_BYTES /
+                       MiB;
+    uint64_t larger = MAX(quota, current_mbps);
+    int64_t fill_us, step_us;
+
+    /* Close enough: leave the sleep alone. */
+    if (abs_diff_u64(quota, current_mbps) <=
+        DIRTYLIMIT_RINGFULL_TOLERANCE_MBPS) {
+        return;
+    }
+    /* Nothing dirtied this second: no sleep at all. */
+    if (current_mbps == 0) {
+        c->throttle_us_per_full = 0;
+        return;
+    }
+    c->max_rate_mbps = MAX(c->max_rate_mbps, current_mbps);
+    /* How long the fastest vCPU seen takes to fill the ring. */
+    fill_us = (int64_t)(ring_mb * 1000000 / c->max_rate_mbps);
+
+    if (abs_diff_u64(quota, current_mbps) * 100 / larger >
+        DIRTYLIMIT_RINGFULL_LINEAR_PCT) {
+        /* Far off: a step in proportion to the share of time to sleep. */
+        uint64_t pct = abs_diff_u64(quota, current_mbps) * 100 / larger;
+
+        step_us = (int64_t)((double)fill_us * pct / (100 - pct));
+    } else {
+        step_us = fill_us / DIRTYLIMIT_RINGFULL_SMALL_STEP_DIVISOR;
+    }
+    c->throttle_us_per_full += quota < current_mbps ? step_us : -step_us;
+    c->throttle_us_per_full = MIN(c->throttle_us_per_full,
+                                  fill_us * DIRTYLIMIT_RINGFULL_MAX_FILLS);
+    c->throttle_us_per_full = MAX(c->throttle_us_per_full, 0);
+}
+
+DirtyLimitDecision dirtylimit_ringfull_step(DirtyLimitRingFullCtl *c,
+                                            int64_t now_ns,
+                                            uint64_t dirty_pages,
+                                            uint64_t ring_full_count)
+{
+    DirtyLimitDecision d = { 0, 0 };
+    int64_t period_ns = now_ns - c->period_start_ns;
+
+    dirtylimit_window_account(&c->window, now_ns,
+                              dirty_pages - c->last_dirty_pages, 0);
+    c->last_dirty_pages = dirty_pages;
+    if (period_ns >= DIRTYLIMIT_RINGFULL_PERIOD_NS) {
+        uint64_t pages = dirty_pages - c->period_start_pages;
+
+        c->last_rate_mbps = (uint64_t)(pages * DIRTYLIMIT_PAGE_BYTES /
+                                       (double)MiB / ns_to_s(period_ns));
+        dirtylimit_ringfull_adjust(c, c->last_rate_mbps);
+        c->period_start_ns = now_ns;
+        c->period_start_pages = dirty_pages;
+    }
+    /* It sleeps only when the ring filled: once per ring-full exit. */
+    if (ring_full_count != c->last_ring_full) {
+        c->owed_sleep_ns += (int64_t)(ring_full_count - c->last_ring_full) *
+                            c->throttle_us_per_full * 1000;
+        c->last_ring_full = ring_full_count;
+    }
+    d.sleep_ns = c->owed_sleep_ns;
+    return d;
+}
+
+void dirtylimit_ringfull_slept(DirtyLimitRingFullCtl *c, int64_t slept_ns)
+{
+    c->owed_sleep_ns = MAX(c->owed_sleep_ns - MAX(slept_ns, 0), 0);
+    c->window.slept_ns += MAX(slept_ns, 0);
+}
+
+/* ---- auto-converge: QEMU's time-slice percentage throttle ---- */
+
+DirtyLimitDecision cpu_throttle_step(CpuThrottleVcpu *v, int percentage,
+                                     int64_t now_ns)
+{
+    DirtyLimitDecision d = { 0, 0 };
+
+    if (v->run_start_ns) {
+        v->ran_ns += MAX(now_ns - v->run_start_ns, 0);
+        v->run_start_ns = 0;
+    }
+    if (percentage <= 0) {
+        v->ran_ns = 0;
+        v->owed_sleep_ns = 0;
+        return d;
+    }
+    percentage = MIN(percentage, CPU_THROTTLE_PCT_MAX);
+    if (v->ran_ns >= CPU_THROTTLE_TIMESLICE_NS) {
+        v->owed_sleep_ns += v->ran_ns * percentage / (100 - percentage);
+        v->ran_ns = 0;
+    }
+    d.sleep_ns = v->owed_sleep_ns;
+    if (!d.sleep_ns) {
+        d.run_ns = CPU_THROTTLE_TIMESLICE_NS - v->ran_ns;
+    }
+    return d;
+}
+
+void cpu_throttle_slept(CpuThrottleVcpu *v, int64_t slept_ns)
+{
+    v->owed_sleep_ns = MAX(v->owed_sleep_ns - MAX(slept_ns, 0), 0);
+}
+
+void cpu_throttle_run(CpuThrottleVcpu *v, int64_t now_ns)
+{
+    v->run_start_ns = MAX(now_ns, 1);
+}
