@@ -43,6 +43,8 @@ const HMPCommand hmp_info_commands[] = {
     { "cpus", "", "the vCPUs and their host threads", hmp_info_cpus },
     { "workload", "", "each vCPU's workload, counters and rates",
       hmp_info_workload },
+    { "dirty_tracking", "", "dirty ring/bitmap state and harvest counters",
+      hmp_info_dirty_tracking },
     { "dirty_rate", "", "the last dirty page rate measurement",
       hmp_info_dirty_rate },
     { "vcpu_dirty_limit", "", "the vCPUs' dirty page rate limits",

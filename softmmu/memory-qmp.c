@@ -1,0 +1,110 @@
+/*
+ * QMP and HMP views of dirty tracking (x-query-dirty-tracking,
+ * info dirty_tracking).
+ */
+#include "qemu/osdep.h"
+
+#include "hw/core/cpu.h"
+#include "monitor/hmp.h"
+#include "qapi/qapi-commands.h"
+#include "sysemu/cpus.h"
+#include "sysemu/memory.h"
+
+static const struct {
+    unsigned int flag;
+    const char *name;
+} dirty_user_names[] = {
+    { GLOBAL_DIRTY_MIGRATION, "migration" },
+    { GLOBAL_DIRTY_DIRTY_RATE, "dirty-rate" },
+    { GLOBAL_DIRTY_LIMIT, "dirty-limit" },
+    { GLOBAL_DIRTY_CHECK, "check" },
+};
+
+DirtyTrackingInfo *qmp_x_query_dirty_tracking(Error **errp)
+{
+    DirtyTrackingInfo *info = g_new0(DirtyTrackingInfo, 1);
+    DirtyTrackingStats st;
+    strList **users_tail = &info->users;
+    DirtyTrackingVcpuList **vcpus_tail = &info->vcpus;
+
+    memory_dirty_tracking_stats(&st);
+    info->mode = st.mode == DIRTY_TRACKING_RING ? DIRTY_TRACKING_MODE_DIRTY_RING
+                                                : DIRTY_TRACKING_MODE_DIRTY_BITMAP;
+    info->ring_size = st.ring_entries;
+    info->manual_protect = st.manual_protect;
+    info->initially_set = st.initially_set;
+    for (size_t i = 0; i < G_N_ELEMENTS(dirty_user_names); i++) {
+        if (st.users & dirty_user_names[i].flag) {
+            strList *elem = g_new0(strList, 1);
+
+            elem->value = g_strdup(dirty_user_names[i].name);
+            *users_tail = elem;
+            users_tail = &elem->next;
+        }
+    }
+    info->syncs = st.syncs;
+    info->reaper_runs = st.reaper_runs;
+    info->ring_harvested = st.ring_harvested;
+    info->ring_dropped = st.ring_dropped;
+    info->ring_reset_mismatches = st.ring_reset_mismatches;
+    info->harvest_ns = st.ring_harvest_ns;
+    info->bitmap_pages = st.bitmap_pages;
+    for (int i = 0; i < cpus_count(); i++) {
+        CPUState *cpu = cpus_get(i);
+        DirtyTrackingVcpu *v = g_new0(DirtyTrackingVcpu, 1);
+        DirtyTrackingVcpuList *elem = g_new0(DirtyTrackingVcpuList, 1);
+
+        v->cpu_index = i;
+        v->dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_RELAXED);
+        v->ring_full_exits = __atomic_load_n(&cpu->dirty_ring_full_count,
+                                             __ATOMIC_RELAXED);
+        elem->value = v;
+        *vcpus_tail = elem;
+        vcpus_tail = &elem->next;
+    }
+    return info;
+}
+
+void hmp_info_dirty_tracking(Monitor *mon, int argc, char **argv)
+{
+    Error *err = NULL;
+    g_autoptr(DirtyTrackingInfo) info = qmp_x_query_dirty_tracking(&err);
+
+    if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    if (info->mode == DIRTY_TRACKING_MODE_DIRTY_RING) {
+        monitor_printf(mon, "mode: dirty-ring, %u entries per vCPU\n",
+                       info->ring_size);
+    } else {
+        monitor_printf(mon, "mode: dirty-bitmap, manual protect %s, "
+                       "initially set %s\n",
+                       info->manual_protect ? "on" : "off",
+                       info->initially_set ? "on" : "off");
+    }
+    monitor_printf(mon, "users:");
+    if (!info->users) {
+        monitor_printf(mon, " none (tracking off)");
+    }
+    for (strList *u = info->users; u; u = u->next) {
+        monitor_printf(mon, " %s", u->value);
+    }
+    monitor_printf(mon, "\nsyncs: %" PRIu64 ", reaper runs: %" PRIu64 "\n",
+                   info->syncs, info->reaper_runs);
+    if (info->mode == DIRTY_TRACKING_MODE_DIRTY_RING) {
+        monitor_printf(mon, "ring entries harvested: %" PRIu64 " (dropped %"
+                       PRIu64 ", reset mismatches %" PRIu64 "), %.1f ms "
+                       "harvesting\n", info->ring_harvested,
+                       info->ring_dropped, info->ring_reset_mismatches,
+                       info->harvest_ns / 1e6);
+        for (DirtyTrackingVcpuList *v = info->vcpus; v; v = v->next) {
+            monitor_printf(mon, "vcpu[%" PRId64 "], dirty pages %" PRIu64
+                           ", ring-full exits %" PRIu64 "\n",
+                           v->value->cpu_index, v->value->dirty_pages,
+                           v->value->ring_full_exits);
+        }
+    } else {
+        monitor_printf(mon, "bitmap pages reported: %" PRIu64 "\n",
+                       info->bitmap_pages);
+    }
+}
