@@ -28,8 +28,8 @@ DirtyTrackingInfo *qmp_x_query_dirty_tracking(Error **errp)
     DirtyTrackingVcpuList **vcpus_tail = &info->vcpus;
 
     memory_dirty_tracking_stats(&st);
-    info->mode = st.mode == DIRTY_TRACKING_RING ? DIRTY_TRACKING_MODE_DIRTY_RING
-                                                : DIRTY_TRACKING_MODE_DIRTY_BITMAP;
+    info->mode = st.mode == DIRTY_TRACKING_RING ? DIRTY_LOG_MODE_DIRTY_RING
+                                                : DIRTY_LOG_MODE_DIRTY_BITMAP;
     info->ring_size = st.ring_entries;
     info->manual_protect = st.manual_protect;
     info->initially_set = st.initially_set;
@@ -73,7 +73,7 @@ void hmp_info_dirty_tracking(Monitor *mon, int argc, char **argv)
     if (hmp_handle_error(mon, err)) {
         return;
     }
-    if (info->mode == DIRTY_TRACKING_MODE_DIRTY_RING) {
+    if (info->mode == DIRTY_LOG_MODE_DIRTY_RING) {
         monitor_printf(mon, "mode: dirty-ring, %u entries per vCPU\n",
                        info->ring_size);
     } else {
@@ -91,7 +91,7 @@ void hmp_info_dirty_tracking(Monitor *mon, int argc, char **argv)
     }
     monitor_printf(mon, "\nsyncs: %" PRIu64 ", reaper runs: %" PRIu64 "\n",
                    info->syncs, info->reaper_runs);
-    if (info->mode == DIRTY_TRACKING_MODE_DIRTY_RING) {
+    if (info->mode == DIRTY_LOG_MODE_DIRTY_RING) {
         monitor_printf(mon, "ring entries harvested: %" PRIu64 " (dropped %"
                        PRIu64 ", reset mismatches %" PRIu64 "), %.1f ms "
                        "harvesting\n", info->ring_harvested,
