@@ -89,10 +89,10 @@ static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
         error_setg(errp, "-m %s: not a size (examples: 512, 512M, 4G)", arg);
         return false;
     }
-    if (bytes < VL_MIN_RAM_BYTES || bytes > RS_MAX_RAM) {
+    if (bytes < VL_MIN_RAM_BYTES || bytes > VL_MAX_RAM_BYTES) {
         error_setg(errp, "-m %s: guest RAM must be between %" PRIu64 " MiB "
                    "and %" PRIu64 " GiB", arg, VL_MIN_RAM_BYTES / MiB,
-                   RS_MAX_RAM / GiB);
+                   VL_MAX_RAM_BYTES / GiB);
         return false;
     }
     if (!QEMU_IS_ALIGNED(bytes, 2 * MiB)) {

@@ -42,7 +42,7 @@
 #define RS_WORK_BASE        RS_SYS_SIZE
 /* At 512 GiB: its own PML4 entry, far above any RAM we accept. */
 #define RS_DOORBELL_GPA     UINT64_C(0x8000000000)
-#define RS_MAX_RAM          UINT64_C(0x2000000000) /* 128 GiB: page tables fit */
+#define RS_MAX_RAM          UINT64_C(0x4000000000) /* 256 GiB */
 
 /* Doorbell registers: 8-byte guest stores at RS_DOORBELL_GPA + offset. */
 #define RS_DB_SLEEP_US      0x00    /* value: microseconds to yield the CPU */

@@ -13,6 +13,8 @@
 #define VL_DEFAULT_RAM_BYTES (512 * MiB)
 /* The system area plus one 2 MiB workload slice. */
 #define VL_MIN_RAM_BYTES (RS_SYS_SIZE + 2 * MiB)
+/* The page-table area maps at most 249 GiB (hw/pagetable.h): a round cap. */
+#define VL_MAX_RAM_BYTES (128 * GiB)
 
 typedef struct VLOptions {
     uint64_t ram_bytes;

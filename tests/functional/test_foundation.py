@@ -113,7 +113,9 @@ def test_guest_crash_leaves_the_vmm_up(guest_env, what):
     if not elf:
         check(False, f'{guest_env} is set by meson')
         return
-    with RestraintVM(args=['-kernel', elf]) as vm:
+    # -S, then cont: the crash comes after we are connected to see it.
+    with RestraintVM(args=['-S', '-kernel', elf]) as vm:
+        vm.cmd('cont')
         ev = vm.event_wait('GUEST_PANICKED', timeout=20)
         check(ev is not None, f'{what}: GUEST_PANICKED is sent')
         st = poll(lambda: vm.cmd('query-status')['status'] == 'guest-panicked')

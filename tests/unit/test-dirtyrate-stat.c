@@ -307,6 +307,10 @@ static void test_thread_is_refcounted_and_calls_listeners(void)
     dirtyrate_stat_set_source(NULL);
 }
 
+#define TORN_MIN_STEPS 20000
+#define TORN_MAX_STEPS 5000000
+#define TORN_MIN_READS 100000
+
 /* Each step n publishes pages = n * 1000 at n seconds: a torn read shows. */
 typedef struct TornCheck {
     bool stop;                  /* (atomic) */
@@ -321,7 +325,7 @@ static gpointer torn_reader(gpointer opaque)
 
     while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
         if (dirtyrate_stat_get(0, &st)) {
-            t->reads++;
+            __atomic_fetch_add(&t->reads, 1, __ATOMIC_RELAXED);
             if ((uint64_t)st.measured_ns / 1000000 != st.dirty_pages ||
                 st.rate_pages_per_s != 1000) {
                 t->torn++;
@@ -341,7 +345,11 @@ static void test_readers_never_see_a_torn_sample(void)
     dirtyrate_stat_set_source(&src);
     dirtyrate_stat_step();
     reader = g_thread_new("torn-reader", torn_reader, &t);
-    for (int n = 1; n <= 20000; n++) {
+    /* Until the reader has raced with us enough (bounded). */
+    for (int n = 1; n <= TORN_MAX_STEPS &&
+         (n <= TORN_MIN_STEPS ||
+          __atomic_load_n(&t.reads, __ATOMIC_RELAXED) < TORN_MIN_READS);
+         n++) {
         __atomic_store_n(&f.dirty_pages[0], (uint64_t)n * 1000,
                          __ATOMIC_RELAXED);
         f.now_ns = (int64_t)n * NANOSECONDS_PER_SECOND;
@@ -351,6 +359,7 @@ static void test_readers_never_see_a_torn_sample(void)
     g_thread_join(reader);
     g_test_message("reads %" PRIu64 ", torn %" PRIu64, t.reads, t.torn);
     g_assert_cmpuint(t.torn, ==, 0);
+    g_assert_cmpuint(t.reads, >, 0);
     dirtyrate_stat_set_source(NULL);
 }
 

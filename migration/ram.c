@@ -1,0 +1,335 @@
+/*
+ * Precopy: the first pass over all of workload RAM, then passes over
+ * what the guest dirtied (the MIGRATION client's bitmap), zero pages
+ * sent as 8-byte records; at switchover the last dirty pages and the
+ * whole system area (never dirty-logged).  Also restraint's testing aids
+ * x-query-ram-hash and x-check-stamp.
+ */
+#include "qemu/osdep.h"
+
+#include "hw/guest-abi.h"
+#include "hw/machine.h"
+#include "migration/migration.h"
+#include "migration/vmstate.h"
+#include "qapi/qapi-commands.h"
+#include "qapi/qapi-events.h"
+#include "sysemu/cpus.h"
+#include "sysemu/memory.h"
+#include "sysemu/physmem.h"
+#include "sysemu/runstate.h"
+#include "sysemu/vm-lock.h"
+#include "trace.h"
+
+#define BITS_PER_WORD 64
+/* Pages between looks at the cancel flag and the convergence tick. */
+#define RAM_SAVE_CHECK_PAGES 256
+/* How often the adaptive policy re-reads the vCPUs' rates, ms. */
+#define RAM_SAVE_TICK_MS 100
+
+typedef struct RAMSaveState {
+    uint64_t *pass_bitmap;          /* pages to send in this pass */
+    uint64_t words;
+    uint64_t pass_pages;            /* set in pass_bitmap when taken */
+    uint64_t pass_left_pages;       /* not yet sent in this pass */
+    int64_t last_tick_ms;
+    int64_t last_sync_ms;           /* the start of the sync period */
+    uint64_t period_dirty_pages;
+    uint64_t period_start_bytes;
+} RAMSaveState;
+
+static RAMSaveState ram_save;
+
+static uint64_t ram_first_work_page(void)
+{
+    return RS_WORK_BASE / RS_PAGE_SIZE;
+}
+
+/* Remaining bytes for query-migrate: pages still to send in this pass
+ * plus those dirtied since it began. */
+static void ram_update_remaining(MigrationState *s)
+{
+    uint64_t pages = ram_save.pass_left_pages +
+                     physmem_dirty_count(DIRTY_MEMORY_MIGRATION);
+
+    __atomic_store_n(&s->stats.remaining_bytes, pages * RS_PAGE_SIZE,
+                     __ATOMIC_RELAXED);
+}
+
+static bool ram_save_one(MigrationState *s, uint64_t page, Error **errp)
+{
+    uint64_t gpa = page * RS_PAGE_SIZE;
+    bool is_zero;
+
+    if (!mig_put_ram_page(&s->writer, gpa, ram_host_base() + gpa, &is_zero,
+                          errp)) {
+        return false;
+    }
+    if (is_zero) {
+        __atomic_fetch_add(&s->stats.zero_pages, 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_fetch_add(&s->stats.normal_pages, 1, __ATOMIC_RELAXED);
+    }
+    s->window_pages++;
+    return true;
+}
+
+/* Between batches of pages: cancel, and adaptive's periodic look. */
+static bool ram_save_check(MigrationState *s, Error **errp)
+{
+    int64_t now_ms = migration_clock_ms();
+
+    if (migration_cancelled(s)) {
+        error_setg(errp, "migration cancelled");
+        return false;
+    }
+    if (!s->in_downtime && now_ms - ram_save.last_tick_ms >=
+        RAM_SAVE_TICK_MS) {
+        ram_save.last_tick_ms = now_ms;
+        ram_update_remaining(s);
+        vm_lock();
+        convergence_tick(&s->conv, __atomic_load_n(
+                             &s->stats.bandwidth_bytes_per_s,
+                             __ATOMIC_RELAXED));
+        vm_unlock();
+    }
+    return true;
+}
+
+bool ram_save_setup(MigrationState *s, Error **errp)
+{
+    MigStreamHeader h = {
+        .magic = MIG_STREAM_MAGIC,
+        .version = MIG_STREAM_VERSION,
+        .header_bytes = MIG_STREAM_HEADER_BYTES,
+        .ram_bytes = ram_size(),
+        .system_bytes = RS_SYS_SIZE,
+        .page_bytes = MIG_PAGE_BYTES,
+        .cpu_count = cpus_count(),
+        .cpu_state_bytes = VMSTATE_CPU_BYTES,
+        .flags = 0,
+    };
+
+    memset(&ram_save, 0, sizeof(ram_save));
+    ram_save.words = DIV_ROUND_UP(ram_pages(), BITS_PER_WORD);
+    ram_save.pass_bitmap = g_new0(uint64_t, ram_save.words);
+    ram_save.last_sync_ms = migration_clock_ms();
+    ram_save.last_tick_ms = ram_save.last_sync_ms;
+    if (!mig_put_header(&s->writer, &h, errp)) {
+        return false;
+    }
+    /* Tracking starts before the first pass reads a page. */
+    if (!memory_global_dirty_log_start(GLOBAL_DIRTY_MIGRATION, errp)) {
+        error_prepend(errp, "cannot start dirty tracking: ");
+        return false;
+    }
+    __atomic_store_n(&s->stats.remaining_bytes,
+                     ram_size() - RS_WORK_BASE, __ATOMIC_RELAXED);
+    return true;
+}
+
+bool ram_save_first_pass(MigrationState *s, Error **errp)
+{
+    uint64_t first = ram_first_work_page(), last = ram_pages();
+
+    /* Pass 1 is the first sync, as QEMU counts (dirty-sync-count 1). */
+    __atomic_store_n(&s->stats.dirty_sync_count, 1, __ATOMIC_RELAXED);
+    if (migrate_events()) {
+        qapi_event_send_migration_pass(1);
+    }
+    if (!mig_put_pass(&s->writer, 1, errp)) {
+        return false;
+    }
+    trace_migration_ram_pass(1, last - first);
+    ram_save.pass_left_pages = last - first;
+    for (uint64_t page = first; page < last; page++) {
+        if ((page - first) % RAM_SAVE_CHECK_PAGES == 0 &&
+            !ram_save_check(s, errp)) {
+            return false;
+        }
+        if (!ram_save_one(s, page, errp)) {
+            return false;
+        }
+        ram_save.pass_left_pages--;
+    }
+    ram_save.pass_pages = last - first;
+    return true;
+}
+
+uint64_t ram_save_sync(MigrationState *s)
+{
+    int64_t now_ms = migration_clock_ms();
+    uint64_t pages, period_ms;
+
+    memory_global_dirty_log_sync();
+    pages = physmem_dirty_take(DIRTY_MEMORY_MIGRATION, 0, ram_save.words,
+                               ram_save.pass_bitmap);
+    ram_save.pass_pages = pages;
+    ram_save.pass_left_pages = pages;
+    ram_save.period_dirty_pages += pages;
+    __atomic_fetch_add(&s->stats.dirty_sync_count, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->stats.remaining_bytes, pages * RS_PAGE_SIZE,
+                     __ATOMIC_RELAXED);
+    if (migrate_events()) {
+        qapi_event_send_migration_pass(
+            __atomic_load_n(&s->stats.dirty_sync_count, __ATOMIC_RELAXED));
+    }
+    /* QEMU's rule: judge the dirty rate over periods of at least 1 s. */
+    period_ms = now_ms - ram_save.last_sync_ms;
+    if (period_ms >= 1000 && !s->in_downtime) {
+        uint64_t sent = __atomic_load_n(&s->stats.transferred_bytes,
+                                        __ATOMIC_RELAXED);
+        ConvergenceSync sync = {
+            .period_ms = period_ms,
+            .dirty_bytes = ram_save.period_dirty_pages * RS_PAGE_SIZE,
+            .transferred_bytes = sent - ram_save.period_start_bytes,
+        };
+
+        __atomic_store_n(&s->stats.dirty_pages_rate,
+                         ram_save.period_dirty_pages * 1000 / period_ms,
+                         __ATOMIC_RELAXED);
+        vm_lock();
+        convergence_on_sync(&s->conv, &sync);
+        vm_unlock();
+        ram_save.last_sync_ms = now_ms;
+        ram_save.period_dirty_pages = 0;
+        ram_save.period_start_bytes = sent;
+    }
+    trace_migration_ram_sync(pages);
+    return pages;
+}
+
+bool ram_save_pass(MigrationState *s, Error **errp)
+{
+    uint64_t sent = 0;
+
+    trace_migration_ram_pass(__atomic_load_n(&s->stats.dirty_sync_count,
+                                             __ATOMIC_RELAXED),
+                             ram_save.pass_pages);
+    if (!mig_put_pass(&s->writer,
+                      __atomic_load_n(&s->stats.dirty_sync_count,
+                                      __ATOMIC_RELAXED), errp)) {
+        return false;
+    }
+    for (uint64_t w = 0; w < ram_save.words; w++) {
+        uint64_t bits = ram_save.pass_bitmap[w];
+
+        while (bits) {
+            uint64_t page = w * BITS_PER_WORD + __builtin_ctzll(bits);
+
+            bits &= bits - 1;
+            if (sent++ % RAM_SAVE_CHECK_PAGES == 0 &&
+                !ram_save_check(s, errp)) {
+                return false;
+            }
+            if (!ram_save_one(s, page, errp)) {
+                return false;
+            }
+            ram_save.pass_left_pages--;
+        }
+        ram_save.pass_bitmap[w] = 0;
+    }
+    return true;
+}
+
+bool ram_save_complete(MigrationState *s, Error **errp)
+{
+    ram_save_sync(s);
+    if (!ram_save_pass(s, errp)) {
+        return false;
+    }
+    /* The system area: page tables, control blocks, program, stacks. */
+    for (uint64_t page = 0; page < ram_first_work_page(); page++) {
+        if (!ram_save_one(s, page, errp)) {
+            return false;
+        }
+    }
+    __atomic_store_n(&s->stats.remaining_bytes, 0, __ATOMIC_RELAXED);
+    return true;
+}
+
+void ram_save_cleanup(MigrationState *s)
+{
+    if (memory_global_dirty_tracking() & GLOBAL_DIRTY_MIGRATION) {
+        memory_global_dirty_log_stop(GLOBAL_DIRTY_MIGRATION);
+    }
+    g_free(ram_save.pass_bitmap);
+    ram_save.pass_bitmap = NULL;
+}
+
+/* ---- testing aids ---------------------------------------------------- */
+
+RamHashInfo *qmp_x_query_ram_hash(bool has_gpa, uint64_t gpa, bool has_size,
+                                  uint64_t size, Error **errp)
+{
+    RamHashInfo *info;
+    MigChecksum ck;
+    void *host;
+
+    gpa = has_gpa ? gpa : 0;
+    size = has_size ? size : (gpa <= ram_size() ? ram_size() - gpa : 0);
+    host = ram_host_ptr(gpa, size);
+    if (!QEMU_IS_ALIGNED(gpa, RS_PAGE_SIZE) ||
+        !QEMU_IS_ALIGNED(size, RS_PAGE_SIZE) || !host) {
+        error_setg(errp, "x-query-ram-hash: [0x%" PRIx64 ", +0x%" PRIx64
+                   ") is not a page-aligned range of guest RAM (0x%" PRIx64
+                   " bytes)", gpa, size, ram_size());
+        return NULL;
+    }
+    mig_checksum_init(&ck);
+    mig_checksum_update(&ck, host, size);
+    info = g_new0(RamHashInfo, 1);
+    info->gpa = gpa;
+    info->size = size;
+    info->hash = g_strdup_printf("%016" PRIx64, mig_checksum_final(&ck));
+    return info;
+}
+
+StampCheckInfo *qmp_x_check_stamp(int64_t cpu_index, Error **errp)
+{
+    StampCheckInfo *info;
+    struct rs_ctl *ctl;
+    uint64_t pages, visits, stamp, next;
+    uint8_t *region;
+
+    if (runstate_is_running()) {
+        error_setg(errp, "x-check-stamp: stop the VM first");
+        return NULL;
+    }
+    if (cpu_index < 0 || cpu_index >= cpus_count()) {
+        error_setg(errp, "x-check-stamp: cpu %" PRId64 " does not exist",
+                   cpu_index);
+        return NULL;
+    }
+    ctl = machine_ctl(cpu_index);
+    pages = ctl->region_size / RS_PAGE_SIZE;
+    region = ram_host_ptr(ctl->region_gpa, ctl->region_size);
+    if (ctl->kind != RS_WL_STAMP || ctl->pattern != RS_PAT_SEQ ||
+        ctl->seen_generation != ctl->generation || !pages || !region) {
+        error_setg(errp, "x-check-stamp: cpu %" PRId64 " does not run the "
+                   "seq stamp workload", cpu_index);
+        return NULL;
+    }
+    /* visits is exact in any snapshot (guest-abi.h); derive the rest. */
+    visits = ctl->visits;
+    stamp = 1 + visits / pages;
+    next = visits % pages;
+    info = g_new0(StampCheckInfo, 1);
+    info->cpu_index = cpu_index;
+    info->stamp = stamp;
+    info->pages = pages;
+    for (uint64_t p = 0; p < pages; p++) {
+        uint64_t word;
+        uint64_t want = p < next ? stamp : stamp - 1;
+
+        memcpy(&word, region + p * RS_PAGE_SIZE, sizeof(word));
+        /* The page being written when the vCPU stopped may hold either. */
+        if (word == want || (p == next && word == stamp)) {
+            continue;
+        }
+        if (!info->bad_pages++) {
+            info->has_first_bad_page = true;
+            info->first_bad_page = p;
+        }
+    }
+    return info;
+}

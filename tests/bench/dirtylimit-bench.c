@@ -1,0 +1,373 @@
+/*
+ * dirtylimit-bench: how well a per-vCPU dirty limit holds, measured
+ * against the guest's own counters (rs_ctl.pages_written), for each
+ * policy (duty-cycle: ours; ring-full: QEMU 7.1's algorithm) x ring size
+ * x quota, in one run.  vCPU 0 writes sequentially at full speed, vCPU 1
+ * reads.  Prints tables; never fails on time.
+ *
+ *   settle s     start of the first 1-s window within 10% of the quota
+ *   mean err %   |mean rate over 1..1+N s after the set - quota| / quota
+ *   worst 1s %   the worst of those N 1-s windows
+ *   ring/gt      ring entries counted / pages the guest wrote (should be 1)
+ *
+ * Then: the reader's throughput while vCPU 0 is limited vs before, quota
+ * changes 500 -> 50 and 50 -> 500, cancel recovery, and the cost of a
+ * quota above what the vCPU can dirty.
+ *
+ * BENCH_QUICK=1: ring 4096 only, quotas 10 and 200, 3-s windows.
+ */
+#include "qemu/osdep.h"
+
+#include <fcntl.h>
+#include <math.h>
+
+#include "hw/core/cpu.h"
+#include "hw/machine.h"
+#include "hw/workload.h"
+#include "qapi/qapi-commands.h"
+#include "sysemu/cpus.h"
+#include "sysemu/dirtylimit.h"
+#include "sysemu/kvm.h"
+#include "sysemu/memory.h"
+#include "sysemu/runstate.h"
+#include "sysemu/vm-lock.h"
+
+#define BENCH_REGION_BYTES (256 * MiB)
+#define BENCH_RAM_BYTES (16 * MiB + 2 * 256 * MiB)
+/* Sampling step of the ground truth: settle times are this precise. */
+#define BENCH_STEP_US (100 * 1000)
+#define BENCH_STEPS_PER_S 10
+#define BENCH_MAX_STEPS 256
+/* A rate within 10% of the quota has settled (the target). */
+#define BENCH_SETTLE_BAND 0.10
+/* Cancel has recovered at 90% of the writer's unlimited rate. */
+#define BENCH_RECOVERED_SHARE 0.9
+/* A quota no vCPU here reaches: ~1.6 GB/s is the most with tracking. */
+#define BENCH_HIGH_QUOTA_MBPS 8000
+
+typedef struct Trace {
+    int steps;
+    double written_pages[BENCH_MAX_STEPS + 1];  /* cumulative, from t0 */
+    double ring_pages[BENCH_MAX_STEPS + 1];
+    double read_bytes[BENCH_MAX_STEPS + 1];
+    double t_s[BENCH_MAX_STEPS + 1];
+} Trace;
+
+typedef struct Row {
+    double settle_s;
+    double mean_err;
+    double worst_err;
+    double ring_per_written;
+} Row;
+
+static bool bench_quick;
+
+static bool kvm_usable(void)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+static void vm_create(uint32_t ring_entries)
+{
+    g_autoptr(VLOptions) opts = vl_options_new();
+    Error *err = NULL;
+
+    opts->ram_bytes = BENCH_RAM_BYTES;
+    opts->smp_cpus = 2;
+    opts->accel.dirty_ring_entries = ring_entries;
+    opts->workload_given[0] = opts->workload_given[1] = true;
+    opts->workloads[0] = (WorkloadConfig) {
+        .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ,
+        .size_bytes = BENCH_REGION_BYTES,
+    };
+    opts->workloads[1] = (WorkloadConfig) {
+        .kind = RS_WL_READ, .pattern = RS_PAT_SEQ,
+        .size_bytes = BENCH_REGION_BYTES,
+    };
+    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
+        g_error("cannot create the VM: %s", error_get_pretty(err));
+    }
+    vm_lock();
+    runstate_set(RUN_STATE_PRELAUNCH);
+    g_assert_true(vm_start(&err));
+    vm_unlock();
+}
+
+static void vm_destroy(void)
+{
+    vm_lock();
+    vm_stop(RUN_STATE_SHUTDOWN);
+    vm_unlock();
+    memory_cleanup();
+    machine_cleanup();
+    dirtylimit_cleanup();
+    kvm_cleanup();
+}
+
+static void set_limit(uint64_t quota_mbps)
+{
+    Error *err = NULL;
+
+    vm_lock();
+    if (quota_mbps) {
+        qmp_set_vcpu_dirty_limit(true, 0, quota_mbps, &err);
+    } else {
+        qmp_cancel_vcpu_dirty_limit(true, 0, &err);
+    }
+    vm_unlock();
+    g_assert_null(err);
+}
+
+static void set_policy(DirtyLimitPolicy policy)
+{
+    vm_lock();
+    qmp_x_set_dirty_limit_policy(policy, NULL);
+    vm_unlock();
+}
+
+/* Sample both vCPUs' counters every BENCH_STEP_US for @steps steps. */
+static void trace_record(Trace *t, int steps)
+{
+    WorkloadSample w0, r0, w, r;
+    uint64_t ring0 = __atomic_load_n(&cpus_get(0)->dirty_pages,
+                                     __ATOMIC_ACQUIRE);
+    int64_t start_us = g_get_monotonic_time();
+
+    g_assert_cmpint(steps, <=, BENCH_MAX_STEPS);
+    g_assert_true(workload_sample(0, &w0, NULL));
+    g_assert_true(workload_sample(1, &r0, NULL));
+    t->steps = steps;
+    for (int i = 0; i <= steps; i++) {
+        if (i) {
+            /* Sleep to an absolute deadline: no drift across steps. */
+            int64_t wait_us = start_us + i * BENCH_STEP_US -
+                              g_get_monotonic_time();
+
+            if (wait_us > 0) {
+                g_usleep(wait_us);
+            }
+        }
+        g_assert_true(workload_sample(0, &w, NULL));
+        g_assert_true(workload_sample(1, &r, NULL));
+        t->written_pages[i] = w.pages_written - w0.pages_written;
+        t->read_bytes[i] = r.bytes_read - r0.bytes_read;
+        t->ring_pages[i] = __atomic_load_n(&cpus_get(0)->dirty_pages,
+                                           __ATOMIC_ACQUIRE) - ring0;
+        t->t_s[i] = (double)(w.host_ns - w0.host_ns) / NANOSECONDS_PER_SECOND;
+    }
+}
+
+/* MB/s written between steps @a and @b. */
+static double trace_write_mbps(const Trace *t, int a, int b)
+{
+    return (t->written_pages[b] - t->written_pages[a]) * RS_PAGE_SIZE / MiB /
+           (t->t_s[b] - t->t_s[a]);
+}
+
+static double trace_read_mbps(const Trace *t, int a, int b)
+{
+    return (t->read_bytes[b] - t->read_bytes[a]) / MiB /
+           (t->t_s[b] - t->t_s[a]);
+}
+
+static double rel_err(double value, double quota)
+{
+    return fabs(value - quota) / quota;
+}
+
+/* The first step whose next 1-s window is within the band; -1: none. */
+static double trace_settle_s(const Trace *t, double quota_mbps)
+{
+    for (int i = 0; i + BENCH_STEPS_PER_S <= t->steps; i++) {
+        if (rel_err(trace_write_mbps(t, i, i + BENCH_STEPS_PER_S),
+                    quota_mbps) <= BENCH_SETTLE_BAND) {
+            return t->t_s[i];
+        }
+    }
+    return -1;
+}
+
+static Row bench_hold(uint64_t quota_mbps, int window_s)
+{
+    Trace t;
+    Row row;
+    int from = BENCH_STEPS_PER_S, to = (1 + window_s) * BENCH_STEPS_PER_S;
+
+    set_limit(quota_mbps);
+    trace_record(&t, to);
+    row.settle_s = trace_settle_s(&t, quota_mbps);
+    row.mean_err = rel_err(trace_write_mbps(&t, from, to), quota_mbps);
+    row.worst_err = 0;
+    for (int i = from; i < to; i += BENCH_STEPS_PER_S) {
+        row.worst_err = MAX(row.worst_err,
+                            rel_err(trace_write_mbps(&t, i,
+                                                     i + BENCH_STEPS_PER_S),
+                                    quota_mbps));
+    }
+    row.ring_per_written = (t.ring_pages[to] - t.ring_pages[from]) /
+                           MAX(1.0, t.written_pages[to] -
+                                    t.written_pages[from]);
+    set_limit(0);
+    return row;
+}
+
+static const char *const policy_names[] = { "duty-cycle", "ring-full" };
+static const DirtyLimitPolicy policies[] = {
+    DIRTY_LIMIT_POLICY_DUTY_CYCLE, DIRTY_LIMIT_POLICY_RING_FULL,
+};
+
+static void bench_table(const uint32_t *rings, size_t n_rings,
+                        const uint64_t *quotas, size_t n_quotas,
+                        int window_s)
+{
+    Row rows[2][3][5];
+
+    for (size_t r = 0; r < n_rings; r++) {
+        vm_create(rings[r]);
+        for (size_t p = 0; p < G_N_ELEMENTS(policies); p++) {
+            set_policy(policies[p]);
+            for (size_t q = 0; q < n_quotas; q++) {
+                rows[p][r][q] = bench_hold(quotas[q], window_s);
+                /* Let the vCPU run free between cases. */
+                g_usleep(G_USEC_PER_SEC / 5);
+            }
+        }
+        vm_destroy();
+    }
+    for (size_t p = 0; p < G_N_ELEMENTS(policies); p++) {
+        printf("\npolicy %s (errors vs the guest's own count, %d-s "
+               "windows)\n", policy_names[p], window_s);
+        printf("%6s %6s %9s %11s %11s %8s\n", "ring", "MB/s", "settle s",
+               "mean err %", "worst 1s %", "ring/gt");
+        for (size_t r = 0; r < n_rings; r++) {
+            for (size_t q = 0; q < n_quotas; q++) {
+                const Row *row = &rows[p][r][q];
+
+                printf("%6u %6" PRIu64 " ", rings[r], quotas[q]);
+                if (row->settle_s < 0) {
+                    printf("%9s", "never");
+                } else {
+                    printf("%9.1f", row->settle_s);
+                }
+                printf(" %11.1f %11.1f %8.3f\n", 100 * row->mean_err,
+                       100 * row->worst_err, row->ring_per_written);
+            }
+        }
+    }
+    printf("\nratio ring-full / duty-cycle (mean err, worst 1-s err)\n");
+    printf("%6s %6s %10s %10s\n", "ring", "MB/s", "mean", "worst");
+    for (size_t r = 0; r < n_rings; r++) {
+        for (size_t q = 0; q < n_quotas; q++) {
+            const Row *ours = &rows[0][r][q], *qemu = &rows[1][r][q];
+
+            printf("%6u %6" PRIu64 " %10.1f %10.1f\n", rings[r], quotas[q],
+                   qemu->mean_err / MAX(ours->mean_err, 1e-4),
+                   qemu->worst_err / MAX(ours->worst_err, 1e-4));
+        }
+    }
+}
+
+/* Seconds until a 1-s window is within the band of @quota_mbps. */
+static double bench_change(uint64_t from_mbps, uint64_t to_mbps)
+{
+    Trace t;
+
+    set_limit(from_mbps);
+    g_usleep(2 * G_USEC_PER_SEC);
+    set_limit(to_mbps);
+    trace_record(&t, 3 * BENCH_STEPS_PER_S);
+    set_limit(0);
+    return trace_settle_s(&t, to_mbps);
+}
+
+static void bench_extras(uint32_t ring_entries)
+{
+    Trace free_run, limited, after;
+    double unlimited_read, limited_read, unlimited_write, recovered_s = -1;
+    Error *err = NULL;
+
+    vm_create(ring_entries);
+    printf("\nring %u, vCPU 0 writes, vCPU 1 reads\n", ring_entries);
+
+    /* Reader alone vs reader while vCPU 0 is held at 50 MB/s. */
+    trace_record(&free_run, 2 * BENCH_STEPS_PER_S);
+    unlimited_read = trace_read_mbps(&free_run, 0, free_run.steps);
+    unlimited_write = trace_write_mbps(&free_run, 0, free_run.steps);
+    set_limit(50);
+    g_usleep(G_USEC_PER_SEC);
+    trace_record(&limited, 2 * BENCH_STEPS_PER_S);
+    limited_read = trace_read_mbps(&limited, 0, limited.steps);
+    printf("reader: %.0f MB/s with vCPU 0 free, %.0f MB/s with vCPU 0 "
+           "limited: ratio %.3f\n", unlimited_read, limited_read,
+           limited_read / unlimited_read);
+
+    /* Cancel: how soon vCPU 0 writes at full speed again. */
+    set_limit(0);
+    trace_record(&after, 2 * BENCH_STEPS_PER_S);
+    for (int i = 0; i < after.steps; i++) {
+        if (trace_write_mbps(&after, i, i + 1) >=
+            BENCH_RECOVERED_SHARE * unlimited_write) {
+            recovered_s = after.t_s[i + 1];
+            break;
+        }
+    }
+    printf("cancel: full speed (%.0f MB/s) again after %.1f s "
+           "(100-ms steps)\n", unlimited_write, recovered_s);
+
+    for (size_t p = 0; p < G_N_ELEMENTS(policies); p++) {
+        set_policy(policies[p]);
+        printf("%s: quota 500 -> 50 settles in %.1f s, 50 -> 500 in "
+               "%.1f s\n", policy_names[p], bench_change(500, 50),
+               bench_change(50, 500));
+    }
+    set_policy(DIRTY_LIMIT_POLICY_DUTY_CYCLE);
+
+    /* A quota above what it can dirty: tracking on in both runs. */
+    if (!memory_global_dirty_log_start(GLOBAL_DIRTY_CHECK, &err)) {
+        g_error("%s", error_get_pretty(err));
+    }
+    g_usleep(G_USEC_PER_SEC / 2);
+    trace_record(&free_run, 2 * BENCH_STEPS_PER_S);
+    set_limit(BENCH_HIGH_QUOTA_MBPS);
+    g_usleep(G_USEC_PER_SEC / 2);
+    trace_record(&limited, 2 * BENCH_STEPS_PER_S);
+    set_limit(0);
+    printf("quota %d MB/s (above capacity): %.0f MB/s vs %.0f MB/s "
+           "unlimited with tracking: ratio %.3f\n", BENCH_HIGH_QUOTA_MBPS,
+           trace_write_mbps(&limited, 0, limited.steps),
+           trace_write_mbps(&free_run, 0, free_run.steps),
+           trace_write_mbps(&limited, 0, limited.steps) /
+           trace_write_mbps(&free_run, 0, free_run.steps));
+    memory_global_dirty_log_stop(GLOBAL_DIRTY_CHECK);
+    vm_destroy();
+}
+
+int main(int argc, char **argv)
+{
+    static const uint32_t rings_full[] = { 1024, 4096, 65536 };
+    static const uint64_t quotas_full[] = { 1, 10, 50, 200, 500 };
+    static const uint32_t rings_quick[] = { 4096 };
+    static const uint64_t quotas_quick[] = { 10, 200 };
+    const char *quick = getenv("BENCH_QUICK");
+
+    bench_quick = quick && *quick && strcmp(quick, "0") != 0;
+    if (!kvm_usable()) {
+        printf("SKIP: /dev/kvm is missing or not usable\n");
+        return 0;
+    }
+    printf("dirtylimit-bench%s: vCPU 0 writes seq at full speed, vCPU 1 "
+           "reads; MB = 2^20 bytes\n", bench_quick ? " (quick)" : "");
+    if (bench_quick) {
+        bench_table(rings_quick, 1, quotas_quick, 2, 3);
+    } else {
+        bench_table(rings_full, 3, quotas_full, 5, 10);
+    }
+    bench_extras(4096);
+    return 0;
+}
