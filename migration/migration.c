@@ -25,6 +25,7 @@
 #include "sysemu/physmem.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "hw/guest-abi.h"
 #include "trace.h"
 
 /* The stream buffer: a few ms of data at typical bandwidths. */
@@ -401,13 +402,14 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
 
 static bool migration_iterate(MigrationState *s, Error **errp)
 {
+    uint64_t sent_pages = ram_pages() - RS_WORK_BASE / RS_PAGE_SIZE;
+
     if (!ram_save_first_pass(s, errp)) {
         return false;
     }
     for (;;) {
-        uint64_t sent_pages = 0, pages;
+        uint64_t pages = ram_save_sync(s);
 
-        pages = ram_save_sync(s);
         vm_lock();
         convergence_on_pass(&s->conv, sent_pages, pages);
         vm_unlock();
@@ -418,10 +420,6 @@ static bool migration_iterate(MigrationState *s, Error **errp)
             return false;
         }
         sent_pages = pages;
-        vm_lock();
-        convergence_on_pass(&s->conv, sent_pages,
-                            physmem_dirty_count(DIRTY_MEMORY_MIGRATION));
-        vm_unlock();
     }
 }
 

@@ -7,8 +7,10 @@
 #include <signal.h>
 
 #include "hw/machine.h"
+#include "migration/dirtyrate.h"
 #include "monitor/monitor.h"
 #include "sysemu/dirtylimit.h"
+#include "sysemu/dirtyrate-stat.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
@@ -110,6 +112,9 @@ int main(int argc, char **argv)
     vm_unlock();
 out_monitors:
     monitor_cleanup();
+    /* Threads that read the vCPUs and RAM end before those go. */
+    dirtyrate_cleanup();
+    dirtyrate_stat_cleanup();
     memory_cleanup();
     machine_cleanup();
     dirtylimit_cleanup();

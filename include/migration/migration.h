@@ -96,6 +96,9 @@ bool migrate_events(void);
 bool migration_cancelled(MigrationState *s);
 void migration_set_error(MigrationState *s, const Error *err);
 
+/* Pure: are these capabilities allowed together (and with the ring)? */
+bool migration_caps_check(const bool *caps, bool dirty_ring, Error **errp);
+
 /* ram.c: precopy (migration thread unless said). */
 bool ram_save_setup(MigrationState *s, Error **errp);
 bool ram_save_first_pass(MigrationState *s, Error **errp);

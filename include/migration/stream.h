@@ -34,6 +34,15 @@
 /* Most vCPUs a stream may describe (the guest ABI's RS_MAX_CPUS). */
 #define MIG_MAX_CPUS            64u
 
+/*
+ * The return path, after the end record: the destination answers
+ * MIG_ACK_LOADED once the stream checked out and the vCPU states are in,
+ * and starts the guest only when the source answers MIG_ACK_GO.  A
+ * source that cancels before "go" leaves the destination stopped.
+ */
+#define MIG_ACK_LOADED  UINT64_C(0x44414f4c54535200)   /* "\0RSTLOAD" */
+#define MIG_ACK_GO      UINT64_C(0x4f47544e52545300)   /* "\0STRNTGO" */
+
 typedef enum MigRecordType {
     MIG_REC_ZERO = 0x01,    /* the page at value << 12 is all zeros */
     MIG_REC_PAGE = 0x02,    /* 4096 bytes of the page at value << 12 follow */
