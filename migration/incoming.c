@@ -1,0 +1,338 @@
+/*
+ * Incoming migration: -incoming URI|defer, migrate-incoming, the
+ * `migration-incoming` thread that loads the stream, and the hand-over.
+ *
+ * The main loop accepts one connection; the thread reads and checks the
+ * whole stream (migration/stream.c writes pages only at checked
+ * addresses inside guest RAM), loads the vCPU states, answers "loaded",
+ * and on the source's "go" starts the guest, or leaves it paused when
+ * restraint was started with -S (QEMU's behaviour).  A failure leaves
+ * the VM in inmigrate, never run; migrate-incoming may be tried again.
+ */
+#include "qemu/osdep.h"
+
+#include <glib-unix.h>
+#include <sys/socket.h>
+
+#include "hw/guest-abi.h"
+#include "migration/channel.h"
+#include "migration/incoming.h"
+#include "migration/misc.h"
+#include "migration/migration.h"
+#include "migration/vmstate.h"
+#include "qapi/qapi-commands.h"
+#include "sysemu/cpus.h"
+#include "sysemu/physmem.h"
+#include "sysemu/runstate.h"
+#include "sysemu/vm-lock.h"
+#include "trace.h"
+
+/* How long the destination waits for the source's "go", ms. */
+#define INCOMING_GO_TIMEOUT_MS 60000
+
+typedef struct IncomingState {
+    int status;                 /* (atomic) MigrationStatus */
+    bool enabled;               /* -incoming was given */
+    bool autostart;             /* no -S */
+    MigrationUri uri;           /* main thread */
+    int listen_fd;
+    guint listen_source;
+    GMutex lock;                /* fd, error_desc */
+    int fd;
+    char *error_desc;
+    GThread *thread;
+    int thread_done;            /* (atomic) */
+    int cancel;                 /* (atomic) */
+    uint64_t bytes;             /* (atomic) read so far */
+    int64_t start_ms;
+    int64_t total_time_ms;
+} IncomingState;
+
+static IncomingState incoming = {
+    .status = MIGRATION_STATUS_NONE,
+    .listen_fd = -1,
+    .fd = -1,
+};
+
+static bool incoming_set_status(MigrationStatus old, MigrationStatus new)
+{
+    int expected = old;
+
+    if (!__atomic_compare_exchange_n(&incoming.status, &expected, new, false,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        return false;
+    }
+    trace_migration_incoming_status(MigrationStatus_str(old),
+                                    MigrationStatus_str(new));
+    if (migrate_events()) {
+        qapi_event_send_migration(new);
+    }
+    return true;
+}
+
+MigrationStatus migration_incoming_status(void)
+{
+    return __atomic_load_n(&incoming.status, __ATOMIC_SEQ_CST);
+}
+
+static void incoming_stop_listening(void)
+{
+    if (incoming.listen_source) {
+        g_source_remove(incoming.listen_source);
+        incoming.listen_source = 0;
+    }
+    if (incoming.listen_fd >= 0) {
+        close(incoming.listen_fd);
+        incoming.listen_fd = -1;
+        if (incoming.uri.kind == MIGRATION_URI_UNIX && incoming.uri.path) {
+            unlink(incoming.uri.path);
+        }
+    }
+    migration_uri_clear(&incoming.uri);
+}
+
+static bool incoming_read(void *opaque, void *buf, size_t len, Error **errp)
+{
+    IncomingState *in = opaque;
+
+    if (!migration_channel_read_all(in->fd, buf, len, errp)) {
+        return false;
+    }
+    __atomic_fetch_add(&in->bytes, len, __ATOMIC_RELAXED);
+    return true;
+}
+
+/* "loaded", then wait for "go": false if the source did not commit. */
+static bool incoming_handshake(IncomingState *in, Error **errp)
+{
+    uint64_t word = MIG_ACK_LOADED;
+
+    if (!migration_channel_write_all(in->fd, &word, sizeof(word), errp)) {
+        return false;
+    }
+    if (migration_channel_wait_readable(in->fd, INCOMING_GO_TIMEOUT_MS,
+                                        &in->cancel) <= 0) {
+        error_setg(errp, "the source did not commit the switchover");
+        return false;
+    }
+    if (!migration_channel_read_all(in->fd, &word, sizeof(word), errp)) {
+        error_prepend(errp, "the source ended the migration before "
+                      "committing it: ");
+        return false;
+    }
+    if (word != MIG_ACK_GO) {
+        error_setg(errp, "unexpected reply 0x%016" PRIx64 " from the source",
+                   word);
+        return false;
+    }
+    return true;
+}
+
+static gboolean incoming_join_cb(gpointer opaque)
+{
+    if (incoming.thread &&
+        __atomic_load_n(&incoming.thread_done, __ATOMIC_ACQUIRE)) {
+        g_thread_join(incoming.thread);
+        incoming.thread = NULL;
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static gpointer incoming_thread(gpointer opaque)
+{
+    IncomingState *in = opaque;
+    g_autofree uint8_t *cpu_states =
+        g_malloc0((size_t)cpus_count() * VMSTATE_CPU_BYTES);
+    MigLoadTarget target = {
+        .ram_bytes = ram_size(),
+        .system_bytes = RS_SYS_SIZE,
+        .cpu_count = cpus_count(),
+        .cpu_state_bytes = VMSTATE_CPU_BYTES,
+        .ram = ram_host_base(),
+        .cpu_states = cpu_states,
+    };
+    MigLoadStats stats;
+    Error *err = NULL;
+    bool ok;
+
+    ok = mig_stream_load(incoming_read, in, &target, &stats, &in->cancel,
+                         &err);
+    if (ok) {
+        vm_lock();
+        ok = vmstate_load_cpus(cpu_states, &err);
+        vm_unlock();
+    }
+    if (ok) {
+        ok = incoming_handshake(in, &err);
+    } else {
+        /* Best effort: tell the source at once rather than by a close. */
+        uint64_t nack = 0;
+
+        migration_channel_write_all(in->fd, &nack, sizeof(nack), NULL);
+    }
+    trace_migration_incoming_done(ok, stats.bytes, stats.normal_pages,
+                                  stats.zero_pages);
+
+    vm_lock();
+    in->total_time_ms = migration_clock_ms() - in->start_ms;
+    if (ok) {
+        incoming_set_status(MIGRATION_STATUS_ACTIVE,
+                            MIGRATION_STATUS_COMPLETED);
+        runstate_set(RUN_STATE_PAUSED);
+        if (in->autostart && !vm_start(&err)) {
+            error_report_err(err);
+            err = NULL;
+        }
+    } else {
+        g_mutex_lock(&in->lock);
+        g_free(in->error_desc);
+        in->error_desc = g_strdup(error_get_pretty(err));
+        g_mutex_unlock(&in->lock);
+        error_report("incoming migration failed: %s", error_get_pretty(err));
+        incoming_set_status(MIGRATION_STATUS_ACTIVE, MIGRATION_STATUS_FAILED);
+    }
+    __atomic_store_n(&in->thread_done, 1, __ATOMIC_RELEASE);
+    vm_unlock();
+
+    error_free(err);
+    g_mutex_lock(&in->lock);
+    close(in->fd);
+    in->fd = -1;
+    g_mutex_unlock(&in->lock);
+    g_idle_add(incoming_join_cb, NULL);
+    return NULL;
+}
+
+static gboolean incoming_accept_cb(gint fd, GIOCondition cond,
+                                   gpointer opaque)
+{
+    Error *err = NULL;
+    int conn = migration_channel_accept(fd, &err);
+
+    if (conn < 0) {
+        warn_report("incoming migration: %s", error_get_pretty(err));
+        error_free(err);
+        return G_SOURCE_CONTINUE;
+    }
+    /* One migration per listen: no second source may connect. */
+    incoming.listen_source = 0;
+    incoming_stop_listening();
+    g_mutex_lock(&incoming.lock);
+    incoming.fd = conn;
+    g_mutex_unlock(&incoming.lock);
+    incoming.cancel = 0;
+    incoming.bytes = 0;
+    incoming.thread_done = 0;
+    incoming.start_ms = migration_clock_ms();
+    incoming_set_status(MIGRATION_STATUS_SETUP, MIGRATION_STATUS_ACTIVE);
+    incoming.thread = g_thread_try_new("migration-incoming", incoming_thread,
+                                       &incoming, NULL);
+    if (!incoming.thread) {
+        error_report("incoming migration: cannot create its thread");
+        close(conn);
+        incoming.fd = -1;
+        incoming_set_status(MIGRATION_STATUS_ACTIVE, MIGRATION_STATUS_FAILED);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static bool incoming_listen(const char *uri, Error **errp)
+{
+    if (!migration_uri_parse(uri, &incoming.uri, errp)) {
+        return false;
+    }
+    incoming.listen_fd = migration_channel_listen(&incoming.uri, errp);
+    if (incoming.listen_fd < 0) {
+        migration_uri_clear(&incoming.uri);
+        return false;
+    }
+    incoming.listen_source = g_unix_fd_add(incoming.listen_fd, G_IO_IN,
+                                           incoming_accept_cb, NULL);
+    g_mutex_lock(&incoming.lock);
+    g_free(incoming.error_desc);
+    incoming.error_desc = NULL;
+    g_mutex_unlock(&incoming.lock);
+    incoming_set_status(migration_incoming_status(), MIGRATION_STATUS_SETUP);
+    trace_migration_incoming_listen(uri);
+    return true;
+}
+
+bool migration_incoming_init(const char *uri, bool autostart, Error **errp)
+{
+    incoming.enabled = true;
+    incoming.autostart = autostart;
+    if (!strcmp(uri, "defer")) {
+        return true;
+    }
+    if (!incoming_listen(uri, errp)) {
+        error_prepend(errp, "-incoming %s: ", uri);
+        return false;
+    }
+    return true;
+}
+
+void qmp_migrate_incoming(const char *uri, Error **errp)
+{
+    MigrationStatus status = migration_incoming_status();
+
+    incoming_join_cb(NULL);
+    if (!incoming.enabled) {
+        error_setg(errp, "migrate-incoming needs restraint started with "
+                   "-incoming defer");
+        return;
+    }
+    if (status == MIGRATION_STATUS_SETUP ||
+        status == MIGRATION_STATUS_ACTIVE || incoming.thread) {
+        error_setg(errp, "an incoming migration is already in progress");
+        return;
+    }
+    if (status == MIGRATION_STATUS_COMPLETED ||
+        runstate_get() != RUN_STATE_INMIGRATE) {
+        error_setg(errp, "the guest is not waiting for an incoming "
+                   "migration anymore");
+        return;
+    }
+    incoming_listen(uri, errp);
+}
+
+MigrationInfo *migration_incoming_query(void)
+{
+    MigrationInfo *info = g_new0(MigrationInfo, 1);
+    MigrationStatus status = migration_incoming_status();
+
+    info->has_status = true;
+    info->status = status;
+    if (status != MIGRATION_STATUS_SETUP) {
+        info->has_total_time = true;
+        info->total_time = status == MIGRATION_STATUS_ACTIVE ?
+                           migration_clock_ms() - incoming.start_ms :
+                           incoming.total_time_ms;
+        info->ram = g_new0(MigrationStats, 1);
+        info->ram->transferred = __atomic_load_n(&incoming.bytes,
+                                                 __ATOMIC_RELAXED);
+        info->ram->total = ram_size();
+        info->ram->page_size = RS_PAGE_SIZE;
+    }
+    g_mutex_lock(&incoming.lock);
+    info->error_desc = g_strdup(incoming.error_desc);
+    g_mutex_unlock(&incoming.lock);
+    return info;
+}
+
+void migration_incoming_shutdown(void)
+{
+    incoming_stop_listening();
+    __atomic_store_n(&incoming.cancel, 1, __ATOMIC_RELEASE);
+    g_mutex_lock(&incoming.lock);
+    if (incoming.fd >= 0) {
+        shutdown(incoming.fd, SHUT_RDWR);
+    }
+    g_mutex_unlock(&incoming.lock);
+    /* Joined without the VM lock: the thread takes it to finish. */
+    if (incoming.thread) {
+        g_thread_join(incoming.thread);
+        incoming.thread = NULL;
+    }
+    g_free(incoming.error_desc);
+    incoming.error_desc = NULL;
+}
