@@ -8,6 +8,7 @@
 
 #include "hw/machine.h"
 #include "migration/dirtyrate.h"
+#include "migration/misc.h"
 #include "monitor/monitor.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"
@@ -103,6 +104,10 @@ int main(int argc, char **argv)
     if (!vl_start(opts, &err)) {
         goto out_monitors;
     }
+    if (opts->incoming &&
+        !migration_incoming_init(opts->incoming, !opts->start_paused, &err)) {
+        goto out_monitors;
+    }
 
     main_loop_run();
     status = EXIT_SUCCESS;
@@ -112,6 +117,8 @@ int main(int argc, char **argv)
     vm_unlock();
 out_monitors:
     monitor_cleanup();
+    /* Migration threads use the vCPUs and RAM: they end first. */
+    migration_shutdown();
     /* Threads that read the vCPUs and RAM end before those go. */
     dirtyrate_cleanup();
     dirtyrate_stat_cleanup();

@@ -31,6 +31,18 @@ static KVMReaper reaper;
 static uint64_t ring_harvested_total;   /* (atomic) */
 static uint64_t ring_dropped_total;     /* (atomic) */
 static uint64_t ring_reset_mismatches;  /* (atomic) */
+
+/*
+ * The page each vCPU's ring last reported (slots lock).  A store
+ * interrupted by a kick after KVM logged its fault, but before it
+ * retired, faults again on re-entry if the page was re-protected in
+ * between: the ring then holds the same page twice in a row.  It is one
+ * page dirtied, so CPUState.dirty_pages counts it once (the bitmaps get
+ * it either way).  Without this a throttled vCPU, kicked thousands of
+ * times a second, would seem to dirty pages it never wrote.
+ */
+static uint64_t ring_last_page[RS_MAX_CPUS];
+static uint32_t ring_repeats;   /* (slots lock) of the harvest under way */
 static uint64_t ring_harvest_ns;        /* (slots lock) time in harvests */
 /* Per-vCPU measurement page sets, or NULL (slots lock). */
 static uint64_t *const *ring_vcpu_bitmaps;
@@ -88,6 +100,7 @@ bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp)
     cpu->dirty_gfns = ring;
     cpu->dirty_ring_entries = entries;
     cpu->dirty_ring_fetch = 0;
+    ring_last_page[cpu->cpu_index] = 0;
     return true;
 }
 
@@ -110,6 +123,10 @@ static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
     CPUState *cpu = opaque;
     uint64_t page = slot_first_page[slot] + offset;
 
+    if (page + 1 == ring_last_page[cpu->cpu_index]) {
+        ring_repeats++;
+    }
+    ring_last_page[cpu->cpu_index] = page + 1;     /* 0: none yet */
     physmem_set_dirty_page(page);
     if (ring_vcpu_bitmaps && cpu->cpu_index < ring_vcpu_bitmaps_cpus) {
         ring_vcpu_bitmaps[cpu->cpu_index][page / 64] |= 1ULL << (page % 64);
@@ -124,6 +141,7 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
     };
     DirtyRingHarvest h;
 
+    ring_repeats = 0;
     h = kvm_dirty_ring_harvest_one(cpu->dirty_gfns, cpu->dirty_ring_entries,
                                    &cpu->dirty_ring_fetch,
                                    G_N_ELEMENTS(slot_pages), slot_pages,
@@ -133,7 +151,8 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
         __atomic_fetch_add(&ring_dropped_total, h.dropped, __ATOMIC_RELAXED);
     }
     __atomic_fetch_add(&ring_harvested_total, h.harvested, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&cpu->dirty_pages, h.harvested - h.dropped,
+    __atomic_fetch_add(&cpu->dirty_pages,
+                       h.harvested - h.dropped - ring_repeats,
                        __ATOMIC_RELEASE);
     return h.harvested;
 }
