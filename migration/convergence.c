@@ -167,6 +167,8 @@ bool convergence_start(ConvergenceState *cs, ConvergencePolicy policy,
             return false;
         }
         cs->stat_started = true;
+        /* User limits are refused while migration owns the limiter. */
+        dirtylimit_set_migration_active(true);
         cs->saved_period_ms = dirtyrate_stat_period_ms();
         dirtyrate_stat_set_period_ms(policy == CONVERGENCE_ADAPTIVE ?
                                      ADAPTIVE_PERIOD_MS :
@@ -311,6 +313,7 @@ void convergence_stop(ConvergenceState *cs)
         }
     }
     if (cs->stat_started) {
+        dirtylimit_set_migration_active(false);
         dirtyrate_stat_set_period_ms(cs->saved_period_ms);
         dirtyrate_stat_stop();
         cs->stat_started = false;
@@ -342,4 +345,24 @@ uint64_t convergence_ring_full_time_us(const ConvergenceState *cs)
         }
     }
     return max_rate ? (uint64_t)entries * 1000000 / max_rate : 0;
+}
+
+uint64_t convergence_throttle_time_us(const ConvergenceState *cs)
+{
+    double sleep_share = 0;
+    int limited = 0;
+
+    if (!cs->started) {
+        return 0;
+    }
+    for (int i = 0; i < cs->cpus; i++) {
+        DirtyLimitVcpuInfo info;
+
+        if (dirtylimit_vcpu_info(i, &info)) {
+            sleep_share += info.sleep_share;
+            limited++;
+        }
+    }
+    return limited ? (uint64_t)(sleep_share / limited *
+                                dirtyrate_stat_period_ms() * 1000) : 0;
 }

@@ -21,6 +21,7 @@
 #include "migration/migration.h"
 #include "migration/vmstate.h"
 #include "qapi/qapi-commands.h"
+#include "qapi/qapi-events.h"
 #include "sysemu/cpus.h"
 #include "sysemu/physmem.h"
 #include "sysemu/runstate.h"

@@ -432,7 +432,8 @@ static void migration_cleanup_locked(MigrationState *s, bool completed)
     ram_save_cleanup(s);
     if (completed) {
         runstate_set(RUN_STATE_POSTMIGRATE);
-    } else if (s->stopped_vm) {
+    } else if (s->stopped_vm &&
+               runstate_get() == RUN_STATE_FINISH_MIGRATE) {
         if (s->stopped_from == RUN_STATE_RUNNING) {
             runstate_set(RUN_STATE_PAUSED);
             if (!vm_start(&err)) {
@@ -659,7 +660,7 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     if (status == MIGRATION_STATUS_ACTIVE) {
         info->has_expected_downtime = true;
         remaining = s->stats.remaining_bytes;
-        info->expected_downtime = bw ? remaining * 1000 / bw :
+        info->expected_downtime = bw ? (int64_t)(remaining * 1000 / bw) :
                                   s->stats.expected_downtime_ms;
         /* Geometric passes: S / (B - R) when the guest dirties less. */
         dirty_bytes_per_s = s->stats.dirty_pages_rate * RS_PAGE_SIZE;
@@ -680,7 +681,8 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     if (s->conv.started && (s->conv.policy == CONVERGENCE_DIRTY_LIMIT ||
                             s->conv.policy == CONVERGENCE_ADAPTIVE)) {
         info->has_dirty_limit_throttle_time_per_round = true;
-        info->dirty_limit_throttle_time_per_round = 0;
+        info->dirty_limit_throttle_time_per_round =
+            convergence_throttle_time_us(&s->conv);
         info->has_dirty_limit_ring_full_time = true;
         info->dirty_limit_ring_full_time =
             convergence_ring_full_time_us(&s->conv);

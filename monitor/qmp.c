@@ -643,17 +643,20 @@ void monitor_qapi_event_emit(const char *event_name, JsonObject *data)
     json_object_unref(msg);
     trace_qmp_event(event_name);
 
+    bool owner = g_main_context_is_owner(g_main_context_default());
+
     g_mutex_lock(&monitor_events.lock);
     if (monitor_events.closed) {
         g_free(line);
     } else {
         g_queue_push_tail(&monitor_events.lines, line);
-        schedule = !monitor_events.scheduled;
-        monitor_events.scheduled = true;
+        /* The main thread drains at once below: nothing to schedule. */
+        schedule = !owner && !monitor_events.scheduled;
+        monitor_events.scheduled |= schedule;
     }
     g_mutex_unlock(&monitor_events.lock);
 
-    if (g_main_context_is_owner(g_main_context_default())) {
+    if (owner) {
         monitor_drain_events();     /* in order with the replies */
     } else if (schedule) {
         GSource *source = g_idle_source_new();

@@ -61,6 +61,7 @@ void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,
     c->last_ns = now_ns;
     c->last_dirty_pages = dirty_pages;
     c->run_rate_pages_per_s = DIRTYLIMIT_RATE_PRIOR_PAGES_PER_S;
+    c->run_floor_ns = DIRTYLIMIT_RUN_MIN_NS;
     dirtylimit_window_init(&c->window, now_ns);
 }
 
@@ -81,9 +82,18 @@ static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t now_ns,
         return;
     }
     run_ns = now_ns - c->run_start_ns;
-    /* A slice that dirtied nothing says the workload paused, not that
-     * the vCPU got slower: keep the estimate for when it restarts. */
-    if (run_ns < DIRTYLIMIT_RATE_SAMPLE_MIN_NS || pages == 0) {
+    /*
+     * A slice that dirtied nothing: the workload paused, or the slice
+     * was too short to retire a store.  Keep the rate estimate for when
+     * it restarts, and try longer slices.
+     */
+    if (pages == 0) {
+        c->run_floor_ns = MIN(c->run_floor_ns * 2,
+                              DIRTYLIMIT_RUN_FLOOR_MAX_NS);
+        return;
+    }
+    c->run_floor_ns = DIRTYLIMIT_RUN_MIN_NS;
+    if (run_ns < DIRTYLIMIT_RATE_SAMPLE_MIN_NS) {
         return;
     }
     sample_pages_per_s = pages / ns_to_s(run_ns);
@@ -138,7 +148,7 @@ DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
     run_pages = MAX(-c->debt_pages,
                     quota * ns_to_s(DIRTYLIMIT_SLICE_BUDGET_NS));
     run_ns = run_pages / c->run_rate_pages_per_s * NANOSECONDS_PER_SECOND;
-    run_ns = MAX(run_ns, (double)DIRTYLIMIT_RUN_MIN_NS);
+    run_ns = MAX(run_ns, (double)c->run_floor_ns);
     run_ns = MIN(run_ns, (double)DIRTYLIMIT_RUN_MAX_NS);
     d.run_ns = (int64_t)run_ns;
     return d;

@@ -70,6 +70,11 @@ bool vm_start(Error **errp)
         error_setg(errp, "guest is waiting for an incoming migration");
         return false;
     }
+    if (current_run_state == RUN_STATE_FINISH_MIGRATE) {
+        error_setg(errp, "a migration is switching over: wait for it to end "
+                   "or cancel it");
+        return false;
+    }
     trace_vm_start();
     runstate_set(RUN_STATE_RUNNING);
     resume_all_vcpus();

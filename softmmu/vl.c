@@ -116,9 +116,9 @@ int main(int argc, char **argv)
     vm_stop(RUN_STATE_SHUTDOWN);
     vm_unlock();
 out_monitors:
-    monitor_cleanup();
-    /* Migration threads use the vCPUs and RAM: they end first. */
+    /* Migration threads use the vCPUs and RAM and emit events: first. */
     migration_shutdown();
+    monitor_cleanup();
     /* Threads that read the vCPUs and RAM end before those go. */
     dirtyrate_cleanup();
     dirtyrate_stat_cleanup();

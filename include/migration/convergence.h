@@ -127,4 +127,7 @@ unsigned int convergence_throttle_pct(const ConvergenceState *cs);
 /* us for the fastest vCPU's ring to fill at its current rate; 0 if none. */
 uint64_t convergence_ring_full_time_us(const ConvergenceState *cs);
 
+/* us each limited vCPU slept per calculator period, on average. */
+uint64_t convergence_throttle_time_us(const ConvergenceState *cs);
+
 #endif /* MIGRATION_CONVERGENCE_H */

@@ -1,5 +1,5 @@
 /*
- * The migration subsystem's internals, shared by migration/*.c: the
+ * The migration subsystem's internals, shared by the files of migration/: the
  * state of the outgoing and incoming migration, parameters and
  * capabilities.  Other subsystems use include/migration/misc.h.
  *

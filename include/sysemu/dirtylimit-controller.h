@@ -71,6 +71,7 @@ typedef struct DirtyLimitCtl {
     double debt_pages;
     /* Peak-holding estimate of the dirty rate while in KVM_RUN. */
     double run_rate_pages_per_s;
+    int64_t run_floor_ns;       /* the shortest slice, for now */
     DirtyLimitWindow window;
 } DirtyLimitCtl;
 
@@ -81,13 +82,21 @@ typedef struct DirtyLimitCtl {
  */
 #define DIRTYLIMIT_SLICE_BUDGET_NS 5000000LL
 /*
- * Shortest slice: the timer that ends it is a signal, and a kick takes
- * 25-50 us here; 10 us still lets the guest enter before it arrives.
- * At 1 MB/s (256 pages/s) a slice of ~30 us at 400 k pages/s is ~12
- * pages, 5% of a second's budget: the worst 1-s window stays well inside
- * 15%.
+ * Shortest slice.  Too short and the guest never retires a store: on
+ * this host entering the guest and taking the write-protect fault costs
+ * tens of us, and a timer firing during the fault sends the vCPU back
+ * out with its store undone (measured: 10 us slices made no progress at
+ * all, 30 us reached the quota).  50 us at 400 k pages/s is at most 20
+ * pages, 8% of a second's budget at 1 MB/s.
  */
-#define DIRTYLIMIT_RUN_MIN_NS 10000LL
+#define DIRTYLIMIT_RUN_MIN_NS 50000LL
+/*
+ * A slice that dirtied nothing doubles the shortest slice, up to 400 us,
+ * in case a slower host needs more than 50 us to retire a store; a slice
+ * that dirtied pages brings it back down.  An idle workload only sees
+ * longer slices, which cost nothing.
+ */
+#define DIRTYLIMIT_RUN_FLOOR_MAX_NS 400000LL
 /*
  * Longest slice: a vCPU with budget to spare (a quota above what it can
  * dirty) is interrupted only 50 times a second, ~0.2% of its time.
