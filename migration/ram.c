@@ -28,6 +28,7 @@
 
 typedef struct RAMSaveState {
     uint64_t *pass_bitmap;          /* pages to send in this pass */
+    uint64_t *take_bitmap;          /* scratch: what one sync took */
     uint64_t words;
     uint64_t pass_pages;            /* set in pass_bitmap when taken */
     uint64_t pass_left_pages;       /* not yet sent in this pass */
@@ -112,6 +113,7 @@ bool ram_save_setup(MigrationState *s, Error **errp)
     memset(&ram_save, 0, sizeof(ram_save));
     ram_save.words = DIV_ROUND_UP(ram_pages(), BITS_PER_WORD);
     ram_save.pass_bitmap = g_new0(uint64_t, ram_save.words);
+    ram_save.take_bitmap = g_new0(uint64_t, ram_save.words);
     ram_save.last_sync_ms = migration_clock_ms();
     ram_save.last_tick_ms = ram_save.last_sync_ms;
     if (!mig_put_header(&s->writer, &h, errp)) {
@@ -161,11 +163,17 @@ uint64_t ram_save_sync(MigrationState *s)
     uint64_t pages, period_ms;
 
     memory_global_dirty_log_sync();
-    pages = physmem_dirty_take(DIRTY_MEMORY_MIGRATION, 0, ram_save.words,
-                               ram_save.pass_bitmap);
+    ram_save.period_dirty_pages +=
+        physmem_dirty_take(DIRTY_MEMORY_MIGRATION, 0, ram_save.words,
+                           ram_save.take_bitmap);
+    /* Pages taken before and not sent yet stay in the pass: merge. */
+    pages = 0;
+    for (uint64_t w = 0; w < ram_save.words; w++) {
+        ram_save.pass_bitmap[w] |= ram_save.take_bitmap[w];
+        pages += __builtin_popcountll(ram_save.pass_bitmap[w]);
+    }
     ram_save.pass_pages = pages;
     ram_save.pass_left_pages = pages;
-    ram_save.period_dirty_pages += pages;
     __atomic_fetch_add(&s->stats.dirty_sync_count, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&s->stats.remaining_bytes, pages * RS_PAGE_SIZE,
                      __ATOMIC_RELAXED);
@@ -254,6 +262,8 @@ void ram_save_cleanup(MigrationState *s)
     }
     g_free(ram_save.pass_bitmap);
     ram_save.pass_bitmap = NULL;
+    g_free(ram_save.take_bitmap);
+    ram_save.take_bitmap = NULL;
 }
 
 /* ---- testing aids ---------------------------------------------------- */

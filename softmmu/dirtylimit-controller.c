@@ -112,7 +112,9 @@ DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
     DirtyLimitDecision d = { 0, 0 };
     double quota = (double)c->quota_pages_per_s;
     int64_t elapsed_ns = MAX(now_ns - c->last_ns, 0);
-    uint64_t pages = dirty_pages - c->last_dirty_pages;
+    /* The counter may read one page low, then right: never negative. */
+    uint64_t pages = dirty_pages > c->last_dirty_pages ?
+                     dirty_pages - c->last_dirty_pages : 0;
     double credit_max_pages = quota * ns_to_s(DIRTYLIMIT_CREDIT_MAX_NS);
     double debt_max_pages = quota * ns_to_s(DIRTYLIMIT_DEBT_MAX_NS);
     double run_pages, run_ns;
@@ -120,7 +122,7 @@ DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
     dirtylimit_ctl_learn(c, now_ns, elapsed_ns, pages);
     c->run_start_ns = 0;
     c->last_ns = now_ns;
-    c->last_dirty_pages = dirty_pages;
+    c->last_dirty_pages = MAX(c->last_dirty_pages, dirty_pages);
     dirtylimit_window_account(&c->window, now_ns, pages, 0);
 
     /* The integral: pages dirtied minus the budget of the elapsed time. */
@@ -169,7 +171,7 @@ void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t now_ns)
 
 void dirtylimit_ringfull_init(DirtyLimitRingFullCtl *c, uint64_t quota_mbps,
                               uint32_t ring_entries, int64_t now_ns,
-                              uint64_t dirty_pages, uint64_t ring_full_count)
+                              uint64_t dirty_pages)
 {
     memset(c, 0, sizeof(*c));
     c->quota_mbps = quota_mbps;
@@ -177,7 +179,7 @@ void dirtylimit_ringfull_init(DirtyLimitRingFullCtl *c, uint64_t quota_mbps,
     c->period_start_ns = now_ns;
     c->period_start_pages = dirty_pages;
     c->last_dirty_pages = dirty_pages;
-    c->last_ring_full = ring_full_count;
+    c->fill_start_pages = dirty_pages;
     dirtylimit_window_init(&c->window, now_ns);
 }
 
@@ -226,12 +228,13 @@ void dirtylimit_ringfull_adjust(DirtyLimitRingFullCtl *c,
 
 DirtyLimitDecision dirtylimit_ringfull_step(DirtyLimitRingFullCtl *c,
                                             int64_t now_ns,
-                                            uint64_t dirty_pages,
-                                            uint64_t ring_full_count)
+                                            uint64_t dirty_pages)
 {
     DirtyLimitDecision d = { 0, 0 };
     int64_t period_ns = now_ns - c->period_start_ns;
+    uint64_t fills;
 
+    dirty_pages = MAX(dirty_pages, c->last_dirty_pages);
     dirtylimit_window_account(&c->window, now_ns,
                               dirty_pages - c->last_dirty_pages, 0);
     c->last_dirty_pages = dirty_pages;
@@ -244,13 +247,22 @@ DirtyLimitDecision dirtylimit_ringfull_step(DirtyLimitRingFullCtl *c,
         c->period_start_ns = now_ns;
         c->period_start_pages = dirty_pages;
     }
-    /* It sleeps only when the ring filled: once per ring-full exit. */
-    if (ring_full_count != c->last_ring_full) {
-        c->owed_sleep_ns += (int64_t)(ring_full_count - c->last_ring_full) *
-                            c->throttle_us_per_full * 1000;
-        c->last_ring_full = ring_full_count;
+    /*
+     * It sleeps only when the ring fills: once per ring_entries pages
+     * dirtied.  (restraint's reaper empties rings every 10 ms, so real
+     * ring-full exits are rare; QEMU harvests once a second.  Counting
+     * fills from the pages keeps QEMU's behaviour whatever our reaper
+     * does.)
+     */
+    fills = (dirty_pages - c->fill_start_pages) / c->ring_entries;
+    if (fills) {
+        c->owed_sleep_ns += (int64_t)fills * c->throttle_us_per_full * 1000;
+        c->fill_start_pages += fills * c->ring_entries;
     }
     d.sleep_ns = c->owed_sleep_ns;
+    if (!d.sleep_ns) {
+        d.run_ns = DIRTYLIMIT_RINGFULL_POLL_NS;
+    }
     return d;
 }
 

@@ -140,9 +140,7 @@ static void dirtylimit_vcpu_ctl_setup_locked(CPUState *cpu,
     } else {
         dirtylimit_ringfull_init(&v->ringfull, v->quota_mbps,
                                  kvm_state->dirty_ring_entries, now_ns,
-                                 dirty_pages,
-                                 __atomic_load_n(&cpu->dirty_ring_full_count,
-                                                 __ATOMIC_ACQUIRE));
+                                 dirty_pages);
     }
     v->ctl_policy = policy;
     v->ctl_ready = true;
@@ -156,12 +154,14 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
     uint64_t dirty_pages;
     int64_t now_ns;
 
-    /* Ours counts every page up to now: harvest this vCPU's ring. */
-    if (__atomic_load_n(&dl.policy, __ATOMIC_RELAXED) ==
-        DIRTYLIMIT_DUTY_CYCLE) {
-        kvm_dirty_ring_reap_one(cpu);
-    }
+    /*
+     * Every page up to now: those harvested, plus those still in the
+     * ring, counted without harvesting.  Harvesting here would move the
+     * reset's cost (re-protecting every page) from the reaper's thread
+     * onto this vCPU's, slowing a vCPU whose quota it does not reach.
+     */
     dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE);
+    dirty_pages += kvm_dirty_ring_peek_pending(cpu);
     now_ns = dirtylimit_clock_ns();
 
     g_mutex_lock(&dl.lock);
@@ -172,10 +172,8 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
         if (v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
             d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages);
         } else {
-            d = dirtylimit_ringfull_step(
-                &v->ringfull, now_ns, dirty_pages,
-                __atomic_load_n(&cpu->dirty_ring_full_count,
-                                __ATOMIC_ACQUIRE));
+            d = dirtylimit_ringfull_step(&v->ringfull, now_ns,
+                                         dirty_pages);
         }
     }
     g_mutex_unlock(&dl.lock);

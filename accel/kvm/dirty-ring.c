@@ -238,6 +238,25 @@ void kvm_dirty_ring_track_vcpus(uint64_t *const *bitmaps, int nr_cpus,
  */
 #define KVM_DIRTY_RING_STUCK_EXITS 64
 
+uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu)
+{
+    uint32_t entries = cpu->dirty_ring_entries;
+    uint32_t fetch = __atomic_load_n(&cpu->dirty_ring_fetch, __ATOMIC_ACQUIRE);
+    uint32_t n = 0;
+
+    while (cpu->dirty_gfns && n < entries) {
+        struct kvm_dirty_gfn *e =
+            &cpu->dirty_gfns[(fetch + n) & (entries - 1)];
+
+        if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
+              KVM_DIRTY_GFN_F_DIRTY)) {
+            break;
+        }
+        n++;
+    }
+    return n;
+}
+
 bool kvm_handle_dirty_ring_full(CPUState *cpu)
 {
     uint64_t harvested_before = cpu->dirty_ring_pages_at_full;

@@ -161,7 +161,7 @@ typedef struct DirtyLimitRingFullCtl {
     int64_t period_start_ns;
     uint64_t period_start_pages;
     uint64_t last_dirty_pages;      /* counter at the previous step */
-    uint64_t last_ring_full;        /* ring-full exits seen */
+    uint64_t fill_start_pages;      /* counter when the ring was empty */
     int64_t owed_sleep_ns;          /* ring-full sleeps not yet taken */
     uint64_t last_rate_mbps;
     DirtyLimitWindow window;
@@ -177,16 +177,23 @@ typedef struct DirtyLimitRingFullCtl {
 /* Its sleep is at most 99 ring-fill times. */
 #define DIRTYLIMIT_RINGFULL_MAX_FILLS 99
 
+/*
+ * It looks at the vCPU every 10 ms to see whether its ring has filled
+ * (one ring_entries pages since the last fill): at full speed a
+ * 1024-entry ring fills in ~2.5 ms, so several fills may be due at once;
+ * they are all slept, as QEMU would have at each.
+ */
+#define DIRTYLIMIT_RINGFULL_POLL_NS 10000000LL
+
 void dirtylimit_ringfull_init(DirtyLimitRingFullCtl *c, uint64_t quota_mbps,
                               uint32_t ring_entries, int64_t now_ns,
-                              uint64_t dirty_pages, uint64_t ring_full_count);
+                              uint64_t dirty_pages);
 /* Its once-a-second adjustment, given that second's rate. */
 void dirtylimit_ringfull_adjust(DirtyLimitRingFullCtl *c,
                                 uint64_t current_mbps);
 DirtyLimitDecision dirtylimit_ringfull_step(DirtyLimitRingFullCtl *c,
                                             int64_t now_ns,
-                                            uint64_t dirty_pages,
-                                            uint64_t ring_full_count);
+                                            uint64_t dirty_pages);
 void dirtylimit_ringfull_slept(DirtyLimitRingFullCtl *c, int64_t slept_ns);
 
 /* ---- auto-converge's percentage throttle (softmmu/cpu-throttle.c) ---- */

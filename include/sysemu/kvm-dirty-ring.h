@@ -41,6 +41,13 @@ void kvm_dirty_ring_cleanup_vcpu(CPUState *cpu);
 uint64_t kvm_dirty_ring_reap(void);
 /* Harvest @cpu's ring only (ring-full exit), then reset. */
 uint64_t kvm_dirty_ring_reap_one(CPUState *cpu);
+/*
+ * Entries @cpu's ring holds that nobody has harvested yet, counted
+ * without harvesting or resetting anything (any thread, no lock: a
+ * harvest running meanwhile makes it undercount, never overcount).
+ * dirty_pages read before this, plus this, is the vCPU's count now.
+ */
+uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu);
 
 /* The kvm-reaper thread: harvests every @period_ms and when kicked. */
 void kvm_dirty_ring_reaper_start(uint32_t period_ms);

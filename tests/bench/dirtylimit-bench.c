@@ -6,7 +6,7 @@
  * reads.  Prints tables; never fails on time.
  *
  *   settle s     start of the first 1-s window within 10% of the quota
- *   mean err %   |mean rate over 1..1+N s after the set - quota| / quota
+ *   mean err %   (mean rate over 1..1+N s after the set - quota) / quota
  *   worst 1s %   the worst of those N 1-s windows
  *   ring/gt      ring entries counted / pages the guest wrote (should be 1)
  *
@@ -202,7 +202,8 @@ static Row bench_hold(uint64_t quota_mbps, int window_s)
     set_limit(quota_mbps);
     trace_record(&t, to);
     row.settle_s = trace_settle_s(&t, quota_mbps);
-    row.mean_err = rel_err(trace_write_mbps(&t, from, to), quota_mbps);
+    row.mean_err = (trace_write_mbps(&t, from, to) - quota_mbps) /
+                   quota_mbps;
     row.worst_err = 0;
     for (int i = from; i < to; i += BENCH_STEPS_PER_S) {
         row.worst_err = MAX(row.worst_err,
@@ -267,7 +268,7 @@ static void bench_table(const uint32_t *rings, size_t n_rings,
             const Row *ours = &rows[0][r][q], *qemu = &rows[1][r][q];
 
             printf("%6u %6" PRIu64 " %10.1f %10.1f\n", rings[r], quotas[q],
-                   qemu->mean_err / MAX(ours->mean_err, 1e-4),
+                   fabs(qemu->mean_err) / MAX(fabs(ours->mean_err), 1e-4),
                    qemu->worst_err / MAX(ours->worst_err, 1e-4));
         }
     }

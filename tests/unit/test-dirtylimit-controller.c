@@ -355,7 +355,7 @@ static void test_ringfull_adjusts_as_qemu(void)
         const AdjustCase *ac = &adjust_cases[i];
         DirtyLimitRingFullCtl c;
 
-        dirtylimit_ringfull_init(&c, ac->quota_mbps, 4096, 0, 0, 0);
+        dirtylimit_ringfull_init(&c, ac->quota_mbps, 4096, 0, 0);
         c.max_rate_mbps = 1600;
         c.throttle_us_per_full = ac->throttle_before_us;
         dirtylimit_ringfull_adjust(&c, ac->current_mbps);
@@ -370,16 +370,22 @@ static void test_ringfull_sleeps_only_at_ring_full(void)
     DirtyLimitRingFullCtl c;
     DirtyLimitDecision d;
 
-    dirtylimit_ringfull_init(&c, 50, 4096, 0, 0, 0);
+    dirtylimit_ringfull_init(&c, 50, 4096, 0, 0);
     c.throttle_us_per_full = 2000;
-    d = dirtylimit_ringfull_step(&c, 1000, 100, 0);
+    /* Not yet a ring's worth: it runs on, and looks again in 10 ms. */
+    d = dirtylimit_ringfull_step(&c, 1000, 4095);
     g_assert_cmpint(d.sleep_ns, ==, 0);
-    g_assert_cmpint(d.run_ns, ==, 0);
-    d = dirtylimit_ringfull_step(&c, 2000, 4100, 1);
+    g_assert_cmpint(d.run_ns, ==, DIRTYLIMIT_RINGFULL_POLL_NS);
+    /* The ring filled: one sleep, paid in parts. */
+    d = dirtylimit_ringfull_step(&c, 2000, 4100);
     g_assert_cmpint(d.sleep_ns, ==, 2000 * 1000);
     dirtylimit_ringfull_slept(&c, 1500 * 1000);
-    d = dirtylimit_ringfull_step(&c, 3000, 4100, 1);
+    d = dirtylimit_ringfull_step(&c, 3000, 4100);
     g_assert_cmpint(d.sleep_ns, ==, 500 * 1000);
+    dirtylimit_ringfull_slept(&c, 500 * 1000);
+    /* Two more fills at once: two sleeps. */
+    d = dirtylimit_ringfull_step(&c, 4000, 3 * 4096);
+    g_assert_cmpint(d.sleep_ns, ==, 2 * 2000 * 1000);
 }
 
 /* ---- cpu-throttle ---- */
