@@ -17,6 +17,9 @@ void trace_event_emit(TraceEvent *ev, const char *fmt, ...)
     va_list ap;
     FILE *out;
 
+    if (!fmt) {
+        return;     /* never: generated calls pass a literal */
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     g_mutex_lock(&trace_lock);
     out = trace_file ? trace_file : stderr;
