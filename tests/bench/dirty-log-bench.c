@@ -31,6 +31,7 @@
 #include "sysemu/physmem.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "test-vm.h"
 
 #define REGION_BYTES (256 * MiB)
 #define HARVEST_PERIOD_US 10000
@@ -267,32 +268,13 @@ static double bare_pages_per_s(uint32_t ring_entries)
 
 static void vm_up(uint32_t ring_entries)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    const WorkloadConfig wl = { RS_WL_WRITE, RS_PAT_SEQ, REGION_BYTES, 0 };
+    g_autoptr(VLOptions) opts = test_vm_options(RS_WORK_BASE + REGION_BYTES,
+                                                1);
 
-    opts->ram_bytes = RS_WORK_BASE + REGION_BYTES;
-    opts->smp_cpus = 1;
     opts->accel.dirty_ring_entries = ring_entries;
-    opts->workload_given[0] = true;
-    opts->workloads[0] = (WorkloadConfig) { RS_WL_WRITE, RS_PAT_SEQ,
-                                            REGION_BYTES, 0 };
-    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
-        g_error("cannot create the VM: %s", error_get_pretty(err));
-    }
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    g_assert(vm_start(&err));
-    vm_unlock();
-}
-
-static void vm_down(void)
-{
-    vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
-    vm_unlock();
-    memory_cleanup();
-    machine_cleanup();
-    kvm_cleanup();
+    test_vm_set_workloads(opts, &wl);
+    test_vm_create(opts);
 }
 
 /* CPU time (user + system) of this process's thread named @name, ns. */
@@ -371,35 +353,27 @@ static TrackedRun restraint_tracked(uint32_t ring_entries)
                                           s0.ring_harvest_ns) /
                                          (double)r.entries : 0;
     memory_global_dirty_log_stop(GLOBAL_DIRTY_CHECK);
-    vm_down();
+    test_vm_destroy();
     return r;
 }
 
 /* GET + CLEAR over 1 GiB of workload memory, all dirty then all clean. */
 static void bitmap_sync_cost(double *dirty_ms_per_gib, double *clean_ms_per_gib)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
     uint64_t gib = 1 * GiB;
+    const WorkloadConfig wl = { RS_WL_STAMP, RS_PAT_SEQ, gib, 0 };
+    g_autoptr(VLOptions) opts = test_vm_options(RS_WORK_BASE + gib, 1);
+    Error *err = NULL;
     int64_t t0;
 
-    opts->ram_bytes = RS_WORK_BASE + gib;
-    opts->smp_cpus = 1;
-    opts->workload_given[0] = true;
-    opts->workloads[0] = (WorkloadConfig) { RS_WL_STAMP, RS_PAT_SEQ, gib, 0 };
-    g_assert(kvm_init(&opts->accel, &err) && machine_init(opts, &err));
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    g_assert(vm_start(&err));
-    vm_unlock();
+    test_vm_set_workloads(opts, &wl);
+    test_vm_create(opts);
     g_assert(memory_global_dirty_log_start(GLOBAL_DIRTY_CHECK, &err));
     /* Let the guest dirty every page (one whole sweep), then pause it. */
     while (machine_ctl(0)->sweeps < 2) {
         g_usleep(10000);
     }
-    vm_lock();
-    vm_stop(RUN_STATE_PAUSED);
-    vm_unlock();
+    test_vm_pause();
     t0 = now_ns();
     memory_global_dirty_log_sync();
     *dirty_ms_per_gib = (now_ns() - t0) / 1e6;
@@ -407,22 +381,17 @@ static void bitmap_sync_cost(double *dirty_ms_per_gib, double *clean_ms_per_gib)
     memory_global_dirty_log_sync();
     *clean_ms_per_gib = (now_ns() - t0) / 1e6;
     memory_global_dirty_log_stop(GLOBAL_DIRTY_CHECK);
-    vm_down();
+    test_vm_destroy();
 }
 
 int main(int argc, char **argv)
 {
     static const uint32_t rings[] = { 1024, 4096, 65536 };
     double dirty_ms, clean_ms;
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     Error *err = NULL;
     KVMOptions probe = { .manual_protect = true };
 
-    if (fd < 0) {
-        printf("SKIP: /dev/kvm is not usable\n");
-        return 77;
-    }
-    close(fd);
+    test_vm_require_kvm("the benchmark runs real VMs");
     /* kvm_state->cpuid is borrowed by the bare VM: keep a KVM open. */
     g_assert(kvm_init(&probe, &err));
     {

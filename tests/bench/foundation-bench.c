@@ -18,6 +18,7 @@
 #include "sysemu/kvm.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "test-vm.h"
 
 #define REGION_BYTES (256 * MiB)
 #define WINDOW_US (1000 * 1000)
@@ -31,41 +32,12 @@ static int64_t now_ns(void)
 static void vm_up(uint64_t ram_bytes, const WorkloadConfig *wl, int64_t *t0,
                   int64_t *t_init)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    g_autoptr(VLOptions) opts = test_vm_options(ram_bytes, 1);
 
-    opts->ram_bytes = ram_bytes;
-    opts->smp_cpus = 1;
-    opts->workload_given[0] = true;
-    opts->workloads[0] = *wl;
+    test_vm_set_workloads(opts, wl);
     *t0 = now_ns();
-    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
-        g_error("cannot create the VM: %s", error_get_pretty(err));
-    }
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    if (!vm_start(&err)) {
-        g_error("vm_start: %s", error_get_pretty(err));
-    }
-    vm_unlock();
+    test_vm_create(opts);
     *t_init = now_ns();
-}
-
-static void vm_down(void)
-{
-    vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
-    vm_unlock();
-    machine_cleanup();
-    kvm_cleanup();
-}
-
-static WorkloadSample sample(void)
-{
-    WorkloadSample s;
-
-    workload_sample(0, &s, NULL);
-    return s;
 }
 
 /* The guest's loop, on the host: one 8-byte store per 4 KiB page. */
@@ -97,13 +69,13 @@ static double guest_pages_per_s(void)
 
     vm_up(16 * MiB + REGION_BYTES, &wl, &t0, &t_init);
     /* one sweep done: first-touch faults are behind us */
-    while (sample().sweeps < 1) {
+    while (test_vm_sample(0).sweeps < 1) {
         g_usleep(1000);
     }
-    a = sample();
+    a = test_vm_sample(0);
     g_usleep(WINDOW_US);
-    b = sample();
-    vm_down();
+    b = test_vm_sample(0);
+    test_vm_destroy();
     return (b.pages_written - a.pages_written) /
            ((b.host_ns - a.host_ns) / 1e9);
 }
@@ -114,11 +86,11 @@ static void startup_4g(double *init_ms, double *first_iter_ms)
     int64_t t0, t_init, t_run;
 
     vm_up(4 * GiB, &wl, &t0, &t_init);
-    while (sample().iterations == 0 && now_ns() - t0 < 10 * 1000000000LL) {
+    while (test_vm_sample(0).iterations == 0 && now_ns() - t0 < 10 * 1000000000LL) {
         /* spin: we want the moment, not a polling step */
     }
     t_run = now_ns();
-    vm_down();
+    test_vm_destroy();
     *init_ms = (t_init - t0) / 1e6;
     *first_iter_ms = (t_run - t0) / 1e6;
 }
@@ -161,7 +133,7 @@ static void kick_latency(double *min_us, double *median_us, double *p90_us,
         }
         g_usleep(2000);
     }
-    vm_down();
+    test_vm_destroy();
     qsort(lat, n, sizeof(lat[0]), cmp_double);
     *min_us = n ? lat[0] : 0;
     *median_us = n ? lat[n / 2] : 0;
@@ -201,13 +173,9 @@ int main(int argc, char **argv)
     const char *binary = getenv("RESTRAINT");
     double host, guest, init_ms, run_ms, kmin, kmed, kp90, kmax;
     long rss_kb = -1, anon_kb = -1;
-    int lost, fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    int lost;
 
-    if (fd < 0) {
-        printf("SKIP: /dev/kvm is not usable\n");
-        return 77;
-    }
-    close(fd);
+    test_vm_require_kvm("the benchmark runs real VMs");
     host = host_pages_per_s();
     guest = guest_pages_per_s();
     startup_4g(&init_ms, &run_ms);

@@ -26,8 +26,6 @@
  */
 #include "qemu/osdep.h"
 
-#include <fcntl.h>
-
 #include "hw/machine.h"
 #include "sysemu/cpus.h"
 #include "sysemu/kvm-dirty-ring.h"
@@ -36,6 +34,7 @@
 #include "sysemu/physmem.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "test-vm.h"
 
 #define TEST_RAM_BYTES (16 * MiB + 2 * 64 * MiB)
 #define TEST_REGION_BYTES (32 * MiB)
@@ -147,57 +146,26 @@ static void checker_check(Checker *c, int cpus, bool strict)
     }
 }
 
-static bool kvm_usable(void)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-    if (fd < 0) {
-        return false;
-    }
-    close(fd);
-    return true;
-}
-
 static void vm_create(const Config *cfg)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    const WorkloadConfig stamp = {
+        .kind = RS_WL_STAMP, .pattern = RS_PAT_SEQ,
+        .size_bytes = TEST_REGION_BYTES,
+    };
+    g_autoptr(VLOptions) opts = test_vm_options(TEST_RAM_BYTES, cfg->cpus);
 
-    opts->ram_bytes = TEST_RAM_BYTES;
-    opts->smp_cpus = cfg->cpus;
     opts->accel.dirty_ring_entries = cfg->ring_entries;
     opts->accel.manual_protect = cfg->manual_protect;
-    for (int i = 0; i < cfg->cpus; i++) {
-        opts->workload_given[i] = true;
-        opts->workloads[i] = (WorkloadConfig) {
-            .kind = RS_WL_STAMP, .pattern = RS_PAT_SEQ,
-            .size_bytes = TEST_REGION_BYTES,
-        };
-    }
-    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
-        g_error("cannot create the VM: %s", error_get_pretty(err));
-    }
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    g_assert_true(vm_start(&err));
-    vm_unlock();
-}
-
-static void vm_destroy(void)
-{
-    vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
-    vm_unlock();
-    memory_cleanup();
-    machine_cleanup();
-    kvm_cleanup();
+    test_vm_set_workloads(opts, &stamp);
+    test_vm_create(opts);
 }
 
 static void wait_for_sweeps(int cpus, uint64_t sweeps)
 {
     /* Bounded polling: the guest sweeps 32 MiB in well under a second. */
-    for (int i = 0; i < 2000 && current_sweep(cpus) < sweeps; i++) {
-        g_usleep(5000);
+    for (int i = 0; i < TEST_POLL_MAX_STEPS && current_sweep(cpus) < sweeps;
+         i++) {
+        g_usleep(TEST_POLL_STEP_US);
     }
     g_assert_cmpuint(current_sweep(cpus), >=, sweeps);
 }
@@ -225,9 +193,7 @@ static void test_lossless(gconstpointer data)
             checker_check(&b, cfg->cpus, false);
         }
     }
-    vm_lock();
-    vm_stop(RUN_STATE_PAUSED);
-    vm_unlock();
+    test_vm_pause();
     checker_check(&a, cfg->cpus, true);
     if (cfg->two_clients) {
         checker_check(&b, cfg->cpus, true);
@@ -252,7 +218,7 @@ static void test_lossless(gconstpointer data)
     g_free(a.snapshot);
     g_free(b.snapshot);
     g_rand_free(rng);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 static const Config configs[] = {
@@ -270,11 +236,7 @@ static const Config configs[] = {
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    if (!kvm_usable()) {
-        printf("SKIP: /dev/kvm is missing or not usable: dirty tracking "
-               "needs real KVM\n");
-        return 77;
-    }
+    test_vm_require_kvm("dirty tracking needs real KVM");
     for (size_t i = 0; i < G_N_ELEMENTS(configs); i++) {
         g_autofree char *path = g_strdup_printf("/dirty-tracking/lossless/%s",
                                                 configs[i].name);

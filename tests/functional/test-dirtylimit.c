@@ -270,8 +270,19 @@ static void test_stop_and_quit_interrupt_a_sleep(void)
     qmp_x_set_dirty_limit_policy(DIRTY_LIMIT_POLICY_RING_FULL, NULL);
     vm_unlock();
     set_limit(0, 1);
-    /* Long enough for two ring-fulls and the 16-s sleep they earn. */
-    g_usleep(3 * G_USEC_PER_SEC);
+    /*
+     * Long enough for the first once-a-second adjustment and the next
+     * ring fill, which earns a sleep of seconds: vCPU 0 is asleep now.
+     */
+    g_usleep(4 * G_USEC_PER_SEC);
+    {
+        DirtyLimitVcpuInfo info;
+
+        g_assert_true(dirtylimit_vcpu_info(0, &info));
+        g_test_message("vCPU 0 slept %.0f%% of the last second",
+                       100 * info.sleep_share);
+        g_assert_cmpfloat(info.sleep_share, >, 0.5);
+    }
 
     start_us = g_get_monotonic_time();
     vm_lock();

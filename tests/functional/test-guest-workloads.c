@@ -5,8 +5,6 @@
  */
 #include "qemu/osdep.h"
 
-#include <fcntl.h>
-
 #include "hw/machine.h"
 #include "hw/workload.h"
 #include "sysemu/cpus.h"
@@ -14,80 +12,19 @@
 #include "sysemu/physmem.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "test-vm.h"
 
 #define TEST_RAM_BYTES (16 * MiB + 2 * 128 * MiB)
-/* Bounded polling: 5 ms steps, 20 s at most, on a loaded 2-core host. */
-#define POLL_STEP_US 5000
-#define POLL_MAX_STEPS 4000
-
-static bool kvm_usable(void)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-    if (fd < 0) {
-        return false;
-    }
-    close(fd);
-    return true;
-}
 
 static void vm_create(int cpus, const WorkloadConfig *wl)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    g_autoptr(VLOptions) opts = test_vm_options(TEST_RAM_BYTES, cpus);
 
-    opts->ram_bytes = TEST_RAM_BYTES;
-    opts->smp_cpus = cpus;
-    for (int i = 0; i < cpus && wl; i++) {
+    for (int i = 0; i < cpus; i++) {
         opts->workload_given[i] = true;
         opts->workloads[i] = wl[i];
     }
-    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
-        g_error("cannot create the VM: %s", error_get_pretty(err));
-    }
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    g_assert_true(vm_start(&err));
-    vm_unlock();
-}
-
-static void vm_pause(void)
-{
-    vm_lock();
-    vm_stop(RUN_STATE_PAUSED);
-    vm_unlock();
-}
-
-static void vm_destroy(void)
-{
-    vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
-    vm_unlock();
-    machine_cleanup();
-    kvm_cleanup();
-}
-
-static WorkloadSample sample(int cpu)
-{
-    WorkloadSample s;
-    Error *err = NULL;
-
-    g_assert_true(workload_sample(cpu, &s, &err));
-    return s;
-}
-
-/* Wait until the guest runs the generation we last wrote. */
-static void wait_generation(int cpu)
-{
-    for (int i = 0; i < POLL_MAX_STEPS; i++) {
-        WorkloadSample s = sample(cpu);
-
-        if (s.seen_generation == s.generation) {
-            return;
-        }
-        g_usleep(POLL_STEP_US);
-    }
-    g_error("cpu %d never picked up its workload", cpu);
+    test_vm_create(opts);
 }
 
 typedef struct RateCase {
@@ -126,11 +63,11 @@ static void test_workload_rate(gconstpointer data)
     double secs, write_mbps, read_mbps;
 
     vm_create(1, &c->wl);
-    wait_generation(0);
+    test_vm_wait_workload(1);
     g_usleep(200 * 1000);           /* past first-touch faults */
-    a = sample(0);
+    a = test_vm_sample(0);
     g_usleep(1000 * 1000);
-    b = sample(0);
+    b = test_vm_sample(0);
     secs = (b.host_ns - a.host_ns) / 1e9;
     write_mbps = (b.pages_written - a.pages_written) * RS_PAGE_SIZE / secs /
                  MiB;
@@ -148,13 +85,13 @@ static void test_workload_rate(gconstpointer data)
         g_assert_cmpfloat(read_mbps, >=, c->min_read_mbps);
     }
     /* Paused means no progress at all. */
-    vm_pause();
-    a = sample(0);
+    test_vm_pause();
+    a = test_vm_sample(0);
     g_usleep(100 * 1000);
-    b = sample(0);
+    b = test_vm_sample(0);
     g_assert_cmpuint(a.pages_written, ==, b.pages_written);
     g_assert_cmpuint(a.bytes_read, ==, b.bytes_read);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 /*
@@ -171,11 +108,12 @@ static void test_stamp_pages_hold_sweep_numbers(void)
     uint64_t bad = 0;
 
     vm_create(2, wl);
-    for (int i = 0; i < POLL_MAX_STEPS && (sample(0).sweeps < 3 ||
-                                           sample(1).sweeps < 3); i++) {
-        g_usleep(POLL_STEP_US);
+    for (int i = 0; i < TEST_POLL_MAX_STEPS &&
+                    (test_vm_sample(0).sweeps < 3 ||
+                     test_vm_sample(1).sweeps < 3); i++) {
+        g_usleep(TEST_POLL_STEP_US);
     }
-    vm_pause();
+    test_vm_pause();
     for (int cpu = 0; cpu < 2; cpu++) {
         struct rs_ctl *ctl = machine_ctl(cpu);
         uint64_t pages = wl[cpu].size_bytes / RS_PAGE_SIZE;
@@ -201,7 +139,7 @@ static void test_stamp_pages_hold_sweep_numbers(void)
         }
     }
     g_assert_cmpuint(bad, ==, 0);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 static void test_workload_change_is_picked_up(void)
@@ -212,16 +150,17 @@ static void test_workload_change_is_picked_up(void)
     WorkloadSample s;
 
     vm_create(1, &idle);
-    wait_generation(0);
-    g_assert_cmpuint(sample(0).pages_written, ==, 0);
+    test_vm_wait_workload(1);
+    g_assert_cmpuint(test_vm_sample(0).pages_written, ==, 0);
     vm_lock();
     g_assert_true(workload_set(0, &write, &err));
     vm_unlock();
-    wait_generation(0);
-    for (int i = 0; i < POLL_MAX_STEPS && sample(0).pages_written == 0; i++) {
-        g_usleep(POLL_STEP_US);
+    test_vm_wait_workload(1);
+    for (int i = 0; i < TEST_POLL_MAX_STEPS &&
+                    test_vm_sample(0).pages_written == 0; i++) {
+        g_usleep(TEST_POLL_STEP_US);
     }
-    s = sample(0);
+    s = test_vm_sample(0);
     g_assert_cmpuint(s.pages_written, >, 0);
     g_assert_cmpint(s.kind, ==, RS_WL_WRITE);
     /* A region beyond the vCPU's slice is refused, nothing changes. */
@@ -235,17 +174,13 @@ static void test_workload_change_is_picked_up(void)
         g_assert_nonnull(strstr(error_get_pretty(err), "share of RAM"));
         error_free(err);
     }
-    vm_destroy();
+    test_vm_destroy();
 }
 
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    if (!kvm_usable()) {
-        printf("SKIP: /dev/kvm is missing or not usable: the guest needs "
-               "real KVM\n");
-        return 77;
-    }
+    test_vm_require_kvm("the guest needs real KVM");
     for (size_t i = 0; i < G_N_ELEMENTS(rate_cases); i++) {
         g_autofree char *path = g_strdup_printf("/guest/workload/%s",
                                                 rate_cases[i].name);

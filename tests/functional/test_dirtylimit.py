@@ -52,7 +52,6 @@ def expect_error(vm, what, fragment, name, **args):
 def test_limit_holds_and_cancel_restores():
     with RestraintVM(args=['-accel', 'kvm,dirty-ring-size=4096'] +
                      VM_ARGS) as vm:
-        vm.launch()
         check(vm.cmd('query-vcpu-dirty-limit') == [],
               'no limit: query-vcpu-dirty-limit is empty')
         check('Dirty page limit not enabled!' in
@@ -104,7 +103,6 @@ def test_limit_holds_and_cancel_restores():
 def test_errors():
     with RestraintVM(args=['-accel', 'kvm,dirty-ring-size=1024'] +
                      VM_ARGS) as vm:
-        vm.launch()
         expect_error(vm, 'cpu-index 2 of 2', 'incorrect cpu index specified',
                      'set-vcpu-dirty-limit', cpu_index=2, dirty_rate=10)
         expect_error(vm, 'cpu-index -1', 'incorrect cpu index specified',
@@ -119,7 +117,6 @@ def test_errors():
               f'HMP bad cpu index: {text.strip()}')
         vm.shutdown()
     with RestraintVM(args=VM_ARGS) as vm:
-        vm.launch()
         expect_error(vm, 'no dirty ring', '-accel kvm,dirty-ring-size=N',
                      'set-vcpu-dirty-limit', dirty_rate=10)
         vm.shutdown()
@@ -128,7 +125,6 @@ def test_errors():
 def test_stop_and_quit_while_a_vcpu_sleeps():
     with RestraintVM(args=['-accel', 'kvm,dirty-ring-size=65536'] +
                      VM_ARGS) as vm:
-        vm.launch()
         # QEMU's policy at 1 MB/s on a 65536 ring owes sleeps of seconds.
         vm.cmd('x-set-dirty-limit-policy', policy='ring-full')
         vm.cmd('set-vcpu-dirty-limit', cpu_index=0, dirty_rate=1)

@@ -1,0 +1,339 @@
+"""Live migration between two restraint processes on real KVM: the
+destination holds exactly the source's RAM at switchover, stays paused
+after -S until cont, the guest's counters go on; failures and cancels
+in every phase leave the source running with its limits lifted; a second
+migrate is refused; hostile streams are refused with clear errors."""
+
+import os
+import random
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+
+from restraint_vm import RestraintVM, QMPError, require_kvm
+
+failures = []
+MIB = 1 << 20
+RAM = '80M'
+RAM_BYTES = 80 * MIB
+CPU_STATE_BYTES = 888
+MAGIC = 0x0047494d52545352
+SEED = 20261122
+TERMINAL = ('completed', 'failed', 'cancelled')
+
+
+def check(cond, what):
+    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def poll(fn, timeout=60.0, step=0.05):
+    """Bounded polling: fn() until truthy or the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(step)
+    return fn()
+
+
+def status(vm):
+    return vm.cmd('query-migrate').get('status')
+
+
+def wait_status(vm, wanted, timeout=60.0):
+    return poll(lambda: status(vm) in wanted and status(vm), timeout)
+
+
+def runstate(vm):
+    return vm.cmd('query-status')['status']
+
+
+def events_of(vm, name):
+    return [e.get('data') for e in vm.events() if e['event'] == name]
+
+
+def vm_args(extra=()):
+    return ['-smp', '2', '-m', RAM, '-accel', 'kvm,dirty-ring-size=4096'] + \
+        list(extra)
+
+
+def set_caps(vm, **caps):
+    vm.cmd('migrate-set-capabilities',
+           capabilities=[{'capability': k.replace('_', '-'), 'state': v}
+                         for k, v in caps.items()])
+
+
+def written(vm, cpu=0):
+    return vm.cmd('x-query-workload')[cpu]['pages-written']
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_destination_with_S_holds_the_source_ram_and_waits_for_cont(tmp):
+    sock = os.path.join(tmp, 'in.sock')
+    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=stamp',
+                               '-workload', 'cpu=1,kind=read']), name='src')
+    dst = RestraintVM(vm_args(['-S', '-incoming', 'unix:' + sock]),
+                      name='dst')
+    with src, dst:
+        for vm in (src, dst):
+            set_caps(vm, events=True)
+        src.cmd('migrate-set-parameters', max_bandwidth=0)
+        poll(lambda: written(src) > 0, 10)
+        src.cmd('migrate', uri='unix:' + sock)
+        end = wait_status(src, TERMINAL)
+        check(end == 'completed', f'migration completes (got {end})')
+        info = src.cmd('query-migrate')
+        check('downtime' in info and 'total-time' in info,
+              'query-migrate reports downtime and total-time')
+        check(runstate(src) == 'postmigrate', 'the source ends postmigrate')
+        poll(lambda: status(dst) == 'completed', 10)
+        time.sleep(0.3)
+        check(runstate(dst) == 'paused',
+              'the -S destination stays paused after completion')
+        hs, hd = src.cmd('x-query-ram-hash'), dst.cmd('x-query-ram-hash')
+        check(hs['hash'] == hd['hash'],
+              f"destination RAM equals the source's at pause "
+              f"({hs['hash']} vs {hd['hash']})")
+        stamp = dst.cmd('x-check-stamp', cpu_index=0)
+        check(stamp['bad-pages'] == 0 and stamp['stamp'] >= 1,
+              f'every stamp page checks out on the destination {stamp}')
+        before = dst.cmd('x-query-workload')
+        check(before == src.cmd('x-query-workload'),
+              'guest counters on the destination equal the source at pause')
+        dst.cmd('cont')
+        check(runstate(dst) == 'running', 'cont runs the destination')
+        grew = poll(lambda: written(dst) > before[0]['pages-written'] and
+                    dst.cmd('x-query-workload')[1]['bytes-read'] >
+                    before[1]['bytes-read'], 10)
+        check(grew, 'guest counters continue from where they were')
+        statuses = [d['status'] for d in events_of(src, 'MIGRATION')]
+        check(statuses[:2] == ['setup', 'active'] and
+              statuses[-2:] == ['device', 'completed'],
+              f'source MIGRATION events in order {statuses}')
+        dst_statuses = [d['status'] for d in events_of(dst, 'MIGRATION')]
+        check('completed' in dst_statuses,
+              f'destination MIGRATION events {dst_statuses}')
+        hmp = src.hmp('info migrate')
+        check('Migration status: completed' in hmp, 'HMP info migrate')
+
+
+def test_tcp_with_defer_autostarts_the_destination(tmp):
+    port = free_tcp_port()
+    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write,size=16M']),
+                      name='src')
+    dst = RestraintVM(vm_args(['-incoming', 'defer']), name='dst')
+    with src, dst:
+        dst.cmd('migrate-incoming', uri=f'tcp:127.0.0.1:{port}')
+        src.hmp('migrate_set_parameter max-bandwidth 0')
+        src.hmp(f'migrate -d tcp:127.0.0.1:{port}')
+        end = wait_status(src, TERMINAL)
+        check(end == 'completed', f'tcp migration completes ({end})')
+        check(poll(lambda: runstate(dst) == 'running', 10),
+              'a destination without -S runs after completion')
+        try:
+            dst.cmd('migrate-incoming', uri=f'tcp:127.0.0.1:{port}')
+            check(False, 'a second migrate-incoming is refused')
+        except QMPError as e:
+            check('not waiting' in e.desc, f'second migrate-incoming: {e.desc}')
+
+
+def test_killed_destination_fails_the_source_which_runs_on(tmp):
+    sock = os.path.join(tmp, 'kill.sock')
+    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write']), name='src')
+    dst = RestraintVM(vm_args(['-incoming', 'unix:' + sock]), name='dst')
+    with src, dst:
+        src.cmd('migrate-set-parameters', max_bandwidth=8 * MIB)
+        src.cmd('migrate', uri='unix:' + sock)
+        check(wait_status(src, ('active',)) == 'active', 'migration active')
+        try:
+            src.cmd('migrate', uri='unix:' + sock)
+            check(False, 'a second migrate is refused')
+        except QMPError as e:
+            check('already in progress' in e.desc,
+                  f'a second migrate is refused: {e.desc}')
+        dst._kill()
+        end = wait_status(src, TERMINAL, 30)
+        check(end == 'failed', f'the source reports failed ({end})')
+        desc = src.cmd('query-migrate').get('error-desc', '')
+        check('connection lost' in desc or 'ended' in desc,
+              f'error-desc says why: {desc}')
+        check(runstate(src) == 'running', 'the source guest keeps running')
+        w = written(src)
+        check(poll(lambda: written(src) > w, 10), 'and keeps writing')
+        dst.proc = None
+
+
+def fake_destination(path, ack):
+    """Listen on @path, read everything, answer nothing (or @ack)."""
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+
+    def run():
+        conn, _ = srv.accept()
+        try:
+            while conn.recv(1 << 20):
+                pass
+        except OSError:
+            pass
+        conn.close()
+        srv.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_cancel_in_every_phase_leaves_the_source_running(tmp):
+    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write,size=32M',
+                               '-workload', 'cpu=1,kind=read']), name='src')
+    with src:
+        set_caps(src, events=True)
+        phases = []
+        # setup (or the first instant of active): cancel at once
+        dst = RestraintVM(vm_args(['-incoming', 'unix:' +
+                                   os.path.join(tmp, 'c1.sock')]), name='d1')
+        with dst:
+            src.cmd('migrate-set-parameters', max_bandwidth=8 * MIB)
+            src.cmd('migrate', uri='unix:' + os.path.join(tmp, 'c1.sock'))
+            phases.append(status(src))
+            src.cmd('migrate_cancel')
+            check(wait_status(src, TERMINAL) == 'cancelled',
+                  f'cancel in {phases[-1]}: cancelled')
+            check(runstate(src) == 'running', 'and the source runs')
+        # active, with the adaptive policy's quotas in force
+        dst = RestraintVM(vm_args(['-incoming', 'unix:' +
+                                   os.path.join(tmp, 'c2.sock')]), name='d2')
+        with dst:
+            set_caps(src, x_adaptive_converge=True)
+            src.cmd('migrate', uri='unix:' + os.path.join(tmp, 'c2.sock'))
+            wait_status(src, ('active',))
+            limited = poll(lambda: src.cmd('query-vcpu-dirty-limit'), 15)
+            check(bool(limited), f'adaptive holds the writer: {limited}')
+            check(all(v['cpu-index'] == 0 for v in limited or []),
+                  'and only the writer')
+            src.hmp('migrate_cancel')
+            check(wait_status(src, TERMINAL) == 'cancelled',
+                  'cancel in active: cancelled')
+            check(runstate(src) == 'running', 'and the source runs')
+            check(src.cmd('query-vcpu-dirty-limit') == [],
+                  'and the quotas are lifted')
+            set_caps(src, x_adaptive_converge=False)
+        # pre-switchover: the guest is stopped, waiting for continue
+        dst = RestraintVM(vm_args(['-incoming', 'unix:' +
+                                   os.path.join(tmp, 'c3.sock')]), name='d3')
+        with dst:
+            set_caps(src, pause_before_switchover=True)
+            src.cmd('migrate-set-parameters', max_bandwidth=0)
+            src.cmd('migrate', uri='unix:' + os.path.join(tmp, 'c3.sock'))
+            check(wait_status(src, ('pre-switchover',) + TERMINAL) ==
+                  'pre-switchover', 'pause-before-switchover pauses')
+            check(runstate(src) == 'finish-migrate', 'with the guest stopped')
+            try:
+                src.cmd('cont')
+                check(False, 'cont is refused during the switchover')
+            except QMPError:
+                check(True, 'cont is refused during the switchover')
+            src.cmd('migrate_cancel')
+            check(wait_status(src, TERMINAL) == 'cancelled',
+                  'cancel in pre-switchover: cancelled')
+            check(runstate(src) == 'running', 'and the source runs again')
+            set_caps(src, pause_before_switchover=False)
+        # device: a destination that takes the stream and never confirms
+        path = os.path.join(tmp, 'c4.sock')
+        fake_destination(path, ack=False)
+        src.cmd('migrate', uri='unix:' + path)
+        check(wait_status(src, ('device',) + TERMINAL) == 'device',
+              'a silent destination holds the source in device')
+        src.cmd('migrate_cancel')
+        check(wait_status(src, TERMINAL) == 'cancelled',
+              'cancel in device: cancelled')
+        check(runstate(src) == 'running', 'and the source runs again')
+        w = written(src)
+        check(poll(lambda: written(src) > w, 10), 'and its guest writes')
+
+
+def header(version=1, ram_bytes=RAM_BYTES, cpus=2):
+    return struct.pack('<QIIQQIIII', MAGIC, version, 48, ram_bytes, 16 * MIB,
+                       4096, cpus, CPU_STATE_BYTES, 0)
+
+
+def hostile_streams():
+    rng = random.Random(SEED)
+    page = bytes(rng.randrange(256) for _ in range(4096))
+    return [
+        ('a truncated stream', header() + struct.pack('<Q', 1 << 12 | 3) +
+         struct.pack('<Q', (16 * MIB) | 2) + page[:1000], 'ended early'),
+        ('random bytes', bytes(rng.randrange(256) for _ in range(65536)),
+         'not a restraint migration stream'),
+        ('an out-of-range page address', header() +
+         struct.pack('<Q', RAM_BYTES | 2) + page, 'outside guest RAM'),
+        ('a wrong version', header(version=7) + page,
+         'unsupported migration stream version 7'),
+        ('another vCPU count', header(cpus=3), 'stream has 3 vCPUs'),
+    ]
+
+
+def test_hostile_streams_are_refused_with_clear_errors(tmp):
+    dst = RestraintVM(vm_args(['-incoming', 'defer']), name='dst')
+    with dst:
+        set_caps(dst, events=True)
+        before = dst.cmd('x-query-ram-hash')
+        for i, (name, data, error) in enumerate(hostile_streams()):
+            path = os.path.join(tmp, f'h{i}.sock')
+            dst.cmd('migrate-incoming', uri='unix:' + path)
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            try:
+                s.sendall(data)
+            except OSError:
+                pass
+            s.shutdown(socket.SHUT_WR)
+            end = wait_status(dst, ('failed', 'completed'), 30)
+            s.close()
+            desc = dst.cmd('query-migrate').get('error-desc', '')
+            check(end == 'failed' and error in desc,
+                  f'{name} is refused: {desc!r}')
+            check(runstate(dst) == 'inmigrate',
+                  f'and the destination still waits ({name})')
+        # Pages at checked addresses may have been written; nothing else.
+        check(dst.cmd('query-status')['status'] == 'inmigrate',
+              'the destination survives every hostile stream')
+        check(before['size'] == dst.cmd('x-query-ram-hash')['size'],
+              'RAM is still the same size')
+
+
+def main():
+    require_kvm()
+    tests = [
+        test_destination_with_S_holds_the_source_ram_and_waits_for_cont,
+        test_tcp_with_defer_autostarts_the_destination,
+        test_killed_destination_fails_the_source_which_runs_on,
+        test_cancel_in_every_phase_leaves_the_source_running,
+        test_hostile_streams_are_refused_with_clear_errors,
+    ]
+    only = sys.argv[1:]
+    for t in tests:
+        if only and not any(o in t.__name__ for o in only):
+            continue
+        print(f'# {t.__name__}', flush=True)
+        with tempfile.TemporaryDirectory(prefix='restraint-mig-') as tmp:
+            t(tmp)
+    if failures:
+        print(f'{len(failures)} checks failed', flush=True)
+        sys.exit(1)
+    print('all checks passed', flush=True)
+
+
+if __name__ == '__main__':
+    main()

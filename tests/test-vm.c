@@ -1,0 +1,110 @@
+/*
+ * A real VM inside a test or benchmark process.
+ */
+#include "qemu/osdep.h"
+
+#include <fcntl.h>
+
+#include "hw/machine.h"
+#include "migration/dirtyrate.h"
+#include "sysemu/dirtylimit.h"
+#include "sysemu/dirtyrate-stat.h"
+#include "sysemu/kvm.h"
+#include "sysemu/memory.h"
+#include "sysemu/runstate.h"
+#include "sysemu/vm-lock.h"
+#include "test-vm.h"
+
+void test_vm_require_kvm(const char *why)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+    if (fd < 0) {
+        printf("SKIP: /dev/kvm is missing or not usable (%s): %s\n",
+               g_strerror(errno), why);
+        exit(77);
+    }
+    close(fd);
+}
+
+VLOptions *test_vm_options(uint64_t ram_bytes, int cpus)
+{
+    VLOptions *opts = vl_options_new();
+
+    opts->ram_bytes = ram_bytes;
+    opts->smp_cpus = cpus;
+    return opts;
+}
+
+void test_vm_set_workloads(VLOptions *opts, const WorkloadConfig *wl)
+{
+    for (int i = 0; i < opts->smp_cpus; i++) {
+        opts->workload_given[i] = true;
+        opts->workloads[i] = *wl;
+    }
+}
+
+void test_vm_create(const VLOptions *opts)
+{
+    Error *err = NULL;
+
+    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
+        g_error("cannot create the VM: %s", error_get_pretty(err));
+    }
+    vm_lock();
+    /* A process may create several VMs in turn: each starts afresh. */
+    runstate_set(RUN_STATE_PRELAUNCH);
+    if (!vm_start(&err)) {
+        g_error("cannot start the VM: %s", error_get_pretty(err));
+    }
+    vm_unlock();
+}
+
+void test_vm_pause(void)
+{
+    vm_lock();
+    vm_stop(RUN_STATE_PAUSED);
+    vm_unlock();
+}
+
+void test_vm_destroy(void)
+{
+    vm_lock();
+    vm_stop(RUN_STATE_SHUTDOWN);
+    vm_unlock();
+    dirtyrate_cleanup();
+    dirtyrate_stat_cleanup();
+    memory_cleanup();
+    machine_cleanup();
+    dirtylimit_cleanup();
+    kvm_cleanup();
+}
+
+WorkloadSample test_vm_sample(int cpu_index)
+{
+    WorkloadSample s;
+    Error *err = NULL;
+
+    if (!workload_sample(cpu_index, &s, &err)) {
+        g_error("%s", error_get_pretty(err));
+    }
+    return s;
+}
+
+void test_vm_wait_workload(int cpus)
+{
+    for (int step = 0; step < TEST_POLL_MAX_STEPS; step++) {
+        bool all = true;
+
+        for (int i = 0; i < cpus; i++) {
+            WorkloadSample s = test_vm_sample(i);
+
+            all = all && s.seen_generation == s.generation;
+        }
+        if (all) {
+            return;
+        }
+        g_usleep(TEST_POLL_STEP_US);
+    }
+    g_error("the guest never picked up its workload");
+}
