@@ -44,13 +44,19 @@ void test_vm_set_workloads(VLOptions *opts, const WorkloadConfig *wl)
     }
 }
 
-void test_vm_create(const VLOptions *opts)
+void test_vm_create_paused(const VLOptions *opts)
 {
     Error *err = NULL;
 
     if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
         g_error("cannot create the VM: %s", error_get_pretty(err));
     }
+}
+
+void test_vm_start(void)
+{
+    Error *err = NULL;
+
     vm_lock();
     /* A process may create several VMs in turn: each starts afresh. */
     runstate_set(RUN_STATE_PRELAUNCH);
@@ -58,6 +64,12 @@ void test_vm_create(const VLOptions *opts)
         g_error("cannot start the VM: %s", error_get_pretty(err));
     }
     vm_unlock();
+}
+
+void test_vm_create(const VLOptions *opts)
+{
+    test_vm_create_paused(opts);
+    test_vm_start();
 }
 
 void test_vm_pause(void)

@@ -31,6 +31,7 @@
 #include "sysemu/physmem.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "test-vm.h"
 
 #define REGION_BYTES (1024 * MiB)
 #define RING_ENTRIES 4096
@@ -68,31 +69,12 @@ static bool quick(void)
     return getenv("BENCH_QUICK") != NULL;
 }
 
-static bool kvm_usable(void)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-    if (fd < 0) {
-        return false;
-    }
-    close(fd);
-    return true;
-}
-
-static WorkloadSample sample(int cpu)
-{
-    WorkloadSample s;
-
-    g_assert(workload_sample(cpu, &s, NULL));
-    return s;
-}
-
 static void truth_hook(void *opaque, bool window_end)
 {
     Truth *t = opaque;
 
     for (int i = 0; i < t->cpus; i++) {
-        t->at[window_end][i] = sample(i);
+        t->at[window_end][i] = test_vm_sample(i);
     }
 }
 
@@ -107,11 +89,9 @@ static double truth_pages(const Truth *t, int cpu)
 
 static void vm_create(int cpus, uint64_t rate_mbps, bool random)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    g_autoptr(VLOptions) opts = test_vm_options(16 * MiB +
+                                                cpus * REGION_BYTES, cpus);
 
-    opts->ram_bytes = 16 * MiB + cpus * REGION_BYTES;
-    opts->smp_cpus = cpus;
     opts->accel.dirty_ring_entries = RING_ENTRIES;
     for (int i = 0; i < cpus; i++) {
         opts->workload_given[i] = true;
@@ -121,9 +101,7 @@ static void vm_create(int cpus, uint64_t rate_mbps, bool random)
             .rate_mbps = i ? rate_mbps / 2 : rate_mbps,
         };
     }
-    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
-        g_error("cannot create the VM: %s", error_get_pretty(err));
-    }
+    test_vm_create_paused(opts);
     /*
      * Back the regions with host memory first, as a guest that has run a
      * while is: otherwise a full-speed writer's first sweep runs at the
@@ -133,23 +111,8 @@ static void vm_create(int cpus, uint64_t rate_mbps, bool random)
         memset(ram_host_ptr(machine_slice_base(i), REGION_BYTES), 0,
                REGION_BYTES);
     }
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    g_assert(vm_start(&err));
-    vm_unlock();
+    test_vm_start();
     g_usleep(SETTLE_US);
-}
-
-static void vm_destroy(void)
-{
-    dirtyrate_cleanup();
-    dirtyrate_stat_cleanup();
-    vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
-    vm_unlock();
-    memory_cleanup();
-    machine_cleanup();
-    kvm_cleanup();
 }
 
 static double err_pct(double measured, double truth)
@@ -183,7 +146,7 @@ static void run_row(const Row *row, Summary *sum)
         Truth t = { .cpus = row->cpus };
         DirtyRateResult r;
         Error *err = NULL;
-        WorkloadSample pre0 = sample(0), pre1;
+        WorkloadSample pre0 = test_vm_sample(0), pre1;
         double before_pps, during_pps, truth = 0, measured_mbps, truth_mbps;
         double e, speed;
         g_autofree char *extra = NULL;
@@ -195,13 +158,13 @@ static void run_row(const Row *row, Summary *sum)
              * the speed before is the untracked speed.  Bounded.
              */
             for (int i = 0; i < SWEEP_WAIT_STEPS &&
-                 sample(0).sweeps < pre0.sweeps + 2; i++) {
+                 test_vm_sample(0).sweeps < pre0.sweeps + 2; i++) {
                 g_usleep(SWEEP_WAIT_STEP_US);
             }
-            pre0 = sample(0);
+            pre0 = test_vm_sample(0);
         }
         g_usleep(PRE_WINDOW_US);
-        pre1 = sample(0);
+        pre1 = test_vm_sample(0);
         before_pps = (double)(pre1.pages_written - pre0.pages_written) *
                      NANOSECONDS_PER_SECOND / (pre1.host_ns - pre0.host_ns);
         if (!dirtyrate_measure(&cfg, truth_hook, &t, &r, &err)) {
@@ -303,7 +266,7 @@ static void accuracy_table(void)
 
                     run_row(&row, &sum);
                 }
-                vm_destroy();
+                test_vm_destroy();
             }
         }
     }
@@ -378,15 +341,12 @@ static void period_table(void)
     }
     dirtyrate_stat_set_period_ms(DIRTYRATE_STAT_DEFAULT_PERIOD_MS);
     memory_global_dirty_log_stop(GLOBAL_DIRTY_LIMIT);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 int main(int argc, char **argv)
 {
-    if (!kvm_usable()) {
-        printf("SKIP: /dev/kvm is missing or not usable\n");
-        return 77;
-    }
+    test_vm_require_kvm("the benchmark runs real VMs");
     printf("dirtyrate-accuracy%s\n", quick() ? " (BENCH_QUICK: a subset)" : "");
     accuracy_table();
     period_table();

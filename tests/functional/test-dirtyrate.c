@@ -24,84 +24,42 @@
 #include "sysemu/physmem.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "test-vm.h"
 
 #define TEST_SLICE_BYTES (128 * MiB)
 #define TEST_RAM_BYTES(cpus) (16 * MiB + (cpus) * TEST_SLICE_BYTES)
 #define TEST_BAND 0.25              /* the generous band */
 #define TEST_WINDOW_MS 500
-/* Bounded polling: 5 ms steps, 30 s at most, on a loaded 2-core host. */
-#define POLL_STEP_US 5000
-#define POLL_MAX_STEPS 6000
 #define TEST_SEED 20261122
 #define UNDISTURBED_ROUNDS 12
-
-static bool kvm_usable(void)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-    if (fd < 0) {
-        return false;
-    }
-    close(fd);
-    return true;
-}
 
 static void vm_create(uint32_t ring_entries, int cpus,
                       const WorkloadConfig *wl)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    g_autoptr(VLOptions) opts = test_vm_options(TEST_RAM_BYTES(cpus), cpus);
 
-    opts->ram_bytes = TEST_RAM_BYTES(cpus);
-    opts->smp_cpus = cpus;
     opts->accel.dirty_ring_entries = ring_entries;
     opts->accel.manual_protect = true;
     for (int i = 0; i < cpus; i++) {
         opts->workload_given[i] = true;
         opts->workloads[i] = wl[i];
     }
-    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
-        g_error("cannot create the VM: %s", error_get_pretty(err));
-    }
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    g_assert_true(vm_start(&err));
-    vm_unlock();
-}
-
-static void vm_destroy(void)
-{
-    dirtyrate_cleanup();
-    dirtyrate_stat_cleanup();
-    vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
-    vm_unlock();
-    memory_cleanup();
-    machine_cleanup();
-    kvm_cleanup();
-}
-
-static WorkloadSample sample(int cpu)
-{
-    WorkloadSample s;
-
-    g_assert_true(workload_sample(cpu, &s, NULL));
-    return s;
+    test_vm_create(opts);
 }
 
 /* Wait until every vCPU has written something: the guest is running. */
 static void wait_writing(int cpus)
 {
-    for (int step = 0; step < POLL_MAX_STEPS; step++) {
+    for (int step = 0; step < TEST_POLL_MAX_STEPS; step++) {
         bool all = true;
 
         for (int i = 0; i < cpus; i++) {
-            all = all && sample(i).pages_written > 0;
+            all = all && test_vm_sample(i).pages_written > 0;
         }
         if (all) {
             return;
         }
-        g_usleep(POLL_STEP_US);
+        g_usleep(TEST_POLL_STEP_US);
     }
     g_error("the guest never started writing");
 }
@@ -117,7 +75,7 @@ static void truth_hook(void *opaque, bool window_end)
     Truth *t = opaque;
 
     for (int i = 0; i < t->cpus; i++) {
-        t->at[window_end][i] = sample(i);
+        t->at[window_end][i] = test_vm_sample(i);
     }
 }
 
@@ -200,7 +158,7 @@ static void test_mode_matches_ground_truth(gconstpointer data)
     }
     /* Our tracking user is gone; nobody else's was started. */
     g_assert_cmpuint(memory_global_dirty_tracking(), ==, 0);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 static void test_ring_counts_a_redirtied_page_once(void)
@@ -232,7 +190,7 @@ static void test_ring_counts_a_redirtied_page_once(void)
     g_assert_cmpuint(r.vcpus[0].dirty_pages, ==, r.dirty_pages);
     /* The raw ring figure counts every rewrite after a harvest. */
     g_assert_cmpuint(r.write_faults, >, 4 * r.dirty_pages);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 typedef struct ErrorCase {
@@ -288,11 +246,11 @@ static const ErrorCase error_cases[] = {
 
 static void wait_measured(void)
 {
-    for (int step = 0; step < POLL_MAX_STEPS; step++) {
+    for (int step = 0; step < TEST_POLL_MAX_STEPS; step++) {
         if (dirtyrate_status() == DIRTY_RATE_STATUS_MEASURED) {
             return;
         }
-        g_usleep(POLL_STEP_US);
+        g_usleep(TEST_POLL_STEP_US);
     }
     g_error("the measurement never finished");
 }
@@ -360,7 +318,7 @@ static void test_every_error_answers_in_qemu_words(void)
     g_assert_cmpint(info->mode, ==, DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING);
     g_assert_cmpuint(info->sample_pages, ==, 128);
     g_assert_true(info->has_x_dirty_rate_low && info->has_x_dirty_rate_high);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 /* ---- Another tracking user, checking every page, is undisturbed. ---- */
@@ -480,17 +438,13 @@ static void test_measuring_leaves_other_users_undisturbed(gconstpointer data)
     memory_global_dirty_log_stop(GLOBAL_DIRTY_CHECK);
     g_free(c.snapshot);
     g_rand_free(rng);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    if (!kvm_usable()) {
-        printf("SKIP: /dev/kvm is missing or not usable: dirty-rate "
-               "measurement needs real KVM\n");
-        return 77;
-    }
+    test_vm_require_kvm("dirty-rate measurement needs real KVM");
     for (size_t i = 0; i < G_N_ELEMENTS(mode_cases); i++) {
         g_autofree char *path = g_strdup_printf(
             "/dirtyrate/mode-matches-ground-truth/%s", mode_cases[i].name);

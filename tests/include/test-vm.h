@@ -22,6 +22,9 @@ void test_vm_set_workloads(VLOptions *opts, const WorkloadConfig *wl);
 
 /* kvm_init, machine_init, vm_start: the guest runs when this returns. */
 void test_vm_create(const VLOptions *opts);
+/* The same in two steps, to prepare guest RAM before the vCPUs run. */
+void test_vm_create_paused(const VLOptions *opts);
+void test_vm_start(void);
 /* Stop and free everything, in the order of softmmu/vl.c. */
 void test_vm_destroy(void);
 void test_vm_pause(void);
