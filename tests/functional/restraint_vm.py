@@ -318,3 +318,38 @@ class RestraintVM:
             if e.errno != errno.ESRCH:
                 raise
         self.proc.wait()
+
+
+class Checks:
+    """The verdicts of a test script: check() prints each one, and
+    exit_code() is 1 when any failed.
+
+        checks = Checks()
+        checks.check(vm.is_running(), 'the VMM is up')
+        sys.exit(checks.exit_code())
+    """
+
+    def __init__(self):
+        self.failures = []
+
+    def check(self, cond, what):
+        print(('ok   ' if cond else 'FAIL ') + what, flush=True)
+        if not cond:
+            self.failures.append(what)
+        return cond
+
+    def exit_code(self):
+        print(f'{len(self.failures)} failure(s)', flush=True)
+        return 1 if self.failures else 0
+
+
+def poll(fn, timeout=30.0, step=0.02):
+    """Bounded polling: fn() until it returns something truthy or the
+    deadline passes; returns fn()'s last value.  Never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(step)
+    return fn()

@@ -7,29 +7,15 @@ import re
 import sys
 import time
 
-from restraint_vm import RestraintVM, QMPError, require_kvm
+from restraint_vm import Checks, RestraintVM, QMPError, poll, require_kvm
 
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
 BAND = 0.25
 PAGE = 4096
 MIB = 1 << 20
 
 
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def poll(fn, timeout=30.0, step=0.02):
-    """Bounded polling: fn() until truthy or the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(step)
-    return fn()
 
 
 def measured(vm):
@@ -67,9 +53,15 @@ def test_modes_against_ground_truth():
             check(r['mode'] == mode and r['calc-time'] == 1 and
                   r['calc-time-unit'] == 'second', f'{mode}: shape {r}')
             if mode == 'dirty-ring':
+                # Each vCPU against its own stores: on a busy host a vCPU
+                # may fall short of its pace, and the truth is what it did.
                 v = {x['id']: x['dirty-rate'] for x in r['vcpu-dirty-rate']}
-                check(abs(v[0] - 100) <= 25 and abs(v[1] - 40) <= 10,
-                      f'dirty-ring per vCPU {v}')
+                per_cpu = [(a - b) * PAGE / MIB / elapsed
+                           for a, b in zip(after, before)]
+                check(all(abs(v[i] - t) <= BAND * t + 2
+                          for i, t in enumerate(per_cpu)),
+                      f'dirty-ring per vCPU {v} vs ground truth '
+                      f'{[round(t) for t in per_cpu]}')
                 check(r['x-write-fault-rate'] >= r['dirty-rate'] - 1,
                       'dirty-ring: write-fault rate reported apart')
             if mode == 'page-sampling':
@@ -155,9 +147,7 @@ def main():
     require_kvm()
     test_modes_against_ground_truth()
     test_errors_and_hmp()
-    if failures:
-        print(f'{len(failures)} failure(s)')
-        sys.exit(1)
+    sys.exit(CHECKS.exit_code())
 
 
 if __name__ == '__main__':

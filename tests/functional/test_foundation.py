@@ -7,32 +7,18 @@ import subprocess
 import sys
 import time
 
-from restraint_vm import RestraintVM, QMPError, require_kvm
+from restraint_vm import Checks, RestraintVM, QMPError, poll, require_kvm
 
 RESTRAINT = os.environ['RESTRAINT']
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
 
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def run_cli(*args):
     return subprocess.run([RESTRAINT, *args], capture_output=True, text=True,
                           timeout=30)
 
-
-def poll(fn, timeout=20.0, step=0.02):
-    """Bounded polling: fn() until truthy or the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(step)
-    return fn()
 
 
 def test_help_and_version():
@@ -140,8 +126,7 @@ def main():
     test_sigterm_and_sigint_exit_0()
     test_guest_crash_leaves_the_vmm_up('TEST_GUEST_UD2', 'ud2 (triple fault)')
     test_guest_crash_leaves_the_vmm_up('TEST_GUEST_PANIC', 'panic doorbell')
-    print(f'{len(failures)} failure(s)')
-    return 1 if failures else 0
+    return CHECKS.exit_code()
 
 
 if __name__ == '__main__':
