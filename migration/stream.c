@@ -268,7 +268,6 @@ static bool mig_writer_append(MigWriter *w, const void *data, size_t len,
     const uint8_t *p = data;
 
     assert(len % 8 == 0);
-    mig_checksum_update(&w->checksum, data, len);
     w->total_bytes += len;
     while (len) {
         size_t chunk;
@@ -278,6 +277,11 @@ static bool mig_writer_append(MigWriter *w, const void *data, size_t len,
         }
         chunk = MIN(len, w->buf_bytes - w->used_bytes);
         memcpy(w->buf + w->used_bytes, p, chunk);
+        /*
+         * Checksum the copy, not @data: the guest may be writing the
+         * page we are sending (it is dirty again and will be resent).
+         */
+        mig_checksum_update(&w->checksum, w->buf + w->used_bytes, chunk);
         w->used_bytes += chunk;
         p += chunk;
         len -= chunk;

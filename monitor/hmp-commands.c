@@ -9,6 +9,7 @@
 
 #include "migration/dirtyrate.h"
 #include "migration/migration-hmp.h"
+#include "monitor/live-view.h"
 #include "monitor/monitor-internal.h"
 #include "qapi/qapi-commands.h"
 #include "sysemu/dirtylimit.h"
@@ -35,12 +36,22 @@ const HMPCommand hmp_commands[] = {
       hmp_cancel_vcpu_dirty_limit },
     { "x_dirty_limit_policy", "duty-cycle|ring-full",
       "how dirty page rate limits are enforced", hmp_x_dirty_limit_policy },
-    { "migrate", "[-d] uri", "migrate to uri (tcp:HOST:PORT, unix:PATH)", hmp_migrate },
-    { "migrate_cancel", "", "cancel the current migration", hmp_migrate_cancel },
-    { "migrate_incoming", "uri", "listen for an incoming migration (-incoming defer)", hmp_migrate_incoming },
-    { "migrate_continue", "state", "continue a migration paused in state", hmp_migrate_continue },
-    { "migrate_set_capability", "capability on|off", "turn a migration capability on or off", hmp_migrate_set_capability },
-    { "migrate_set_parameter", "parameter value", "set a migration parameter", hmp_migrate_set_parameter },
+    { "x_live", "[on|off]",
+      "show or hide the live view on stdout (no argument: its state)",
+      hmp_x_live },
+    { "migrate", "[-d] uri", "migrate to uri (tcp:HOST:PORT, unix:PATH)",
+      hmp_migrate },
+    { "migrate_cancel", "", "cancel the current migration",
+      hmp_migrate_cancel },
+    { "migrate_incoming", "uri",
+      "listen for an incoming migration (-incoming defer)",
+      hmp_migrate_incoming },
+    { "migrate_continue", "state", "continue a migration paused in state",
+      hmp_migrate_continue },
+    { "migrate_set_capability", "capability on|off",
+      "turn a migration capability on or off", hmp_migrate_set_capability },
+    { "migrate_set_parameter", "parameter value",
+      "set a migration parameter", hmp_migrate_set_parameter },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -56,9 +67,12 @@ const HMPCommand hmp_info_commands[] = {
       hmp_info_dirty_rate },
     { "vcpu_dirty_limit", "", "the vCPUs' dirty page rate limits",
       hmp_info_vcpu_dirty_limit },
-    { "migrate", "", "migration status and statistics", hmp_info_migrate },
-    { "migrate_capabilities", "", "migration capabilities", hmp_info_migrate_capabilities },
-    { "migrate_parameters", "", "migration parameters", hmp_info_migrate_parameters },
+    { "migrate", "", "migration status and statistics",
+      hmp_info_migrate },
+    { "migrate_capabilities", "", "migration capabilities",
+      hmp_info_migrate_capabilities },
+    { "migrate_parameters", "", "migration parameters",
+      hmp_info_migrate_parameters },
     { NULL, NULL, NULL, NULL },
 };
 

@@ -8,6 +8,7 @@
 
 #include "monitor/monitor-internal.h"
 #include "sysemu/vm-lock.h"
+#include "trace.h"
 
 
 void monitor_printf(Monitor *mon, const char *fmt, ...)
@@ -140,6 +141,7 @@ void hmp_handle_line(Monitor *mon, const char *line)
         monitor_printf(mon, "unknown command: '%s'\n", argv[0]);
         return;
     }
+    trace_hmp_command(argv[0]);
     cmd->fn(mon, argc, argv);
 }
 

@@ -18,6 +18,7 @@ static const struct {
     { GLOBAL_DIRTY_DIRTY_RATE, "dirty-rate" },
     { GLOBAL_DIRTY_LIMIT, "dirty-limit" },
     { GLOBAL_DIRTY_CHECK, "check" },
+    { GLOBAL_DIRTY_OBSERVE, "observe" },
 };
 
 DirtyTrackingInfo *qmp_x_query_dirty_tracking(Error **errp)

@@ -38,6 +38,7 @@ static const struct {
     { GLOBAL_DIRTY_DIRTY_RATE, DIRTY_MEMORY_DIRTY_RATE, "dirty-rate" },
     { GLOBAL_DIRTY_LIMIT, -1, "dirty-limit" },
     { GLOBAL_DIRTY_CHECK, DIRTY_MEMORY_CHECK, "check" },
+    { GLOBAL_DIRTY_OBSERVE, -1, "observe" },
 };
 
 DirtyTrackingMode memory_dirty_tracking_mode(void)

@@ -31,6 +31,7 @@ void vl_options_free(VLOptions *opts)
     g_free(opts->name);
     g_free(opts->incoming);
     g_free(opts->trace_file);
+    g_free(opts->metrics_spec);
     g_ptr_array_unref(opts->qmp_specs);
     g_ptr_array_unref(opts->monitor_specs);
     g_ptr_array_unref(opts->trace_patterns);
@@ -66,8 +67,20 @@ const char *vl_usage(void)
 "Migration:\n"
 "  -incoming URI | defer   wait for a migration (tcp:HOST:PORT, unix:PATH)\n"
 "\n"
+"Watching:\n"
+"  -x-live on|off|auto\n"
+"                     the live view: one line per vCPU each second on\n"
+"                     stdout (dirty rate measured, the guest's own rates,\n"
+"                     quota, time asleep); auto (default) = on when stdout\n"
+"                     is a terminal; HMP 'x_live on|off' toggles it\n"
+"  -metrics tcp:HOST:PORT\n"
+"                     serve Prometheus metrics at http://HOST:PORT/metrics\n"
+"                     (HOST empty = 127.0.0.1)\n"
+"\n"
 "Debugging:\n"
-"  -trace PATTERN     enable trace events matching PATTERN (e.g. 'kvm_*')\n"
+"  -trace PATTERN     enable trace events matching PATTERN (a glob, e.g.\n"
+"                     'dirtylimit_*'; '-PATTERN' disables; may repeat);\n"
+"                     -trace help lists the events\n"
 "  -D FILE            write trace output to FILE instead of stderr\n"
 "  -help, -h          this text\n"
 "  -version           the version\n";
@@ -342,7 +355,24 @@ bool vl_parse_args(VLOptions *opts, int argc, char **argv, Error **errp)
         } else if (!strcmp(opt, "-incoming")) {
             ok = parse_incoming(opts, arg, errp);
         } else if (!strcmp(opt, "-trace")) {
-            g_ptr_array_add(opts->trace_patterns, g_strdup(arg));
+            if (!strcmp(arg, "help")) {
+                opts->trace_help = true;
+            } else {
+                g_ptr_array_add(opts->trace_patterns, g_strdup(arg));
+            }
+        } else if (!strcmp(opt, "-x-live")) {
+            if (!live_view_parse_mode(arg, &opts->live_view)) {
+                error_setg(errp, "-x-live %s: must be on, off or auto", arg);
+                return false;
+            }
+        } else if (!strcmp(opt, "-metrics")) {
+            if (!g_str_has_prefix(arg, "tcp:")) {
+                error_setg(errp, "-metrics %s: expected tcp:HOST:PORT "
+                           "(e.g. tcp:127.0.0.1:9100)", arg);
+                return false;
+            }
+            g_free(opts->metrics_spec);
+            opts->metrics_spec = g_strdup(arg);
         } else if (!strcmp(opt, "-D")) {
             g_free(opts->trace_file);
             opts->trace_file = g_strdup(arg);

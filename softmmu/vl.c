@@ -9,6 +9,8 @@
 #include "hw/machine.h"
 #include "migration/dirtyrate.h"
 #include "migration/misc.h"
+#include "monitor/live-view.h"
+#include "monitor/metrics.h"
 #include "monitor/monitor.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"
@@ -81,6 +83,10 @@ int main(int argc, char **argv)
         fputs(vl_usage(), stdout);
         return EXIT_SUCCESS;
     }
+    if (opts->trace_help) {
+        trace_list_events(stdout);
+        return EXIT_SUCCESS;
+    }
     if (opts->version) {
         printf("restraint version %s (QMP-compatible with QEMU 8.2)\n",
                RESTRAINT_VERSION);
@@ -98,6 +104,10 @@ int main(int argc, char **argv)
     if (!machine_init(opts, &err)) {
         goto out_kvm;
     }
+    /* Before the monitors print: the view claims its screen lines. */
+    if (!live_view_init(opts->live_view, &err)) {
+        goto out_monitors;
+    }
     if (!vl_init_monitors(opts, &err)) {
         goto out_monitors;
     }
@@ -108,6 +118,9 @@ int main(int argc, char **argv)
         !migration_incoming_init(opts->incoming, !opts->start_paused, &err)) {
         goto out_monitors;
     }
+    if (opts->metrics_spec && !metrics_init(opts->metrics_spec, &err)) {
+        goto out_monitors;
+    }
 
     main_loop_run();
     status = EXIT_SUCCESS;
@@ -116,6 +129,9 @@ int main(int argc, char **argv)
     vm_stop(RUN_STATE_SHUTDOWN);
     vm_unlock();
 out_monitors:
+    /* The views give the terminal back and stop their sampling. */
+    live_view_cleanup();
+    metrics_cleanup();
     /* Migration threads use the vCPUs and RAM and emit events: first. */
     migration_shutdown();
     monitor_cleanup();

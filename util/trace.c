@@ -77,3 +77,10 @@ void trace_cleanup(void)
     }
     g_mutex_unlock(&trace_lock);
 }
+
+void trace_list_events(FILE *out)
+{
+    for (TraceEvent *const *ev = trace_events_all; *ev; ev++) {
+        fprintf(out, "%s\n", (*ev)->name);
+    }
+}

@@ -75,7 +75,8 @@ DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
         }
         /* Give the entry back even when it was bad: never wedge the ring. */
         __atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
-        (*fetch)++;
+        /* Atomic: kvm_dirty_ring_peek_pending() reads it unlocked. */
+        __atomic_store_n(fetch, *fetch + 1, __ATOMIC_RELEASE);
         h.harvested++;
     }
     return h;

@@ -15,7 +15,9 @@
 #define GLOBAL_DIRTY_DIRTY_RATE (1U << 1)   /* client DIRTY_MEMORY_DIRTY_RATE */
 #define GLOBAL_DIRTY_LIMIT      (1U << 2)   /* per-vCPU counters only */
 #define GLOBAL_DIRTY_CHECK      (1U << 3)   /* client DIRTY_MEMORY_CHECK */
-#define GLOBAL_DIRTY_MASK       0xfU
+#define GLOBAL_DIRTY_OBSERVE    (1U << 4)   /* per-vCPU counters only: the
+                                             * live view and metrics */
+#define GLOBAL_DIRTY_MASK       0x1fU
 
 typedef enum DirtyTrackingMode {
     DIRTY_TRACKING_BITMAP,      /* KVM_GET_DIRTY_LOG (+ CLEAR) */

@@ -7,6 +7,7 @@
 
 #include "hw/guest-abi.h"
 #include "hw/workload.h"
+#include "monitor/live-view.h"
 #include "sysemu/kvm.h"
 
 /* QEMU's default guest size is 128 MiB; ours must also hold workloads. */
@@ -28,6 +29,9 @@ typedef struct VLOptions {
     GPtrArray *monitor_specs;           /* char * */
     GPtrArray *trace_patterns;          /* char * */
     char *trace_file;                   /* -D */
+    bool trace_help;                    /* -trace help */
+    LiveViewMode live_view;             /* -x-live on|off|auto */
+    char *metrics_spec;                 /* -metrics tcp:HOST:PORT */
     bool workload_given[RS_MAX_CPUS];
     WorkloadConfig workloads[RS_MAX_CPUS];
     bool help;

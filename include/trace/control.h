@@ -23,5 +23,7 @@ int trace_enable_pattern(const char *pattern);
 /* Where events go; NULL = stderr. */
 bool trace_set_output(const char *path, Error **errp);
 void trace_cleanup(void);
+/* -trace help: every event's name, one a line. */
+void trace_list_events(FILE *out);
 
 #endif /* TRACE_CONTROL_H */

@@ -162,6 +162,13 @@ def test_killed_destination_fails_the_source_which_runs_on(tmp):
         except QMPError as e:
             check('already in progress' in e.desc,
                   f'a second migrate is refused: {e.desc}')
+        a, t0 = src.cmd('query-migrate')['ram']['transferred'], time.monotonic()
+        time.sleep(2)
+        b, t1 = src.cmd('query-migrate')['ram']['transferred'], time.monotonic()
+        rate = (b - a) / (t1 - t0)
+        check(abs(rate - 8 * MIB) <= 0.05 * 8 * MIB,
+              f'max-bandwidth is honoured within 5% ({rate / MIB:.2f} MiB/s '
+              f'for 8)')
         dst._kill()
         end = wait_status(src, TERMINAL, 30)
         check(end == 'failed', f'the source reports failed ({end})')

@@ -284,8 +284,8 @@ static void test_broken_streams_are_refused(void)
     for (size_t i = 0; i < G_N_ELEMENTS(patch_cases); i++) {
         g_autofree uint8_t *s = g_memdup2(good->data, good->len);
         size_t len = good->len;
-        size_t off = patch_cases[i].offset < 0 ?
-                     len + patch_cases[i].offset : (size_t)patch_cases[i].offset;
+        long rel = patch_cases[i].offset;
+        size_t off = rel < 0 ? len + rel : (size_t)rel;
         uint64_t v64 = patch_cases[i].value;
         uint32_t v32 = patch_cases[i].value;
         Dest d;
