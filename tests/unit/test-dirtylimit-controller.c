@@ -41,6 +41,9 @@ typedef struct SimVcpu {
     int64_t max_sleep_ns;
     int64_t min_run_ns, max_run_ns;
     uint64_t slices;
+    /* The host descheduling the vCPU thread: every Nth slice, a stall. */
+    uint64_t stall_every_slices;
+    int64_t stall_ns;
 } SimVcpu;
 
 static void sim_init(SimVcpu *s, double rate_pages_per_s, uint32_t ring)
@@ -122,6 +125,10 @@ static void sim_run_duty(SimVcpu *s, DirtyLimitCtl *c, int64_t until_ns)
             s->ring_full_exits++;
         }
         sim_advance(s, run_ns, true);
+        if (s->stall_every_slices && s->slices % s->stall_every_slices == 0) {
+            /* Descheduled: time passes, nothing is dirtied or slept. */
+            s->now_ns += s->stall_ns;
+        }
     }
 }
 
@@ -308,6 +315,21 @@ static void test_quota_above_capacity_costs_nothing(void)
     g_assert_cmpuint(s.slices, <=, 5 * 200 + s.ring_full_exits);
 }
 
+static void test_gets_back_time_the_host_took(void)
+{
+    /* A busy host: every 4th slice the thread waits 20 ms for a CPU. */
+    SimVcpu s;
+    DirtyLimitCtl c;
+
+    sim_init(&s, SIM_FULL_SPEED_PAGES_PER_S, 4096);
+    s.stall_every_slices = 4;
+    s.stall_ns = 20000000;
+    c = sim_start_duty(&s, 500);
+    sim_run_duty(&s, &c, 6 * NANOSECONDS_PER_SECOND);
+    g_test_message("mean error %.2f%%", 100 * mean_error(&s, 1, 5, 500));
+    g_assert_cmpfloat(mean_error(&s, 1, 5, 500), <=, 0.05);
+}
+
 static void test_reports_rate_and_sleep_share(void)
 {
     SimVcpu s;
@@ -435,6 +457,8 @@ int main(int argc, char **argv)
                     test_workload_stops_and_restarts);
     g_test_add_func("/dirtylimit/quota-above-capacity-costs-nothing",
                     test_quota_above_capacity_costs_nothing);
+    g_test_add_func("/dirtylimit/gets-back-time-the-host-took",
+                    test_gets_back_time_the_host_took);
     g_test_add_func("/dirtylimit/reports-rate-and-sleep-share",
                     test_reports_rate_and_sleep_share);
     g_test_add_func("/dirtylimit/ring-full/adjusts-as-qemu-7.1",
