@@ -34,6 +34,18 @@
 #define METRICS_REQUEST_TIMEOUT_S 5
 /* ... and one that does not read its response by then. */
 #define METRICS_RESPONSE_TIMEOUT_S 10
+/*
+ * After the response, what the client still sends is read and dropped
+ * until it closes, for at most this long: closing with unread input
+ * would reset the connection and could lose the response (a 400 to an
+ * overlong request) before the client reads it.
+ */
+#define METRICS_LINGER_TIMEOUT_S 2
+/*
+ * Refused clients being told 503 at once; beyond this they are just
+ * closed.  They hold no request buffer worth counting, only a socket.
+ */
+#define METRICS_MAX_REFUSED 32
 #define METRICS_PAGE_BYTES 4096
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -44,12 +56,15 @@ typedef struct MetricsClient {
     char buf[METRICS_MAX_REQUEST_BYTES];
     size_t len;
     char *response;
+    bool refused;               /* told 503, not counted as served */
 } MetricsClient;
 
 typedef struct MetricsServer {
     GSocketService *service;
     char *address;
     GPtrArray *clients;         /* of MetricsClient *, not owning */
+    unsigned int served;        /* clients not refused */
+    unsigned int refused;
     bool stats_started;
 } MetricsServer;
 
@@ -378,6 +393,11 @@ static void metrics_client_free(MetricsClient *c)
         g_source_remove(c->timeout_id);
     }
     g_ptr_array_remove(ms.clients, c);
+    if (c->refused) {
+        ms.refused--;
+    } else {
+        ms.served--;
+    }
     g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
     g_object_unref(c->conn);
     g_object_unref(c->cancel);
@@ -404,16 +424,43 @@ static void metrics_client_arm_timeout(MetricsClient *c, guint seconds)
     c->timeout_id = g_timeout_add_seconds(seconds, metrics_client_timeout, c);
 }
 
+static void metrics_linger_read(GObject *src, GAsyncResult *res,
+                                gpointer opaque)
+{
+    MetricsClient *c = opaque;
+    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(src), res, NULL);
+
+    if (n <= 0) {
+        metrics_client_free(c);     /* closed, failed or timed out */
+        return;
+    }
+    g_input_stream_read_async(G_INPUT_STREAM(src), c->buf, sizeof(c->buf),
+                              G_PRIORITY_DEFAULT, c->cancel,
+                              metrics_linger_read, c);
+}
+
 static void metrics_written(GObject *src, GAsyncResult *res, gpointer opaque)
 {
     MetricsClient *c = opaque;
     g_autoptr(GError) err = NULL;
+    GSocket *sock = g_socket_connection_get_socket(c->conn);
 
     if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(src), res, NULL,
                                           &err)) {
         trace_metrics_client_error(err->message);
+        metrics_client_free(c);
+        return;
     }
-    metrics_client_free(c);
+    /* Done sending: the client sees the end, then we wait for its close. */
+    if (!g_socket_shutdown(sock, FALSE, TRUE, NULL)) {
+        metrics_client_free(c);
+        return;
+    }
+    metrics_client_arm_timeout(c, METRICS_LINGER_TIMEOUT_S);
+    g_input_stream_read_async(
+        g_io_stream_get_input_stream(G_IO_STREAM(c->conn)), c->buf,
+        sizeof(c->buf), G_PRIORITY_DEFAULT, c->cancel, metrics_linger_read,
+        c);
 }
 
 static void metrics_respond(MetricsClient *c, const char *method,
@@ -526,35 +573,32 @@ static void metrics_read_more(MetricsClient *c)
                               metrics_read_done, c);
 }
 
-static void metrics_refuse(GSocketConnection *conn)
-{
-    static const char busy[] =
-        "HTTP/1.0 503 Service Unavailable\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        "Connection: close\r\n\r\ntoo many scrapers at once\n";
-    GSocket *sock = g_socket_connection_get_socket(conn);
-
-    trace_metrics_client_refused(ms.clients->len);
-    /* Best effort, never waiting: it sees the close anyway. */
-    g_socket_set_blocking(sock, FALSE);
-    g_socket_send(sock, busy, sizeof(busy) - 1, NULL, NULL);
-    g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
-}
-
 static gboolean metrics_incoming(GSocketService *service,
                                  GSocketConnection *conn,
                                  GObject *source, gpointer opaque)
 {
+    bool refuse = ms.served >= METRICS_MAX_CLIENTS;
     MetricsClient *c;
 
-    if (ms.clients->len >= METRICS_MAX_CLIENTS) {
-        metrics_refuse(conn);
-        return TRUE;
+    if (refuse) {
+        trace_metrics_client_refused(ms.served);
+        if (ms.refused >= METRICS_MAX_REFUSED) {
+            g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+            return TRUE;
+        }
     }
     c = g_new0(MetricsClient, 1);
     c->conn = g_object_ref(conn);
     c->cancel = g_cancellable_new();
+    c->refused = refuse;
     g_ptr_array_add(ms.clients, c);
+    if (refuse) {
+        ms.refused++;
+        metrics_respond(c, "-", "-", 503, "Service Unavailable",
+                        "too many scrapers at once\n", true);
+        return TRUE;
+    }
+    ms.served++;
     metrics_client_arm_timeout(c, METRICS_REQUEST_TIMEOUT_S);
     metrics_read_more(c);
     return TRUE;

@@ -64,6 +64,7 @@ static bool memory_set_logging_locked(bool on, Error **errp)
 static void memory_sync_locked(void)
 {
     mds.syncs++;
+    trace_memory_dirty_log_sync(mds.users, mds.syncs);
     if (memory_dirty_tracking_mode() == DIRTY_TRACKING_RING) {
         kvm_dirty_ring_reap();
     } else {

@@ -34,6 +34,8 @@
  * would prove the sleep was not interrupted.
  */
 #define TEST_STOP_BOUND_US (3 * G_USEC_PER_SEC)
+/* auto-converge's throttle: 80% asleep. */
+#define CPU_THROTTLE_TEST_PCT 80
 
 static bool kvm_usable(void)
 {
@@ -307,6 +309,35 @@ static void test_stop_and_quit_interrupt_a_sleep(void)
     vm_destroy();
 }
 
+static void test_cpu_throttle_slows_every_vcpu(void)
+{
+    /* QEMU's auto-converge throttle through the same actuator. */
+    double free_mbps, throttled_mbps, again_mbps;
+
+    vm_create(TEST_RING_ENTRIES);
+    free_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
+    vm_lock();
+    cpu_throttle_set(CPU_THROTTLE_TEST_PCT);
+    vm_unlock();
+    g_assert_true(cpu_throttle_active());
+    g_assert_cmpint(cpu_throttle_get_percentage(), ==, CPU_THROTTLE_TEST_PCT);
+    g_usleep(G_USEC_PER_SEC / 5);
+    throttled_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
+    vm_lock();
+    cpu_throttle_stop();
+    vm_unlock();
+    g_assert_false(cpu_throttle_active());
+    g_usleep(G_USEC_PER_SEC / 5);
+    again_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
+    g_test_message("free %.0f MB/s, throttled %d%%: %.0f MB/s, again %.0f",
+                   free_mbps, CPU_THROTTLE_TEST_PCT, throttled_mbps,
+                   again_mbps);
+    /* 80% asleep: a fifth of the speed; wide bands for a shared host. */
+    g_assert_cmpfloat(throttled_mbps, <, 0.5 * MAX(free_mbps, again_mbps));
+    g_assert_cmpfloat(throttled_mbps, >, 0.02 * MAX(free_mbps, again_mbps));
+    vm_destroy();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -323,5 +354,7 @@ int main(int argc, char **argv)
                     test_needs_the_dirty_ring);
     g_test_add_func("/dirtylimit/kvm/stop-and-quit-interrupt-a-sleep",
                     test_stop_and_quit_interrupt_a_sleep);
+    g_test_add_func("/cpu-throttle/kvm/slows-every-vcpu",
+                    test_cpu_throttle_slows_every_vcpu);
     return g_test_run();
 }

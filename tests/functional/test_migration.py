@@ -13,9 +13,11 @@ import tempfile
 import threading
 import time
 
-from restraint_vm import RestraintVM, QMPError, require_kvm
+from restraint_vm import Checks, RestraintVM, QMPError, require_kvm
+from restraint_vm import poll as poll_until
 
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
 MIB = 1 << 20
 RAM = '80M'
 RAM_BYTES = 80 * MIB
@@ -25,21 +27,10 @@ SEED = 20261122
 TERMINAL = ('completed', 'failed', 'cancelled')
 
 
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
-
 
 def poll(fn, timeout=60.0, step=0.05):
-    """Bounded polling: fn() until truthy or the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(step)
-    return fn()
+    """Bounded polling, with this test's longer default deadline."""
+    return poll_until(fn, timeout, step)
 
 
 def status(vm):
@@ -336,10 +327,7 @@ def main():
         print(f'# {t.__name__}', flush=True)
         with tempfile.TemporaryDirectory(prefix='restraint-mig-') as tmp:
             t(tmp)
-    if failures:
-        print(f'{len(failures)} checks failed', flush=True)
-        sys.exit(1)
-    print('all checks passed', flush=True)
+    sys.exit(CHECKS.exit_code())
 
 
 if __name__ == '__main__':
