@@ -3,6 +3,7 @@
 #   make run    the default VM: a writer and a reader vCPU, HMP on stdio
 #   make check  every test; ends with "N passed, N failed"
 #   make bench  the benchmarks (tables, figures)
+#   make demo   the whole story, scripted, with plots (DEMO_QUICK=1: short)
 
 BUILD ?= build
 NINJA ?= ninja
@@ -12,7 +13,7 @@ RUN_ARGS ?= -m 1G -smp 2 -accel kvm,dirty-ring-size=4096 \
 	-monitor stdio
 
 .PHONY: all deps run check check-unit check-functional check-sanitizers \
-	check-fuzz bench clean
+	check-fuzz bench demo clean
 
 all: $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
@@ -34,6 +35,9 @@ check: deps
 
 bench: all
 	@./scripts/run-benchmarks
+
+demo: all
+	@RESTRAINT=$(BUILD)/restraint DEMO_OUT=$(BUILD)/demo ./scripts/demo
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

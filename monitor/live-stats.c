@@ -151,9 +151,11 @@ static void live_stats_sample(void)
 
 static gboolean live_stats_tick(gpointer opaque)
 {
+    g_autoptr(GArray) copy = NULL;
+
     live_stats_sample();
     /* A listener may remove itself: iterate over a copy. */
-    g_autoptr(GArray) copy = g_array_copy(ls.listeners);
+    copy = g_array_copy(ls.listeners);
 
     for (guint i = 0; i < copy->len; i++) {
         LiveStatsListenerEntry *e = &g_array_index(copy,

@@ -116,7 +116,8 @@ static const struct {
 } metrics_vcpu_table[] = {
     { MV_MEASURED_RATE, "restraint_vcpu_dirty_rate_bytes_per_second", "gauge",
       "Memory the vCPU dirtied per second over the last second, as "
-      "restraint measured it from the dirty ring (MB = 2^20 bytes)." },
+      "restraint measured it: dirty-ring entries harvested for it times "
+      "4 KiB (a page written again after a harvest counts again)." },
     { MV_DIRTY_PAGES, "restraint_vcpu_dirty_pages_total", "counter",
       "Dirty-ring entries harvested for the vCPU while counting was on." },
     { MV_GUEST_WRITE_RATE,

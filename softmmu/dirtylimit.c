@@ -171,6 +171,9 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
         }
         if (v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
             d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages);
+            trace_dirtylimit_step(cpu_index(cpu), dirty_pages,
+                                  (int64_t)v->duty.debt_pages, d.sleep_ns,
+                                  d.run_ns);
         } else {
             d = dirtylimit_ringfull_step(&v->ringfull, now_ns,
                                          dirty_pages);
@@ -420,7 +423,10 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
                  v->duty.window.last : v->ringfull.window.last;
     }
     g_mutex_unlock(&dl.lock);
-    info->current_mbps = report.rate_pages_per_s / DIRTYLIMIT_PAGES_PER_MB;
+    /* Rounded, not truncated: 2559 pages/s is 10 MB/s, not 9. */
+    info->current_mbps = (report.rate_pages_per_s +
+                          DIRTYLIMIT_PAGES_PER_MB / 2) /
+                         DIRTYLIMIT_PAGES_PER_MB;
     info->sleep_share = report.sleep_share;
     info->rate_age_ms = report.measured_ns ?
                         (now_ns - report.measured_ns) / 1000000 : -1;
