@@ -31,6 +31,7 @@
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "test-vm.h"
 
 #define BENCH_REGION_BYTES (256 * MiB)
 #define BENCH_RAM_BYTES (16 * MiB + 2 * 256 * MiB)
@@ -62,24 +63,10 @@ typedef struct Row {
 
 static bool bench_quick;
 
-static bool kvm_usable(void)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-    if (fd < 0) {
-        return false;
-    }
-    close(fd);
-    return true;
-}
-
 static void vm_create(uint32_t ring_entries)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    g_autoptr(VLOptions) opts = test_vm_options(BENCH_RAM_BYTES, 2);
 
-    opts->ram_bytes = BENCH_RAM_BYTES;
-    opts->smp_cpus = 2;
     opts->accel.dirty_ring_entries = ring_entries;
     opts->workload_given[0] = opts->workload_given[1] = true;
     opts->workloads[0] = (WorkloadConfig) {
@@ -90,24 +77,7 @@ static void vm_create(uint32_t ring_entries)
         .kind = RS_WL_READ, .pattern = RS_PAT_SEQ,
         .size_bytes = BENCH_REGION_BYTES,
     };
-    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
-        g_error("cannot create the VM: %s", error_get_pretty(err));
-    }
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    g_assert_true(vm_start(&err));
-    vm_unlock();
-}
-
-static void vm_destroy(void)
-{
-    vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
-    vm_unlock();
-    memory_cleanup();
-    machine_cleanup();
-    dirtylimit_cleanup();
-    kvm_cleanup();
+    test_vm_create(opts);
 }
 
 static void set_limit(uint64_t quota_mbps)
@@ -239,7 +209,7 @@ static void bench_table(const uint32_t *rings, size_t n_rings,
                 g_usleep(G_USEC_PER_SEC / 5);
             }
         }
-        vm_destroy();
+        test_vm_destroy();
     }
     for (size_t p = 0; p < G_N_ELEMENTS(policies); p++) {
         printf("\npolicy %s (errors vs the guest's own count, %d-s "
@@ -346,7 +316,7 @@ static void bench_extras(uint32_t ring_entries)
            trace_write_mbps(&limited, 0, limited.steps) /
            trace_write_mbps(&free_run, 0, free_run.steps));
     memory_global_dirty_log_stop(GLOBAL_DIRTY_CHECK);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 int main(int argc, char **argv)
@@ -358,10 +328,7 @@ int main(int argc, char **argv)
     const char *quick = getenv("BENCH_QUICK");
 
     bench_quick = quick && *quick && strcmp(quick, "0") != 0;
-    if (!kvm_usable()) {
-        printf("SKIP: /dev/kvm is missing or not usable\n");
-        return 0;
-    }
+    test_vm_require_kvm("the benchmark runs real VMs");
     printf("dirtylimit-bench%s: vCPU 0 writes seq at full speed, vCPU 1 "
            "reads; MB = 2^20 bytes\n", bench_quick ? " (quick)" : "");
     if (bench_quick) {

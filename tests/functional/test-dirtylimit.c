@@ -17,6 +17,7 @@
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
+#include "test-vm.h"
 
 #define TEST_REGION_BYTES (64 * MiB)
 #define TEST_RAM_BYTES (16 * MiB + 2 * 128 * MiB)
@@ -37,24 +38,10 @@
 /* auto-converge's throttle: 80% asleep. */
 #define CPU_THROTTLE_TEST_PCT 80
 
-static bool kvm_usable(void)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-    if (fd < 0) {
-        return false;
-    }
-    close(fd);
-    return true;
-}
-
 static void vm_create(uint32_t ring_entries)
 {
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    g_autoptr(VLOptions) opts = test_vm_options(TEST_RAM_BYTES, 2);
 
-    opts->ram_bytes = TEST_RAM_BYTES;
-    opts->smp_cpus = 2;
     opts->accel.dirty_ring_entries = ring_entries;
     opts->workload_given[0] = opts->workload_given[1] = true;
     opts->workloads[0] = (WorkloadConfig) {
@@ -65,24 +52,7 @@ static void vm_create(uint32_t ring_entries)
         .kind = RS_WL_READ, .pattern = RS_PAT_SEQ,
         .size_bytes = TEST_REGION_BYTES,
     };
-    if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
-        g_error("cannot create the VM: %s", error_get_pretty(err));
-    }
-    vm_lock();
-    runstate_set(RUN_STATE_PRELAUNCH);
-    g_assert_true(vm_start(&err));
-    vm_unlock();
-}
-
-static void vm_destroy(void)
-{
-    vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
-    vm_unlock();
-    memory_cleanup();
-    machine_cleanup();
-    dirtylimit_cleanup();
-    kvm_cleanup();
+    test_vm_create(opts);
 }
 
 /* The guest's own write rate over @us, MB/s. */
@@ -153,7 +123,7 @@ static void test_limit_holds_and_cancel_restores(void)
     g_assert_cmpfloat(restored_mbps, >=, 4 * TEST_QUOTA_MBPS);
     g_assert_false(dirtylimit_in_service());
     g_assert_false(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 typedef struct ErrorCase {
@@ -244,7 +214,7 @@ static void test_error_paths(void)
                                     &err);
     g_assert_false(dirtylimit_in_service());
     vm_unlock();
-    vm_destroy();
+    test_vm_destroy();
 }
 
 static void test_needs_the_dirty_ring(void)
@@ -260,7 +230,7 @@ static void test_needs_the_dirty_ring(void)
     g_assert_nonnull(strstr(error_get_pretty(err),
                             "-accel kvm,dirty-ring-size=N"));
     error_free(err);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 static void test_stop_and_quit_interrupt_a_sleep(void)
@@ -306,7 +276,7 @@ static void test_stop_and_quit_interrupt_a_sleep(void)
                    stop_us, quit_us);
     g_assert_cmpint(stop_us, <, TEST_STOP_BOUND_US);
     g_assert_cmpint(quit_us, <, TEST_STOP_BOUND_US);
-    vm_destroy();
+    test_vm_destroy();
 }
 
 static void test_cpu_throttle_slows_every_vcpu(void)
@@ -335,17 +305,13 @@ static void test_cpu_throttle_slows_every_vcpu(void)
     /* 80% asleep: a fifth of the speed; wide bands for a shared host. */
     g_assert_cmpfloat(throttled_mbps, <, 0.5 * MAX(free_mbps, again_mbps));
     g_assert_cmpfloat(throttled_mbps, >, 0.02 * MAX(free_mbps, again_mbps));
-    vm_destroy();
+    test_vm_destroy();
 }
 
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    if (!kvm_usable()) {
-        printf("SKIP: /dev/kvm is missing or not usable: the dirty limit "
-               "needs real KVM\n");
-        return 77;
-    }
+    test_vm_require_kvm("the dirty limit needs real KVM");
     g_test_add_func("/dirtylimit/kvm/limit-50-holds-and-cancel-restores",
                     test_limit_holds_and_cancel_restores);
     g_test_add_func("/dirtylimit/kvm/refuses-what-it-should",
