@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 
-from restraint_vm import require_kvm
+from restraint_vm import Checks, require_kvm
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -16,13 +16,10 @@ PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 # A plot with axes, lines and text is tens of KiB; an empty image is ~1 KiB.
 MIN_PNG_BYTES = 8 * 1024
 DEMO_TIMEOUT_S = 600
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
+failures = CHECKS.failures
 
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def main():

@@ -7,9 +7,11 @@ machine is small and shared."""
 import sys
 import time
 
-from restraint_vm import RestraintVM, QMPError, require_kvm
+from restraint_vm import Checks, RestraintVM, QMPError, require_kvm
 
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
+failures = CHECKS.failures
 
 PAGE_BYTES = 4096
 MIB = 1 << 20
@@ -20,11 +22,6 @@ VM_ARGS = ['-smp', '2', '-m', '528M',
            '-workload', 'cpu=0,kind=write,size=256M',
            '-workload', 'cpu=1,kind=read,size=256M']
 
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def guest_write_mbps(vm, cpu, seconds):

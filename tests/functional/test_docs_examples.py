@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from restraint_vm import RestraintVM, require_kvm
+from restraint_vm import Checks, RestraintVM, require_kvm
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -30,13 +30,10 @@ DST_ARGS = ['-m', '1G', '-smp', '2', '-accel', 'kvm,dirty-ring-size=4096']
 RETRY_S = 60.0
 HMP_ERRORS = ('Error', 'unknown command', 'missing argument',
               'too many arguments', 'cannot parse', 'unknown info')
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
+failures = CHECKS.failures
 
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def free_tcp_port():

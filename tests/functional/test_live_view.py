@@ -13,20 +13,17 @@ import sys
 import termios
 import time
 
-from restraint_vm import RestraintVM, require_kvm
+from restraint_vm import Checks, RestraintVM, require_kvm
 
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
+failures = CHECKS.failures
 ROWS, COLS = 30, 100
 VM_ARGS = ['-smp', '2', '-m', '296M', '-accel', 'kvm,dirty-ring-size=4096',
            '-workload', 'cpu=0,kind=write,size=128M',
            '-workload', 'cpu=1,kind=read,size=128M']
 HEADING = 'vCPU  workload  measured MB/s'
 
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 class PtyVM:

@@ -20,30 +20,22 @@ import urllib.parse
 import urllib.request
 import json
 
-from restraint_vm import RestraintVM, require_kvm
+from restraint_vm import poll as poll_until
+from restraint_vm import Checks, RestraintVM, require_kvm
 
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
+failures = CHECKS.failures
 MAX_CLIENTS = 8         # METRICS_MAX_CLIENTS in include/monitor/metrics.h
 VM_ARGS = ['-smp', '2', '-m', '528M', '-accel', 'kvm,dirty-ring-size=4096',
            '-workload', 'cpu=0,kind=write,size=256M',
            '-workload', 'cpu=1,kind=read,size=256M']
 
 
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
-
 
 def poll(fn, timeout=30.0, step=0.1):
-    """Bounded polling: fn() until truthy or the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(step)
-    return fn()
+    """Bounded polling, with this test's step."""
+    return poll_until(fn, timeout, step)
 
 
 def free_tcp_port():

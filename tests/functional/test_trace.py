@@ -12,9 +12,11 @@ import tempfile
 import time
 import fnmatch
 
-from restraint_vm import RestraintVM, require_kvm
+from restraint_vm import Checks, RestraintVM, require_kvm
 
-failures = []
+CHECKS = Checks()
+check = CHECKS.check
+failures = CHECKS.failures
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 # TID@SECONDS.MICROSECONDS:name args
@@ -23,11 +25,6 @@ VM_ARGS = ['-smp', '2', '-m', '296M', '-accel', 'kvm,dirty-ring-size=4096',
            '-workload', 'cpu=0,kind=write,size=128M',
            '-workload', 'cpu=1,kind=read,size=128M']
 
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def declared_events():
