@@ -158,6 +158,22 @@ static int channel_connect_addr(const struct sockaddr *sa, socklen_t salen,
     return fd;
 }
 
+/* getaddrinfo() for a tcp: URI; the caller frees *res. */
+static bool channel_resolve(const MigrationUri *uri,
+                            const struct addrinfo *hints,
+                            struct addrinfo **res, Error **errp)
+{
+    int ret = getaddrinfo(uri->host[0] ? uri->host : NULL, uri->port, hints,
+                          res);
+
+    if (ret) {
+        error_setg(errp, "cannot resolve '%s': %s", uri->host,
+                   gai_strerror(ret));
+        return false;
+    }
+    return true;
+}
+
 int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
                               Error **errp)
 {
@@ -165,7 +181,7 @@ int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
     struct addrinfo *res, *ai;
     struct sockaddr_un sun;
     Error *err = NULL;
-    int fd = -1, ret;
+    int fd = -1;
 
     if (uri->kind == MIGRATION_URI_UNIX) {
         channel_unix_addr(uri, &sun);
@@ -176,11 +192,7 @@ int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
         }
         return fd;
     }
-    ret = getaddrinfo(uri->host[0] ? uri->host : NULL, uri->port, &hints,
-                      &res);
-    if (ret) {
-        error_setg(errp, "cannot resolve '%s': %s", uri->host,
-                   gai_strerror(ret));
+    if (!channel_resolve(uri, &hints, &res, errp)) {
         return -1;
     }
     for (ai = res; ai && fd < 0; ai = ai->ai_next) {
@@ -207,7 +219,7 @@ int migration_channel_listen(const MigrationUri *uri, Error **errp)
                               .ai_flags = AI_PASSIVE };
     struct addrinfo *res, *ai;
     struct sockaddr_un sun;
-    int fd = -1, ret, saved_errno = 0;
+    int fd = -1, saved_errno = 0;
 
     if (uri->kind == MIGRATION_URI_UNIX) {
         channel_unix_addr(uri, &sun);
@@ -223,11 +235,7 @@ int migration_channel_listen(const MigrationUri *uri, Error **errp)
         }
         return fd;
     }
-    ret = getaddrinfo(uri->host[0] ? uri->host : NULL, uri->port, &hints,
-                      &res);
-    if (ret) {
-        error_setg(errp, "cannot resolve '%s': %s", uri->host,
-                   gai_strerror(ret));
+    if (!channel_resolve(uri, &hints, &res, errp)) {
         return -1;
     }
     for (ai = res; ai && fd < 0; ai = ai->ai_next) {

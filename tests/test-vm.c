@@ -120,3 +120,22 @@ void test_vm_wait_workload(int cpus)
     }
     g_error("the guest never picked up its workload");
 }
+
+void test_vm_truth_hook(void *opaque, bool window_end)
+{
+    TestVMTruth *t = opaque;
+
+    for (int i = 0; i < t->cpus; i++) {
+        t->at[window_end][i] = test_vm_sample(i);
+    }
+}
+
+double test_vm_truth_pages(const TestVMTruth *t, int cpu_index)
+{
+    const WorkloadSample *a = &t->at[0][cpu_index];
+    const WorkloadSample *b = &t->at[1][cpu_index];
+
+    return dirtyrate_expected_distinct_pages(
+        a->region_size / RS_PAGE_SIZE, b->pages_written - a->pages_written,
+        a->pattern == RS_PAT_RANDOM);
+}

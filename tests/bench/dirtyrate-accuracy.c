@@ -50,11 +50,6 @@ typedef struct Row {
     int64_t calc_ms;
 } Row;
 
-typedef struct Truth {
-    int cpus;
-    WorkloadSample at[2][2];
-} Truth;
-
 typedef struct Summary {
     double ring_bitmap_seq_max_err;
     double vcpu_seq_max_err;
@@ -69,23 +64,7 @@ static bool quick(void)
     return getenv("BENCH_QUICK") != NULL;
 }
 
-static void truth_hook(void *opaque, bool window_end)
-{
-    Truth *t = opaque;
 
-    for (int i = 0; i < t->cpus; i++) {
-        t->at[window_end][i] = test_vm_sample(i);
-    }
-}
-
-static double truth_pages(const Truth *t, int cpu)
-{
-    const WorkloadSample *a = &t->at[0][cpu], *b = &t->at[1][cpu];
-
-    return dirtyrate_expected_distinct_pages(
-        a->region_size / RS_PAGE_SIZE, b->pages_written - a->pages_written,
-        a->pattern == RS_PAT_RANDOM);
-}
 
 static void vm_create(int cpus, uint64_t rate_mbps, bool random)
 {
@@ -143,7 +122,7 @@ static void run_row(const Row *row, Summary *sum)
             .mode = modes[m], .calc_time_ms = row->calc_ms,
             .sample_pages_per_gib = DIRTYRATE_DEFAULT_SAMPLE_PAGES,
         };
-        Truth t = { .cpus = row->cpus };
+        TestVMTruth t = { .cpus = row->cpus };
         DirtyRateResult r;
         Error *err = NULL;
         WorkloadSample pre0 = test_vm_sample(0), pre1;
@@ -167,7 +146,7 @@ static void run_row(const Row *row, Summary *sum)
         pre1 = test_vm_sample(0);
         before_pps = (double)(pre1.pages_written - pre0.pages_written) *
                      NANOSECONDS_PER_SECOND / (pre1.host_ns - pre0.host_ns);
-        if (!dirtyrate_measure(&cfg, truth_hook, &t, &r, &err)) {
+        if (!dirtyrate_measure(&cfg, test_vm_truth_hook, &t, &r, &err)) {
             g_error("measure: %s", error_get_pretty(err));
         }
         during_pps = (double)(t.at[1][0].pages_written -
@@ -176,7 +155,7 @@ static void run_row(const Row *row, Summary *sum)
                      (t.at[1][0].host_ns - t.at[0][0].host_ns);
         speed = before_pps > 0 ? 100.0 * during_pps / before_pps : 0;
         for (int i = 0; i < row->cpus; i++) {
-            truth += truth_pages(&t, i);
+            truth += test_vm_truth_pages(&t, i);
         }
         measured_mbps = dirtyrate_pages_to_mbps(r.dirty_pages, r.window_ns);
         truth_mbps = dirtyrate_pages_to_mbps((uint64_t)llround(truth),
@@ -209,7 +188,7 @@ static void run_row(const Row *row, Summary *sum)
 
                 for (int i = 0; i < row->cpus; i++) {
                     double ve = err_pct(r.vcpus[i].dirty_pages,
-                                        truth_pages(&t, i));
+                                        test_vm_truth_pages(&t, i));
 
                     g_string_append_printf(s, " %+.1f%%", ve);
                     if (!row->random) {

@@ -64,29 +64,8 @@ static void wait_writing(int cpus)
     g_error("the guest never started writing");
 }
 
-/* The guest's counters at the two window edges. */
-typedef struct Truth {
-    int cpus;
-    WorkloadSample at[2][RS_MAX_CPUS];
-} Truth;
 
-static void truth_hook(void *opaque, bool window_end)
-{
-    Truth *t = opaque;
 
-    for (int i = 0; i < t->cpus; i++) {
-        t->at[window_end][i] = test_vm_sample(i);
-    }
-}
-
-static double truth_pages(const Truth *t, int cpu)
-{
-    const WorkloadSample *a = &t->at[0][cpu], *b = &t->at[1][cpu];
-
-    return dirtyrate_expected_distinct_pages(
-        a->region_size / RS_PAGE_SIZE, b->pages_written - a->pages_written,
-        a->pattern == RS_PAT_RANDOM);
-}
 
 static void assert_within_band(const char *what, double measured,
                                double truth)
@@ -126,18 +105,18 @@ static void test_mode_matches_ground_truth(gconstpointer data)
         .mode = c->mode, .calc_time_ms = TEST_WINDOW_MS,
         .sample_pages_per_gib = DIRTYRATE_MAX_SAMPLE_PAGES,
     };
-    Truth t = { .cpus = 2 };
+    TestVMTruth t = { .cpus = 2 };
     DirtyRateResult r;
     Error *err = NULL;
     double total = 0;
 
     vm_create(c->ring_entries, 2, steady_workloads);
     wait_writing(2);
-    if (!dirtyrate_measure(&cfg, truth_hook, &t, &r, &err)) {
+    if (!dirtyrate_measure(&cfg, test_vm_truth_hook, &t, &r, &err)) {
         g_error("measure: %s", error_get_pretty(err));
     }
     for (int i = 0; i < 2; i++) {
-        total += truth_pages(&t, i);
+        total += test_vm_truth_pages(&t, i);
     }
     assert_within_band(c->name, r.dirty_pages, total);
     g_assert_cmpint(r.window_ns, >=, TEST_WINDOW_MS * 1000000LL);
@@ -151,7 +130,7 @@ static void test_mode_matches_ground_truth(gconstpointer data)
             g_autofree char *what = g_strdup_printf("%s vcpu %d", c->name, i);
 
             assert_within_band(what, r.vcpus[i].dirty_pages,
-                               truth_pages(&t, i));
+                               test_vm_truth_pages(&t, i));
             g_assert_cmpuint(r.vcpus[i].write_faults, >=,
                              r.vcpus[i].dirty_pages);
         }
@@ -173,13 +152,13 @@ static void test_ring_counts_a_redirtied_page_once(void)
         .sample_pages_per_gib = DIRTYRATE_DEFAULT_SAMPLE_PAGES,
     };
     DirtyRateResult r;
-    Truth t = { .cpus = 1 };
+    TestVMTruth t = { .cpus = 1 };
     Error *err = NULL;
     uint64_t region_pages = 4 * MiB / RS_PAGE_SIZE;
 
     vm_create(4096, 1, wl);
     wait_writing(1);
-    if (!dirtyrate_measure(&cfg, truth_hook, &t, &r, &err)) {
+    if (!dirtyrate_measure(&cfg, test_vm_truth_hook, &t, &r, &err)) {
         g_error("measure: %s", error_get_pretty(err));
     }
     g_test_message("distinct %" PRIu64 " pages, write faults %" PRIu64

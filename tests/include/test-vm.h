@@ -33,4 +33,17 @@ WorkloadSample test_vm_sample(int cpu_index);
 /* Wait until every vCPU runs the workload generation last written. */
 void test_vm_wait_workload(int cpus);
 
+/*
+ * The guest's counters at the two edges of a measurement window, taken by
+ * test_vm_truth_hook() (a dirtyrate window hook), and the distinct pages
+ * each vCPU dirtied in between (exact for seq, expected for random).
+ */
+typedef struct TestVMTruth {
+    int cpus;
+    WorkloadSample at[2][RS_MAX_CPUS];
+} TestVMTruth;
+
+void test_vm_truth_hook(void *opaque, bool window_end);
+double test_vm_truth_pages(const TestVMTruth *t, int cpu_index);
+
 #endif /* TESTS_TEST_VM_H */
