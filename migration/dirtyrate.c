@@ -34,8 +34,8 @@
 #define NS_PER_US 1000
 
 typedef struct DirtyRateState {
-    GMutex lock;                /* everything below */
-    GCond cond;                 /* wakes a measurement waiting its window */
+    QemuMutex lock;                /* everything below */
+    QemuCond cond;                 /* wakes a measurement waiting its window */
     DirtyRateStatus status;
     bool cancel;                /* dirtyrate_cleanup(): end early */
     GThread *thread;            /* the last dirtyrate-calc thread */
@@ -75,7 +75,7 @@ static bool dirtyrate_wait_until(int64_t deadline_ns)
 {
     bool ok;
 
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     while (!drs.cancel) {
         int64_t now_ns = dirtyrate_clock_ns();
         int64_t end_us;
@@ -85,10 +85,10 @@ static bool dirtyrate_wait_until(int64_t deadline_ns)
         }
         end_us = g_get_monotonic_time() +
                  DIV_ROUND_UP(deadline_ns - now_ns, NS_PER_US);
-        g_cond_wait_until(&drs.cond, &drs.lock, end_us);
+        qemu_cond_wait_until(&drs.cond, &drs.lock, end_us);
     }
     ok = !drs.cancel;
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
     return ok;
 }
 
@@ -322,23 +322,23 @@ static gpointer dirtyrate_calc_thread(gpointer opaque)
     Error *err = NULL;
     bool ok;
 
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     cfg = drs.config;
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
 
     ok = dirtyrate_measure(&cfg, NULL, NULL, res, &err);
     if (!ok) {
         error_report_err(err);
     }
 
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     drs.has_result = ok;
     if (ok) {
         drs.result = *res;
     }
     drs.status = DIRTY_RATE_STATUS_MEASURED;
     trace_dirtyrate_status(DirtyRateStatus_str(drs.status));
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
     g_free(res);
     return NULL;
 }
@@ -375,7 +375,7 @@ void qmp_calc_dirty_rate(int64_t calc_time, bool has_calc_time_unit,
     }
 
     /* Claim the state first: query-dirty-rate says measuring at once. */
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     old = drs.thread;
     drs.thread = NULL;
     drs.status = DIRTY_RATE_STATUS_MEASURING;
@@ -383,7 +383,7 @@ void qmp_calc_dirty_rate(int64_t calc_time, bool has_calc_time_unit,
     drs.start_time_s = g_get_real_time() / G_USEC_PER_SEC;
     drs.has_result = false;
     trace_dirtyrate_status(DirtyRateStatus_str(drs.status));
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
 
     /*
      * The previous thread has finished (it set "measured" as its last
@@ -393,9 +393,9 @@ void qmp_calc_dirty_rate(int64_t calc_time, bool has_calc_time_unit,
     if (old) {
         g_thread_join(old);
     }
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     drs.thread = g_thread_new("dirtyrate-calc", dirtyrate_calc_thread, NULL);
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
 }
 
 static int64_t dirtyrate_ms_to_unit(int64_t ms, TimeUnit unit)
@@ -412,7 +412,7 @@ DirtyRateInfo *qmp_query_dirty_rate(bool has_calc_time_unit,
     const DirtyRateResult *r = &drs.result;
     int64_t calc_time_ms;
 
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     info->status = drs.status;
     info->start_time = drs.start_time_s;
     info->calc_time_unit = unit;
@@ -460,7 +460,7 @@ DirtyRateInfo *qmp_query_dirty_rate(bool has_calc_time_unit,
         }
     }
     info->calc_time = dirtyrate_ms_to_unit(calc_time_ms, unit);
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
     return info;
 }
 
@@ -468,9 +468,9 @@ DirtyRateStatus dirtyrate_status(void)
 {
     DirtyRateStatus s;
 
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     s = drs.status;
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
     return s;
 }
 
@@ -478,12 +478,12 @@ bool dirtyrate_last_result(DirtyRateResult *out)
 {
     bool has;
 
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     has = drs.status == DIRTY_RATE_STATUS_MEASURED && drs.has_result;
     if (has) {
         *out = drs.result;
     }
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
     return has;
 }
 
@@ -491,21 +491,21 @@ void dirtyrate_cleanup(void)
 {
     GThread *t;
 
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     drs.cancel = true;
-    g_cond_broadcast(&drs.cond);
+    qemu_cond_broadcast(&drs.cond);
     t = drs.thread;
     drs.thread = NULL;
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
     /* Our lock is dropped: the thread takes it to finish. */
     if (t) {
         g_thread_join(t);
     }
-    g_mutex_lock(&drs.lock);
+    qemu_mutex_lock(&drs.lock);
     drs.cancel = false;
     drs.status = DIRTY_RATE_STATUS_UNSTARTED;
     drs.has_result = false;
     memset(&drs.config, 0, sizeof(drs.config));
     drs.start_time_s = 0;
-    g_mutex_unlock(&drs.lock);
+    qemu_mutex_unlock(&drs.lock);
 }

@@ -38,7 +38,7 @@ typedef struct IncomingState {
     MigrationUri uri;           /* main thread */
     int listen_fd;
     guint listen_source;
-    GMutex lock;                /* fd, error_desc */
+    QemuMutex lock;                /* fd, error_desc */
     int fd;
     char *error_desc;
     GThread *thread;
@@ -185,10 +185,10 @@ static gpointer incoming_thread(gpointer opaque)
             err = NULL;
         }
     } else {
-        g_mutex_lock(&in->lock);
+        qemu_mutex_lock(&in->lock);
         g_free(in->error_desc);
         in->error_desc = g_strdup(error_get_pretty(err));
-        g_mutex_unlock(&in->lock);
+        qemu_mutex_unlock(&in->lock);
         error_report("incoming migration failed: %s", error_get_pretty(err));
         incoming_set_status(MIGRATION_STATUS_ACTIVE, MIGRATION_STATUS_FAILED);
     }
@@ -196,10 +196,10 @@ static gpointer incoming_thread(gpointer opaque)
     vm_unlock();
 
     error_free(err);
-    g_mutex_lock(&in->lock);
+    qemu_mutex_lock(&in->lock);
     close(in->fd);
     in->fd = -1;
-    g_mutex_unlock(&in->lock);
+    qemu_mutex_unlock(&in->lock);
     g_idle_add(incoming_join_cb, NULL);
     return NULL;
 }
@@ -218,9 +218,9 @@ static gboolean incoming_accept_cb(gint fd, GIOCondition cond,
     /* One migration per listen: no second source may connect. */
     incoming.listen_source = 0;
     incoming_stop_listening();
-    g_mutex_lock(&incoming.lock);
+    qemu_mutex_lock(&incoming.lock);
     incoming.fd = conn;
-    g_mutex_unlock(&incoming.lock);
+    qemu_mutex_unlock(&incoming.lock);
     incoming.cancel = 0;
     incoming.bytes = 0;
     incoming.thread_done = 0;
@@ -249,10 +249,10 @@ static bool incoming_listen(const char *uri, Error **errp)
     }
     incoming.listen_source = g_unix_fd_add(incoming.listen_fd, G_IO_IN,
                                            incoming_accept_cb, NULL);
-    g_mutex_lock(&incoming.lock);
+    qemu_mutex_lock(&incoming.lock);
     g_free(incoming.error_desc);
     incoming.error_desc = NULL;
-    g_mutex_unlock(&incoming.lock);
+    qemu_mutex_unlock(&incoming.lock);
     incoming_set_status(migration_incoming_status(), MIGRATION_STATUS_SETUP);
     trace_migration_incoming_listen(uri);
     return true;
@@ -314,9 +314,9 @@ MigrationInfo *migration_incoming_query(void)
         info->ram->total = ram_size();
         info->ram->page_size = RS_PAGE_SIZE;
     }
-    g_mutex_lock(&incoming.lock);
+    qemu_mutex_lock(&incoming.lock);
     info->error_desc = g_strdup(incoming.error_desc);
-    g_mutex_unlock(&incoming.lock);
+    qemu_mutex_unlock(&incoming.lock);
     return info;
 }
 
@@ -324,11 +324,11 @@ void migration_incoming_shutdown(void)
 {
     incoming_stop_listening();
     __atomic_store_n(&incoming.cancel, 1, __ATOMIC_RELEASE);
-    g_mutex_lock(&incoming.lock);
+    qemu_mutex_lock(&incoming.lock);
     if (incoming.fd >= 0) {
         shutdown(incoming.fd, SHUT_RDWR);
     }
-    g_mutex_unlock(&incoming.lock);
+    qemu_mutex_unlock(&incoming.lock);
     /* Joined without the VM lock: the thread takes it to finish. */
     if (incoming.thread) {
         g_thread_join(incoming.thread);

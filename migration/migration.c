@@ -119,11 +119,11 @@ bool migration_cancelled(MigrationState *s)
 
 void migration_set_error(MigrationState *s, const Error *err)
 {
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     if (!s->error_desc) {
         s->error_desc = g_strdup(error_get_pretty(err));
     }
-    g_mutex_unlock(&s->lock);
+    qemu_mutex_unlock(&s->lock);
 }
 
 /* ---- the stream's write side: rate limit and bandwidth -------------- */
@@ -208,9 +208,9 @@ static bool migration_write(void *opaque, const void *buf, size_t len,
     if (!migration_pace(s, errp)) {
         return false;
     }
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     fd = s->fd;
-    g_mutex_unlock(&s->lock);
+    qemu_mutex_unlock(&s->lock);
     if (migration_cancelled(s)) {
         error_setg(errp, "migration cancelled");
         return false;
@@ -281,9 +281,9 @@ static bool migration_setup(MigrationState *s, Error **errp)
     if (fd < 0) {
         return false;
     }
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     s->fd = fd;
-    g_mutex_unlock(&s->lock);
+    qemu_mutex_unlock(&s->lock);
     if (migration_cancelled(s)) {
         error_setg(errp, "migration cancelled");
         return false;
@@ -313,11 +313,11 @@ static bool migration_stop_guest(MigrationState *s, Error **errp)
             error_setg(errp, "migration cancelled");
             return false;
         }
-        g_mutex_lock(&s->lock);
+        qemu_mutex_lock(&s->lock);
         while (!s->continue_requested && !migration_cancelled(s)) {
-            g_cond_wait(&s->continue_cond, &s->lock);
+            qemu_cond_wait(&s->continue_cond, &s->lock);
         }
-        g_mutex_unlock(&s->lock);
+        qemu_mutex_unlock(&s->lock);
         if (!migration_set_status(&s->status,
                                   MIGRATION_STATUS_PRE_SWITCHOVER,
                                   MIGRATION_STATUS_DEVICE)) {
@@ -364,9 +364,9 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
         return false;
     }
     /* Return path: "loaded" from the destination, then our "go". */
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     fd = s->fd;
-    g_mutex_unlock(&s->lock);
+    qemu_mutex_unlock(&s->lock);
     ready = migration_channel_wait_readable(fd, MIGRATION_ACK_TIMEOUT_MS,
                                             &s->cancel_requested);
     if (ready <= 0) {
@@ -498,12 +498,12 @@ static gpointer migration_thread(gpointer opaque)
 
     /* No VM lock from here on: the main thread may join us holding it. */
     error_free(err);
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     if (s->fd >= 0) {
         close(s->fd);
         s->fd = -1;
     }
-    g_mutex_unlock(&s->lock);
+    qemu_mutex_unlock(&s->lock);
     mig_writer_cleanup(&s->writer);
     return NULL;
 }
@@ -551,11 +551,11 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc,
 
     g_free(s->uri);
     s->uri = g_strdup(uri);
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     g_free(s->error_desc);
     s->error_desc = NULL;
     s->continue_requested = false;
-    g_mutex_unlock(&s->lock);
+    qemu_mutex_unlock(&s->lock);
     memset(&s->stats, 0, sizeof(s->stats));
     s->cancel_requested = 0;
     s->thread_done = 0;
@@ -587,13 +587,13 @@ void qmp_migrate_cancel(Error **errp)
     }
     __atomic_store_n(&s->cancel_requested, 1, __ATOMIC_RELEASE);
     migration_set_status(&s->status, now, MIGRATION_STATUS_CANCELLING);
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     if (s->fd >= 0) {
         /* Unblock a send or receive in progress; the thread closes. */
         shutdown(s->fd, SHUT_RDWR);
     }
-    g_cond_broadcast(&s->continue_cond);
-    g_mutex_unlock(&s->lock);
+    qemu_cond_broadcast(&s->continue_cond);
+    qemu_mutex_unlock(&s->lock);
     trace_migration_cancel(MigrationStatus_str(now));
 }
 
@@ -608,10 +608,10 @@ void qmp_migrate_continue(MigrationStatus state, Error **errp)
                    MigrationStatus_str(state));
         return;
     }
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     s->continue_requested = true;
-    g_cond_broadcast(&s->continue_cond);
-    g_mutex_unlock(&s->lock);
+    qemu_cond_broadcast(&s->continue_cond);
+    qemu_mutex_unlock(&s->lock);
 }
 
 MigrationInfo *qmp_query_migrate(Error **errp)
@@ -687,9 +687,9 @@ MigrationInfo *qmp_query_migrate(Error **errp)
         info->dirty_limit_ring_full_time =
             convergence_ring_full_time_us(&s->conv);
     }
-    g_mutex_lock(&s->lock);
+    qemu_mutex_lock(&s->lock);
     info->error_desc = g_strdup(s->error_desc);
-    g_mutex_unlock(&s->lock);
+    qemu_mutex_unlock(&s->lock);
     return info;
 }
 

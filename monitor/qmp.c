@@ -74,7 +74,7 @@ typedef struct MonitorState {
 
 /* Events may come from any thread: they wait here for the main thread. */
 typedef struct MonitorEvents {
-    GMutex lock;
+    QemuMutex lock;
     GQueue lines;               /* of char *, each a whole line */
     bool scheduled;             /* an idle source will drain */
     bool closed;                /* after monitor_cleanup(): drop */
@@ -603,10 +603,10 @@ static void monitor_drain_events(void)
     GQueue lines = G_QUEUE_INIT;
     char *line;
 
-    g_mutex_lock(&monitor_events.lock);
+    qemu_mutex_lock(&monitor_events.lock);
     lines = monitor_events.lines;
     g_queue_init(&monitor_events.lines);
-    g_mutex_unlock(&monitor_events.lock);
+    qemu_mutex_unlock(&monitor_events.lock);
 
     while ((line = g_queue_pop_head(&lines))) {
         monitor_broadcast(line);
@@ -616,9 +616,9 @@ static void monitor_drain_events(void)
 
 static gboolean monitor_events_cb(gpointer opaque)
 {
-    g_mutex_lock(&monitor_events.lock);
+    qemu_mutex_lock(&monitor_events.lock);
     monitor_events.scheduled = false;
-    g_mutex_unlock(&monitor_events.lock);
+    qemu_mutex_unlock(&monitor_events.lock);
     monitor_drain_events();
     return G_SOURCE_REMOVE;
 }
@@ -645,7 +645,7 @@ void monitor_qapi_event_emit(const char *event_name, JsonObject *data)
 
     bool owner = g_main_context_is_owner(g_main_context_default());
 
-    g_mutex_lock(&monitor_events.lock);
+    qemu_mutex_lock(&monitor_events.lock);
     if (monitor_events.closed) {
         g_free(line);
     } else {
@@ -654,7 +654,7 @@ void monitor_qapi_event_emit(const char *event_name, JsonObject *data)
         schedule = !owner && !monitor_events.scheduled;
         monitor_events.scheduled |= schedule;
     }
-    g_mutex_unlock(&monitor_events.lock);
+    qemu_mutex_unlock(&monitor_events.lock);
 
     if (owner) {
         monitor_drain_events();     /* in order with the replies */
@@ -694,13 +694,13 @@ static void monitor_flush_all(void)
 
 void monitor_cleanup(void)
 {
-    g_mutex_lock(&monitor_events.lock);
+    qemu_mutex_lock(&monitor_events.lock);
     monitor_events.scheduled = true;    /* no more idle sources */
-    g_mutex_unlock(&monitor_events.lock);
+    qemu_mutex_unlock(&monitor_events.lock);
     monitor_drain_events();
-    g_mutex_lock(&monitor_events.lock);
+    qemu_mutex_lock(&monitor_events.lock);
     monitor_events.closed = true;
-    g_mutex_unlock(&monitor_events.lock);
+    qemu_mutex_unlock(&monitor_events.lock);
 
     monitor_hmp_stdio_cleanup();
     if (!monitor_state.clients) {

@@ -26,24 +26,24 @@
 #include "sysemu/vm-lock.h"
 #include "trace.h"
 
-static GMutex vm_mutex;
+static QemuMutex vm_mutex;
 static __thread bool vm_mutex_owned;
-static GCond cpus_pause_cond;
-static GCond cpus_resume_cond;
+static QemuCond cpus_pause_cond;
+static QemuCond cpus_resume_cond;
 
 static CPUState *cpus;
 static int cpus_n;
 
 void vm_lock(void)
 {
-    g_mutex_lock(&vm_mutex);
+    qemu_mutex_lock(&vm_mutex);
     vm_mutex_owned = true;
 }
 
 void vm_unlock(void)
 {
     vm_mutex_owned = false;
-    g_mutex_unlock(&vm_mutex);
+    qemu_mutex_unlock(&vm_mutex);
 }
 
 bool vm_lock_held(void)
@@ -52,10 +52,10 @@ bool vm_lock_held(void)
 }
 
 /* Wait on @cond with the VM lock, keeping vm_mutex_owned true. */
-static void vm_cond_wait(GCond *cond)
+static void vm_cond_wait(QemuCond *cond)
 {
     vm_mutex_owned = false;
-    g_cond_wait(cond, &vm_mutex);
+    qemu_cond_wait(cond, &vm_mutex);
     vm_mutex_owned = true;
 }
 
@@ -90,9 +90,9 @@ void cpu_kick(CPUState *cpu)
     if (cpu->kvm_run) {
         __atomic_store_n(&cpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
     }
-    g_mutex_lock(&cpu->sleep_lock);
-    g_cond_broadcast(&cpu->sleep_cond);
-    g_mutex_unlock(&cpu->sleep_lock);
+    qemu_mutex_lock(&cpu->sleep_lock);
+    qemu_cond_broadcast(&cpu->sleep_cond);
+    qemu_mutex_unlock(&cpu->sleep_lock);
     if (cpu->thread_started) {
         pthread_kill(cpu->thread, SIG_IPI);
     }
@@ -134,11 +134,11 @@ int64_t cpu_sleep_ns(CPUState *cpu, int64_t sleep_ns)
     if (sleep_ns <= 0) {
         return 0;
     }
-    g_mutex_lock(&cpu->sleep_lock);
+    qemu_mutex_lock(&cpu->sleep_lock);
     while (!cpu_stop_pending(cpu) && g_get_monotonic_time() < deadline_us) {
-        g_cond_wait_until(&cpu->sleep_cond, &cpu->sleep_lock, deadline_us);
+        qemu_cond_wait_until(&cpu->sleep_cond, &cpu->sleep_lock, deadline_us);
     }
-    g_mutex_unlock(&cpu->sleep_lock);
+    qemu_mutex_unlock(&cpu->sleep_lock);
     return (g_get_monotonic_time() - start_us) * 1000;
 }
 
@@ -154,7 +154,7 @@ bool cpu_wait_runnable(CPUState *cpu)
     while (!cpu->quit && (cpu->stop || cpu->halted != CPU_HALT_NONE)) {
         if (!cpu->stopped) {
             cpu->stopped = true;
-            g_cond_broadcast(&cpus_pause_cond);
+            qemu_cond_broadcast(&cpus_pause_cond);
         }
         vm_cond_wait(&cpus_resume_cond);
     }
@@ -205,7 +205,7 @@ void resume_all_vcpus(void)
     for (int i = 0; i < cpus_n; i++) {
         __atomic_store_n(&cpus[i].stop, false, __ATOMIC_RELEASE);
     }
-    g_cond_broadcast(&cpus_resume_cond);
+    qemu_cond_broadcast(&cpus_resume_cond);
 }
 
 static void sig_ipi_handler(int sig)
@@ -265,8 +265,8 @@ bool cpus_init(int n, uint64_t entry_rip, Error **errp)
         cpu->kvm_fd = -1;
         cpu->stop = true;   /* parked until vm_start() */
         cpu->exit_request = 1;
-        g_mutex_init(&cpu->sleep_lock);
-        g_cond_init(&cpu->sleep_cond);
+        qemu_mutex_init(&cpu->sleep_lock);
+        qemu_cond_init(&cpu->sleep_cond);
         cpu->entry_rip = entry_rip;
         cpu->entry_rsp = rs_stack_top(i);
         cpu->entry_rdi = rs_ctl_gpa(i);
@@ -307,7 +307,7 @@ void cpus_cleanup(void)
         __atomic_store_n(&cpus[i].quit, true, __ATOMIC_RELEASE);
         cpu_kick(&cpus[i]);
     }
-    g_cond_broadcast(&cpus_resume_cond);
+    qemu_cond_broadcast(&cpus_resume_cond);
     /* Drop the VM lock before joining: the threads take it to leave. */
     vm_unlock();
     for (int i = 0; i < cpus_n; i++) {
@@ -318,8 +318,8 @@ void cpus_cleanup(void)
     }
     for (int i = 0; i < cpus_n; i++) {
         kvm_destroy_vcpu(&cpus[i]);
-        g_mutex_clear(&cpus[i].sleep_lock);
-        g_cond_clear(&cpus[i].sleep_cond);
+        qemu_mutex_clear(&cpus[i].sleep_lock);
+        qemu_cond_clear(&cpus[i].sleep_cond);
     }
     g_free(cpus);
     cpus = NULL;

@@ -48,7 +48,7 @@ typedef struct DirtyLimitVcpu {
 } DirtyLimitVcpu;
 
 typedef struct DirtyLimitState {
-    GMutex lock;                        /* the "dirtylimit state lock" */
+    QemuMutex lock;                        /* the "dirtylimit state lock" */
     unsigned int active[RS_MAX_CPUS];   /* (atomic) THROTTLE_BY_* */
     DirtyLimitVcpu vcpu[RS_MAX_CPUS];
     int limited_vcpus;                  /* (VM lock) with a quota */
@@ -164,7 +164,7 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
     dirty_pages += kvm_dirty_ring_peek_pending(cpu);
     now_ns = dirtylimit_clock_ns();
 
-    g_mutex_lock(&dl.lock);
+    qemu_mutex_lock(&dl.lock);
     if (v->quota_mbps) {
         if (!v->ctl_ready || v->seen_generation != v->generation) {
             dirtylimit_vcpu_ctl_setup_locked(cpu, v, now_ns, dirty_pages);
@@ -179,28 +179,28 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
                                          dirty_pages);
         }
     }
-    g_mutex_unlock(&dl.lock);
+    qemu_mutex_unlock(&dl.lock);
     return d;
 }
 
 static void dirtylimit_vcpu_slept(DirtyLimitVcpu *v, int64_t slept_ns)
 {
-    g_mutex_lock(&dl.lock);
+    qemu_mutex_lock(&dl.lock);
     if (v->ctl_ready && v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
         dirtylimit_ctl_slept(&v->duty, slept_ns);
     } else if (v->ctl_ready) {
         dirtylimit_ringfull_slept(&v->ringfull, slept_ns);
     }
-    g_mutex_unlock(&dl.lock);
+    qemu_mutex_unlock(&dl.lock);
 }
 
 static void dirtylimit_vcpu_run(DirtyLimitVcpu *v, int64_t now_ns)
 {
-    g_mutex_lock(&dl.lock);
+    qemu_mutex_lock(&dl.lock);
     if (v->ctl_ready && v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
         dirtylimit_ctl_run(&v->duty, now_ns);
     }
-    g_mutex_unlock(&dl.lock);
+    qemu_mutex_unlock(&dl.lock);
 }
 
 /* The slow path: this vCPU is throttled by @by. */
@@ -307,14 +307,14 @@ static void dirtylimit_set_one(int i, uint64_t quota_mbps)
     DirtyLimitVcpu *v = &dl.vcpu[i];
     bool was_limited;
 
-    g_mutex_lock(&dl.lock);
+    qemu_mutex_lock(&dl.lock);
     was_limited = v->quota_mbps != 0;
     v->quota_mbps = quota_mbps;
     v->generation++;
     if (!quota_mbps) {
         v->ctl_ready = false;
     }
-    g_mutex_unlock(&dl.lock);
+    qemu_mutex_unlock(&dl.lock);
     dl.limited_vcpus += (quota_mbps != 0) - was_limited;
     if (quota_mbps) {
         trace_dirtylimit_set(i, quota_mbps);
@@ -368,9 +368,9 @@ bool dirtylimit_vcpu_limited(int cpu_index)
     if (cpu_index < 0 || cpu_index >= RS_MAX_CPUS) {
         return false;
     }
-    g_mutex_lock(&dl.lock);
+    qemu_mutex_lock(&dl.lock);
     limited = dl.vcpu[cpu_index].quota_mbps != 0;
-    g_mutex_unlock(&dl.lock);
+    qemu_mutex_unlock(&dl.lock);
     return limited;
 }
 
@@ -383,11 +383,11 @@ void dirtylimit_set_policy(DirtyLimitPolicyKind policy)
 {
     __atomic_store_n(&dl.policy, policy, __ATOMIC_RELAXED);
     trace_dirtylimit_policy(dirtylimit_policy_names[policy]);
-    g_mutex_lock(&dl.lock);
+    qemu_mutex_lock(&dl.lock);
     for (int i = 0; i < RS_MAX_CPUS; i++) {
         dl.vcpu[i].generation++;
     }
-    g_mutex_unlock(&dl.lock);
+    qemu_mutex_unlock(&dl.lock);
     for (int i = 0; i < cpus_count(); i++) {
         if (dirtylimit_vcpu_limited(i)) {
             cpu_kick(cpus_get(i));
@@ -410,9 +410,9 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
         return false;
     }
     v = &dl.vcpu[cpu_index];
-    g_mutex_lock(&dl.lock);
+    qemu_mutex_lock(&dl.lock);
     if (!v->quota_mbps) {
-        g_mutex_unlock(&dl.lock);
+        qemu_mutex_unlock(&dl.lock);
         return false;
     }
     info->cpu_index = cpu_index;
@@ -422,7 +422,7 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
         report = v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE ?
                  v->duty.window.last : v->ringfull.window.last;
     }
-    g_mutex_unlock(&dl.lock);
+    qemu_mutex_unlock(&dl.lock);
     /* Rounded, not truncated: 2559 pages/s is 10 MB/s, not 9. */
     info->current_mbps = (report.rate_pages_per_s +
                           DIRTYLIMIT_PAGES_PER_MB / 2) /

@@ -55,21 +55,21 @@ typedef struct StatRun {
 } StatRun;
 
 typedef struct DirtyRateStat {
-    GMutex ctl_lock;            /* refs, run, wakeups */
-    GCond ctl_cond;
+    QemuMutex ctl_lock;            /* refs, run, wakeups */
+    QemuCond ctl_cond;
     unsigned int refs;
     StatRun *run;
     uint32_t period_ms;         /* (atomic) */
 
-    GMutex step_lock;           /* one step at a time; prev, source */
+    QemuMutex step_lock;           /* one step at a time; prev, source */
     const DirtyRateStatSource *src;
     bool has_prev;
     DirtyRateStatSnapshot prev;
 
     StatSlot slots[DIRTYRATE_STAT_MAX_CPUS];
 
-    GMutex listeners_lock;      /* listeners, calling */
-    GCond listeners_cond;
+    QemuMutex listeners_lock;      /* listeners, calling */
+    QemuCond listeners_cond;
     GArray *listeners;          /* of StatListener */
     GThread *calling;           /* the thread calling listeners, or NULL */
 } DirtyRateStat;
@@ -250,17 +250,17 @@ void dirtyrate_stat_add_listener(DirtyRateStatListener fn, void *opaque)
 {
     StatListener l = { fn, opaque };
 
-    g_mutex_lock(&stat.listeners_lock);
+    qemu_mutex_lock(&stat.listeners_lock);
     if (!stat.listeners) {
         stat.listeners = g_array_new(false, false, sizeof(StatListener));
     }
     g_array_append_val(stat.listeners, l);
-    g_mutex_unlock(&stat.listeners_lock);
+    qemu_mutex_unlock(&stat.listeners_lock);
 }
 
 void dirtyrate_stat_remove_listener(DirtyRateStatListener fn, void *opaque)
 {
-    g_mutex_lock(&stat.listeners_lock);
+    qemu_mutex_lock(&stat.listeners_lock);
     for (guint i = 0; stat.listeners && i < stat.listeners->len; i++) {
         StatListener *l = &g_array_index(stat.listeners, StatListener, i);
 
@@ -271,29 +271,29 @@ void dirtyrate_stat_remove_listener(DirtyRateStatListener fn, void *opaque)
     }
     /* When this returns, @fn is not running (unless we are inside it). */
     while (stat.calling && stat.calling != g_thread_self()) {
-        g_cond_wait(&stat.listeners_cond, &stat.listeners_lock);
+        qemu_cond_wait(&stat.listeners_cond, &stat.listeners_lock);
     }
-    g_mutex_unlock(&stat.listeners_lock);
+    qemu_mutex_unlock(&stat.listeners_lock);
 }
 
 static void stat_call_listeners(void)
 {
     g_autoptr(GArray) copy = NULL;
 
-    g_mutex_lock(&stat.listeners_lock);
+    qemu_mutex_lock(&stat.listeners_lock);
     /* One caller at a time, so remove_listener's wait means something. */
     while (stat.calling) {
-        g_cond_wait(&stat.listeners_cond, &stat.listeners_lock);
+        qemu_cond_wait(&stat.listeners_cond, &stat.listeners_lock);
     }
     if (!stat.listeners || !stat.listeners->len) {
-        g_mutex_unlock(&stat.listeners_lock);
+        qemu_mutex_unlock(&stat.listeners_lock);
         return;
     }
     copy = g_array_sized_new(false, false, sizeof(StatListener),
                              stat.listeners->len);
     g_array_append_vals(copy, stat.listeners->data, stat.listeners->len);
     stat.calling = g_thread_self();
-    g_mutex_unlock(&stat.listeners_lock);
+    qemu_mutex_unlock(&stat.listeners_lock);
 
     for (guint i = 0; i < copy->len; i++) {
         StatListener *l = &g_array_index(copy, StatListener, i);
@@ -301,10 +301,10 @@ static void stat_call_listeners(void)
         l->fn(l->opaque);
     }
 
-    g_mutex_lock(&stat.listeners_lock);
+    qemu_mutex_lock(&stat.listeners_lock);
     stat.calling = NULL;
-    g_cond_broadcast(&stat.listeners_cond);
-    g_mutex_unlock(&stat.listeners_lock);
+    qemu_cond_broadcast(&stat.listeners_cond);
+    qemu_mutex_unlock(&stat.listeners_lock);
 }
 
 /* ---- One period. ---- */
@@ -315,11 +315,11 @@ static void stat_step(bool notify)
     VcpuDirtyStat rates[DIRTYRATE_STAT_MAX_CPUS];
     const DirtyRateStatSource *src;
 
-    g_mutex_lock(&stat.step_lock);
+    qemu_mutex_lock(&stat.step_lock);
     src = stat.src ? stat.src : &real_source;
     if (!dirtyrate_stat_snapshot(src, cur)) {
         /* The vCPU list kept changing: skip this period. */
-        g_mutex_unlock(&stat.step_lock);
+        qemu_mutex_unlock(&stat.step_lock);
         g_free(cur);
         return;
     }
@@ -341,7 +341,7 @@ static void stat_step(bool notify)
         stat.prev = *cur;
         stat.has_prev = true;
     }
-    g_mutex_unlock(&stat.step_lock);
+    qemu_mutex_unlock(&stat.step_lock);
     g_free(cur);
     if (notify) {
         stat_call_listeners();
@@ -360,7 +360,7 @@ static gpointer dirtyrate_stat_thread(gpointer opaque)
     StatRun *run = opaque;
     int64_t next_us = g_get_monotonic_time();
 
-    g_mutex_lock(&stat.ctl_lock);
+    qemu_mutex_lock(&stat.ctl_lock);
     while (!run->stop) {
         int64_t period_us = (int64_t)__atomic_load_n(&stat.period_ms,
                                                      __ATOMIC_RELAXED) * 1000;
@@ -372,17 +372,17 @@ static gpointer dirtyrate_stat_thread(gpointer opaque)
             next_us = now_us + period_us;
         }
         while (!run->stop &&
-               g_cond_wait_until(&stat.ctl_cond, &stat.ctl_lock, next_us)) {
+               qemu_cond_wait_until(&stat.ctl_cond, &stat.ctl_lock, next_us)) {
             /* woken early (a stop, or spuriously): look again */
         }
         if (run->stop) {
             break;
         }
-        g_mutex_unlock(&stat.ctl_lock);
+        qemu_mutex_unlock(&stat.ctl_lock);
         dirtyrate_stat_step();
-        g_mutex_lock(&stat.ctl_lock);
+        qemu_mutex_lock(&stat.ctl_lock);
     }
-    g_mutex_unlock(&stat.ctl_lock);
+    qemu_mutex_unlock(&stat.ctl_lock);
     return NULL;
 }
 
@@ -390,22 +390,22 @@ bool dirtyrate_stat_start(Error **errp)
 {
     StatRun *run;
 
-    g_mutex_lock(&stat.ctl_lock);
+    qemu_mutex_lock(&stat.ctl_lock);
     if (stat.refs++) {
-        g_mutex_unlock(&stat.ctl_lock);
+        qemu_mutex_unlock(&stat.ctl_lock);
         return true;
     }
     /* A fresh run: no rate of a previous run is reported as current. */
-    g_mutex_lock(&stat.step_lock);
+    qemu_mutex_lock(&stat.step_lock);
     stat.has_prev = false;
     stat_invalidate_all();
-    g_mutex_unlock(&stat.step_lock);
+    qemu_mutex_unlock(&stat.step_lock);
     run = g_new0(StatRun, 1);
     run->thread = g_thread_try_new("dirtyrate-stat", dirtyrate_stat_thread,
                                    run, NULL);
     if (!run->thread) {
         stat.refs--;
-        g_mutex_unlock(&stat.ctl_lock);
+        qemu_mutex_unlock(&stat.ctl_lock);
         g_free(run);
         error_setg(errp, "cannot create the dirtyrate-stat thread");
         return false;
@@ -413,7 +413,7 @@ bool dirtyrate_stat_start(Error **errp)
     stat.run = run;
     trace_dirtyrate_stat_start(__atomic_load_n(&stat.period_ms,
                                                __ATOMIC_RELAXED));
-    g_mutex_unlock(&stat.ctl_lock);
+    qemu_mutex_unlock(&stat.ctl_lock);
     /*
      * A first baseline now, so the first rate comes one period later.
      * Listeners run only on the calculator thread, not here.
@@ -437,15 +437,15 @@ void dirtyrate_stat_stop(void)
 {
     StatRun *run = NULL;
 
-    g_mutex_lock(&stat.ctl_lock);
+    qemu_mutex_lock(&stat.ctl_lock);
     if (stat.refs && --stat.refs == 0) {
         run = stat.run;
         stat.run = NULL;
         run->stop = true;
-        g_cond_broadcast(&stat.ctl_cond);
+        qemu_cond_broadcast(&stat.ctl_cond);
         trace_dirtyrate_stat_stop();
     }
-    g_mutex_unlock(&stat.ctl_lock);
+    qemu_mutex_unlock(&stat.ctl_lock);
     /* Joined with no lock held: the thread takes ctl_lock to leave. */
     if (run) {
         dirtyrate_stat_join(run);
@@ -456,31 +456,31 @@ void dirtyrate_stat_cleanup(void)
 {
     StatRun *run;
 
-    g_mutex_lock(&stat.ctl_lock);
+    qemu_mutex_lock(&stat.ctl_lock);
     run = stat.run;
     stat.run = NULL;
     stat.refs = 0;
     if (run) {
         run->stop = true;
-        g_cond_broadcast(&stat.ctl_cond);
+        qemu_cond_broadcast(&stat.ctl_cond);
     }
-    g_mutex_unlock(&stat.ctl_lock);
+    qemu_mutex_unlock(&stat.ctl_lock);
     if (run) {
         dirtyrate_stat_join(run);
     }
-    g_mutex_lock(&stat.step_lock);
+    qemu_mutex_lock(&stat.step_lock);
     stat.has_prev = false;
     stat_invalidate_all();
-    g_mutex_unlock(&stat.step_lock);
+    qemu_mutex_unlock(&stat.step_lock);
 }
 
 bool dirtyrate_stat_running(void)
 {
     bool running;
 
-    g_mutex_lock(&stat.ctl_lock);
+    qemu_mutex_lock(&stat.ctl_lock);
     running = stat.refs > 0;
-    g_mutex_unlock(&stat.ctl_lock);
+    qemu_mutex_unlock(&stat.ctl_lock);
     return running;
 }
 
@@ -499,9 +499,9 @@ uint32_t dirtyrate_stat_period_ms(void)
 
 void dirtyrate_stat_set_source(const DirtyRateStatSource *src)
 {
-    g_mutex_lock(&stat.step_lock);
+    qemu_mutex_lock(&stat.step_lock);
     stat.src = src;
     stat.has_prev = false;
     stat_invalidate_all();
-    g_mutex_unlock(&stat.step_lock);
+    qemu_mutex_unlock(&stat.step_lock);
 }

@@ -21,7 +21,7 @@
 #include "trace.h"
 
 typedef struct MemoryDirtyState {
-    GMutex lock;                /* start, stop, sync */
+    QemuMutex lock;                /* start, stop, sync */
     unsigned int users;         /* (atomic reads) GLOBAL_DIRTY_* */
     uint64_t syncs;
     uint64_t bitmap_pages;
@@ -80,11 +80,11 @@ static void memory_sync_locked(void)
 
 void memory_global_dirty_log_sync(void)
 {
-    g_mutex_lock(&mds.lock);
+    qemu_mutex_lock(&mds.lock);
     if (mds.users) {
         memory_sync_locked();
     }
-    g_mutex_unlock(&mds.lock);
+    qemu_mutex_unlock(&mds.lock);
 }
 
 bool memory_global_dirty_log_start(unsigned int flags, Error **errp)
@@ -92,16 +92,16 @@ bool memory_global_dirty_log_start(unsigned int flags, Error **errp)
     unsigned int old;
 
     assert(flags && !(flags & ~GLOBAL_DIRTY_MASK));
-    g_mutex_lock(&mds.lock);
+    qemu_mutex_lock(&mds.lock);
     old = mds.users;
     if (old & flags) {
         error_setg(errp, "dirty tracking is already on for this user");
-        g_mutex_unlock(&mds.lock);
+        qemu_mutex_unlock(&mds.lock);
         return false;
     }
     if (!old) {
         if (!memory_set_logging_locked(true, errp)) {
-            g_mutex_unlock(&mds.lock);
+            qemu_mutex_unlock(&mds.lock);
             return false;
         }
         if (memory_dirty_tracking_mode() == DIRTY_TRACKING_RING) {
@@ -121,7 +121,7 @@ bool memory_global_dirty_log_start(unsigned int flags, Error **errp)
     }
     __atomic_store_n(&mds.users, old | flags, __ATOMIC_RELEASE);
     trace_memory_dirty_log_start(flags, old | flags);
-    g_mutex_unlock(&mds.lock);
+    qemu_mutex_unlock(&mds.lock);
     return true;
 }
 
@@ -129,7 +129,7 @@ void memory_global_dirty_log_stop(unsigned int flags)
 {
     unsigned int users;
 
-    g_mutex_lock(&mds.lock);
+    qemu_mutex_lock(&mds.lock);
     users = mds.users & ~flags;
     for (size_t i = 0; i < G_N_ELEMENTS(dirty_users); i++) {
         if ((flags & mds.users & dirty_users[i].flag) &&
@@ -153,7 +153,7 @@ void memory_global_dirty_log_stop(unsigned int flags)
     }
     __atomic_store_n(&mds.users, users, __ATOMIC_RELEASE);
     trace_memory_dirty_log_stop(flags, users);
-    g_mutex_unlock(&mds.lock);
+    qemu_mutex_unlock(&mds.lock);
 }
 
 void memory_dirty_tracking_stats(DirtyTrackingStats *stats)
@@ -164,10 +164,10 @@ void memory_dirty_tracking_stats(DirtyTrackingStats *stats)
     stats->manual_protect = kvm_state && kvm_state->manual_dirty_log_protect;
     stats->initially_set = kvm_state && kvm_state->dirty_log_initially_set;
     stats->users = memory_global_dirty_tracking();
-    g_mutex_lock(&mds.lock);
+    qemu_mutex_lock(&mds.lock);
     stats->syncs = mds.syncs;
     stats->bitmap_pages = mds.bitmap_pages;
-    g_mutex_unlock(&mds.lock);
+    qemu_mutex_unlock(&mds.lock);
     kvm_dirty_ring_stats(&stats->ring_harvested, &stats->ring_dropped,
                          &stats->reaper_runs, &stats->ring_reset_mismatches,
                          &stats->ring_harvest_ns);

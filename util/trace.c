@@ -9,7 +9,7 @@
 #include "trace/control.h"
 
 static FILE *trace_file;
-static GMutex trace_lock;
+static QemuMutex trace_lock;
 
 void trace_event_emit(TraceEvent *ev, const char *fmt, ...)
 {
@@ -21,7 +21,7 @@ void trace_event_emit(TraceEvent *ev, const char *fmt, ...)
         return;     /* never: generated calls pass a literal */
     }
     clock_gettime(CLOCK_REALTIME, &ts);
-    g_mutex_lock(&trace_lock);
+    qemu_mutex_lock(&trace_lock);
     out = trace_file ? trace_file : stderr;
     fprintf(out, "%d@%lld.%06ld:%s ", (int)syscall(SYS_gettid),
             (long long)ts.tv_sec, ts.tv_nsec / 1000, ev->name);
@@ -29,7 +29,7 @@ void trace_event_emit(TraceEvent *ev, const char *fmt, ...)
     vfprintf(out, fmt, ap);
     va_end(ap);
     fputc('\n', out);
-    g_mutex_unlock(&trace_lock);
+    qemu_mutex_unlock(&trace_lock);
 }
 
 int trace_enable_pattern(const char *pattern)
@@ -59,23 +59,23 @@ bool trace_set_output(const char *path, Error **errp)
         return false;
     }
     setvbuf(f, NULL, _IOLBF, 0);
-    g_mutex_lock(&trace_lock);
+    qemu_mutex_lock(&trace_lock);
     if (trace_file) {
         fclose(trace_file);
     }
     trace_file = f;
-    g_mutex_unlock(&trace_lock);
+    qemu_mutex_unlock(&trace_lock);
     return true;
 }
 
 void trace_cleanup(void)
 {
-    g_mutex_lock(&trace_lock);
+    qemu_mutex_lock(&trace_lock);
     if (trace_file) {
         fclose(trace_file);
         trace_file = NULL;
     }
-    g_mutex_unlock(&trace_lock);
+    qemu_mutex_unlock(&trace_lock);
 }
 
 void trace_list_events(FILE *out)

@@ -14,13 +14,13 @@
 #include "trace.h"
 
 /* Serialises harvesting and KVM_RESET_DIRTY_RINGS (the "slots lock"). */
-static GMutex kvm_slots_lock;
+static QemuMutex kvm_slots_lock;
 
 /* The reaper: harvests every ring on a period and on demand. */
 typedef struct KVMReaper {
     GThread *thread;
-    GMutex lock;
-    GCond cond;
+    QemuMutex lock;
+    QemuCond cond;
     bool stop;                  /* (lock) */
     bool wakeup;                /* (lock) harvest now */
     uint32_t period_ms;
@@ -179,7 +179,7 @@ uint64_t kvm_dirty_ring_reap(void)
     uint64_t total = 0;
     int64_t start_ns;
 
-    g_mutex_lock(&kvm_slots_lock);
+    qemu_mutex_lock(&kvm_slots_lock);
     start_ns = g_get_monotonic_time() * 1000;
     for (int i = 0; i < cpus_count(); i++) {
         CPUState *cpu = cpus_get(i);
@@ -190,7 +190,7 @@ uint64_t kvm_dirty_ring_reap(void)
     }
     kvm_dirty_ring_reset_locked(total);
     ring_harvest_ns += g_get_monotonic_time() * 1000 - start_ns;
-    g_mutex_unlock(&kvm_slots_lock);
+    qemu_mutex_unlock(&kvm_slots_lock);
     return total;
 }
 
@@ -199,12 +199,12 @@ uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
     uint64_t n;
     int64_t start_ns;
 
-    g_mutex_lock(&kvm_slots_lock);
+    qemu_mutex_lock(&kvm_slots_lock);
     start_ns = g_get_monotonic_time() * 1000;
     n = kvm_dirty_ring_reap_locked(cpu);
     kvm_dirty_ring_reset_locked(n);
     ring_harvest_ns += g_get_monotonic_time() * 1000 - start_ns;
-    g_mutex_unlock(&kvm_slots_lock);
+    qemu_mutex_unlock(&kvm_slots_lock);
     return n;
 }
 
@@ -213,7 +213,7 @@ void kvm_dirty_ring_track_vcpus(uint64_t *const *bitmaps, int nr_cpus,
 {
     uint64_t total = 0;
 
-    g_mutex_lock(&kvm_slots_lock);
+    qemu_mutex_lock(&kvm_slots_lock);
     for (int i = 0; i < cpus_count(); i++) {
         CPUState *cpu = cpus_get(i);
 
@@ -228,7 +228,7 @@ void kvm_dirty_ring_track_vcpus(uint64_t *const *bitmaps, int nr_cpus,
     kvm_dirty_ring_reset_locked(total);
     ring_vcpu_bitmaps = bitmaps;
     ring_vcpu_bitmaps_cpus = bitmaps ? nr_cpus : 0;
-    g_mutex_unlock(&kvm_slots_lock);
+    qemu_mutex_unlock(&kvm_slots_lock);
 }
 
 /*
@@ -295,9 +295,9 @@ void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
                           uint64_t *reaper_runs, uint64_t *reset_mismatches,
                           uint64_t *harvest_ns)
 {
-    g_mutex_lock(&kvm_slots_lock);
+    qemu_mutex_lock(&kvm_slots_lock);
     *harvest_ns = ring_harvest_ns;
-    g_mutex_unlock(&kvm_slots_lock);
+    qemu_mutex_unlock(&kvm_slots_lock);
     *reset_mismatches = __atomic_load_n(&ring_reset_mismatches,
                                         __ATOMIC_RELAXED);
     *harvested = __atomic_load_n(&ring_harvested_total, __ATOMIC_RELAXED);
@@ -307,29 +307,29 @@ void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
 
 static gpointer kvm_dirty_ring_reaper_fn(gpointer opaque)
 {
-    g_mutex_lock(&reaper.lock);
+    qemu_mutex_lock(&reaper.lock);
     while (!reaper.stop) {
         int64_t deadline_us = g_get_monotonic_time() +
                               (int64_t)reaper.period_ms * 1000;
         uint64_t n;
 
         while (!reaper.stop && !reaper.wakeup &&
-               g_cond_wait_until(&reaper.cond, &reaper.lock, deadline_us)) {
+               qemu_cond_wait_until(&reaper.cond, &reaper.lock, deadline_us)) {
             /* spurious wake-up: wait again until the deadline */
         }
         if (reaper.stop) {
             break;
         }
         reaper.wakeup = false;
-        g_mutex_unlock(&reaper.lock);
+        qemu_mutex_unlock(&reaper.lock);
         n = kvm_dirty_ring_reap();
         __atomic_fetch_add(&reaper.runs, 1, __ATOMIC_RELAXED);
         if (n) {
             trace_kvm_dirty_ring_reaper(n);
         }
-        g_mutex_lock(&reaper.lock);
+        qemu_mutex_lock(&reaper.lock);
     }
-    g_mutex_unlock(&reaper.lock);
+    qemu_mutex_unlock(&reaper.lock);
     return NULL;
 }
 
@@ -347,10 +347,10 @@ void kvm_dirty_ring_reaper_start(uint32_t period_ms)
 
 void kvm_dirty_ring_reaper_kick(void)
 {
-    g_mutex_lock(&reaper.lock);
+    qemu_mutex_lock(&reaper.lock);
     reaper.wakeup = true;
-    g_cond_signal(&reaper.cond);
-    g_mutex_unlock(&reaper.lock);
+    qemu_cond_signal(&reaper.cond);
+    qemu_mutex_unlock(&reaper.lock);
 }
 
 void kvm_dirty_ring_reaper_stop(void)
@@ -358,10 +358,10 @@ void kvm_dirty_ring_reaper_stop(void)
     if (!reaper.thread) {
         return;
     }
-    g_mutex_lock(&reaper.lock);
+    qemu_mutex_lock(&reaper.lock);
     reaper.stop = true;
-    g_cond_signal(&reaper.cond);
-    g_mutex_unlock(&reaper.lock);
+    qemu_cond_signal(&reaper.cond);
+    qemu_mutex_unlock(&reaper.lock);
     g_thread_join(reaper.thread);
     reaper.thread = NULL;
 }

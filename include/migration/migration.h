@@ -60,8 +60,8 @@ typedef struct MigrationState {
     char *error_desc;               /* (lock) */
     char *uri;
 
-    GMutex lock;                    /* fd, error_desc, the pause below */
-    GCond continue_cond;            /* migrate-continue, cancel */
+    QemuMutex lock;                    /* fd, error_desc, the pause below */
+    QemuCond continue_cond;            /* migrate-continue, cancel */
     bool continue_requested;        /* (lock) */
     int fd;                         /* (lock) -1 when none */
     int cancel_requested;           /* (atomic) */

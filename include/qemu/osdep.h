@@ -24,6 +24,7 @@
 #include <glib.h>
 
 #include "qapi/error.h"
+#include "qemu/thread.h"
 
 #define QEMU_ALIGN_DOWN(n, m) ((n) / (m) * (m))
 #define QEMU_ALIGN_UP(n, m) QEMU_ALIGN_DOWN((n) + (m) - 1, (m))

@@ -76,7 +76,7 @@ typedef struct BareVM {
     struct kvm_run *run;
     struct kvm_dirty_gfn *ring;
     uint32_t ring_entries, fetch;
-    GMutex lock;                /* the harvest loop vs a ring-full exit */
+    QemuMutex lock;                /* the harvest loop vs a ring-full exit */
     uint64_t *bits;
     bool stop;
     pthread_t thread;
@@ -121,7 +121,7 @@ static void bare_create(BareVM *b, uint32_t ring_entries)
     int mmap_size;
 
     memset(b, 0, sizeof(*b));
-    g_mutex_init(&b->lock);
+    qemu_mutex_init(&b->lock);
     b->bits = g_new0(uint64_t, REGION_BYTES / RS_PAGE_SIZE / 64);
     b->ram_bytes = RS_WORK_BASE + REGION_BYTES;
     b->ram = mmap(NULL, b->ram_bytes, PROT_READ | PROT_WRITE,
@@ -193,7 +193,7 @@ static void bare_harvest(BareVM *b)
 {
     uint64_t *bits = b->bits;
 
-    g_mutex_lock(&b->lock);
+    qemu_mutex_lock(&b->lock);
     if (b->ring) {
         uint32_t n = 0;
 
@@ -221,7 +221,7 @@ static void bare_harvest(BareVM *b)
         ioctl(b->vm, KVM_GET_DIRTY_LOG, &log);
         ioctl(b->vm, KVM_CLEAR_DIRTY_LOG, &clear);
     }
-    g_mutex_unlock(&b->lock);
+    qemu_mutex_unlock(&b->lock);
 }
 
 static double bare_pages_per_s(uint32_t ring_entries)
@@ -256,7 +256,7 @@ static double bare_pages_per_s(uint32_t ring_entries)
         g_usleep(1000);
     }
     g_free(b.bits);
-    g_mutex_clear(&b.lock);
+    qemu_mutex_clear(&b.lock);
     close(b.vcpu);
     close(b.vm);
     close(b.kvm);

@@ -266,7 +266,7 @@ static void accuracy_table(void)
 /* ---- table 2: the calculator thread's period. ---- */
 
 typedef struct PeriodStats {
-    GMutex lock;
+    QemuMutex lock;
     double sum, sum_sq;
     int n;
 } PeriodStats;
@@ -279,11 +279,11 @@ static void period_listener(void *opaque)
     if (dirtyrate_stat_get(0, &st)) {
         double mbps = (double)st.rate_pages_per_s * RS_PAGE_SIZE / MiB;
 
-        g_mutex_lock(&p->lock);
+        qemu_mutex_lock(&p->lock);
         p->sum += mbps;
         p->sum_sq += mbps * mbps;
         p->n++;
-        g_mutex_unlock(&p->lock);
+        qemu_mutex_unlock(&p->lock);
     }
 }
 

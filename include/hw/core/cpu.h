@@ -39,8 +39,8 @@ struct CPUState {
     CPUHaltReason halted;       /* (VM lock) never runs again */
 
     /* Interruptible sleeps (doorbell, throttle). */
-    GMutex sleep_lock;
-    GCond sleep_cond;
+    QemuMutex sleep_lock;
+    QemuCond sleep_cond;
 
     /* Dirty ring (accel/kvm/dirty-ring.c); NULL in bitmap mode. */
     struct kvm_dirty_gfn *dirty_gfns;
