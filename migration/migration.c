@@ -164,6 +164,9 @@ static bool migration_pace(MigrationState *s, Error **errp)
     return true;
 }
 
+/* The migration thread updates stats with atomics; readers load them so. */
+#define MIG_STAT(s, field) __atomic_load_n(&(s)->stats.field, __ATOMIC_RELAXED)
+
 void migration_account_write(MigrationState *s, size_t bytes)
 {
     int64_t now_ns = migration_clock_ns(), elapsed_ns;
@@ -633,21 +636,21 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     info->has_status = true;
     info->status = status;
     ram = info->ram = g_new0(MigrationStats, 1);
-    ram->transferred = s->stats.transferred_bytes;
-    ram->remaining = s->stats.remaining_bytes;
+    ram->transferred = MIG_STAT(s, transferred_bytes);
+    ram->remaining = MIG_STAT(s, remaining_bytes);
     ram->total = ram_size();
-    ram->duplicate = s->stats.zero_pages;
-    ram->normal = s->stats.normal_pages;
-    ram->normal_bytes = s->stats.normal_pages * RS_PAGE_SIZE;
-    ram->dirty_pages_rate = s->stats.dirty_pages_rate;
+    ram->duplicate = MIG_STAT(s, zero_pages);
+    ram->normal = MIG_STAT(s, normal_pages);
+    ram->normal_bytes = MIG_STAT(s, normal_pages) * RS_PAGE_SIZE;
+    ram->dirty_pages_rate = MIG_STAT(s, dirty_pages_rate);
     bw = migration_bandwidth(s);
     ram->mbps = (double)__atomic_load_n(&s->stats.bandwidth_bytes_per_s,
                                         __ATOMIC_RELAXED) * 8 / 1e6;
-    ram->dirty_sync_count = s->stats.dirty_sync_count;
+    ram->dirty_sync_count = MIG_STAT(s, dirty_sync_count);
     ram->page_size = RS_PAGE_SIZE;
-    ram->pages_per_second = s->stats.pages_per_second;
-    ram->precopy_bytes = s->stats.precopy_bytes;
-    ram->downtime_bytes = s->stats.downtime_bytes;
+    ram->pages_per_second = MIG_STAT(s, pages_per_second);
+    ram->precopy_bytes = MIG_STAT(s, precopy_bytes);
+    ram->downtime_bytes = MIG_STAT(s, downtime_bytes);
 
     info->has_total_time = true;
     info->total_time = migration_status_is_active(status) ?
@@ -659,11 +662,11 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     }
     if (status == MIGRATION_STATUS_ACTIVE) {
         info->has_expected_downtime = true;
-        remaining = s->stats.remaining_bytes;
+        remaining = MIG_STAT(s, remaining_bytes);
         info->expected_downtime = bw ? (int64_t)(remaining * 1000 / bw) :
                                   s->stats.expected_downtime_ms;
         /* Geometric passes: S / (B - R) when the guest dirties less. */
-        dirty_bytes_per_s = s->stats.dirty_pages_rate * RS_PAGE_SIZE;
+        dirty_bytes_per_s = MIG_STAT(s, dirty_pages_rate) * RS_PAGE_SIZE;
         if (bw > dirty_bytes_per_s) {
             info->has_x_remaining_time = true;
             info->x_remaining_time = remaining * 1000 /
