@@ -11,7 +11,6 @@ from restraint_vm import Checks, RestraintVM, QMPError, require_kvm
 
 CHECKS = Checks()
 check = CHECKS.check
-failures = CHECKS.failures
 
 PAGE_BYTES = 4096
 MIB = 1 << 20
@@ -145,8 +144,7 @@ def main():
     test_limit_holds_and_cancel_restores()
     test_errors()
     test_stop_and_quit_while_a_vcpu_sleeps()
-    print(f'{len(failures)} failure(s)')
-    return 1 if failures else 0
+    return CHECKS.exit_code()
 
 
 if __name__ == '__main__':
