@@ -95,6 +95,15 @@ static void metrics_double(GString *s, const char *name, const char *labels,
     g_string_append_printf(s, "%s%s %s\n", name, labels, num);
 }
 
+/* A metric without labels: its HELP, TYPE and one sample. */
+static void metrics_single_u64(GString *s, const char *name,
+                               const char *type, const char *help,
+                               uint64_t value)
+{
+    metrics_head(s, name, type, help);
+    metrics_u64(s, name, "", value);
+}
+
 /* One gauge or counter per vCPU, from @field of each LiveVcpuStats. */
 typedef enum MetricsVcpuField {
     MV_MEASURED_RATE,
@@ -222,16 +231,6 @@ static void metrics_vcpus(GString *s)
 
 static void metrics_dirty_tracking(GString *s)
 {
-    static const struct {
-        unsigned int flag;
-        const char *name;
-    } users[] = {
-        { GLOBAL_DIRTY_MIGRATION, "migration" },
-        { GLOBAL_DIRTY_DIRTY_RATE, "dirty-rate" },
-        { GLOBAL_DIRTY_LIMIT, "dirty-limit" },
-        { GLOBAL_DIRTY_CHECK, "check" },
-        { GLOBAL_DIRTY_OBSERVE, "observe" },
-    };
     DirtyTrackingStats st;
 
     vm_lock();
@@ -243,45 +242,44 @@ static void metrics_dirty_tracking(GString *s)
     metrics_u64(s, "restraint_dirty_ring_entries", "", st.ring_entries);
     metrics_head(s, "restraint_dirty_tracking_user_active", "gauge",
                  "1 while this user has global dirty tracking on.");
-    for (size_t i = 0; i < G_N_ELEMENTS(users); i++) {
-        g_autofree char *labels = g_strdup_printf("{user=\"%s\"}",
-                                                  users[i].name);
+    for (unsigned int flag = 1; flag & GLOBAL_DIRTY_MASK; flag <<= 1) {
+        g_autofree char *labels = g_strdup_printf(
+            "{user=\"%s\"}", memory_dirty_user_name(flag));
 
         metrics_u64(s, "restraint_dirty_tracking_user_active", labels,
-                    !!(st.users & users[i].flag));
+                    !!(st.users & flag));
     }
-    metrics_head(s, "restraint_dirty_tracking_syncs_total", "counter",
-                 "Harvests done on behalf of a consumer.");
-    metrics_u64(s, "restraint_dirty_tracking_syncs_total", "", st.syncs);
-    metrics_head(s, "restraint_dirty_ring_reaper_runs_total", "counter",
-                 "Periodic harvests by the kvm-reaper thread.");
-    metrics_u64(s, "restraint_dirty_ring_reaper_runs_total", "",
-                st.reaper_runs);
-    metrics_head(s, "restraint_dirty_ring_harvested_entries_total", "counter",
-                 "Dirty-ring entries harvested, all vCPUs.");
-    metrics_u64(s, "restraint_dirty_ring_harvested_entries_total", "",
-                st.ring_harvested);
-    metrics_head(s, "restraint_dirty_ring_dropped_entries_total", "counter",
-                 "Dirty-ring entries dropped (outside guest RAM).");
-    metrics_u64(s, "restraint_dirty_ring_dropped_entries_total", "",
-                st.ring_dropped);
-    metrics_head(s, "restraint_dirty_ring_full_exits_total", "counter",
-                 "KVM_EXIT_DIRTY_RING_FULL exits, all vCPUs.");
-    metrics_u64(s, "restraint_dirty_ring_full_exits_total", "",
-                st.ring_full_exits);
-    metrics_head(s, "restraint_dirty_ring_reset_mismatches_total", "counter",
-                 "Ring resets where KVM reset another count than was "
-                 "harvested.");
-    metrics_u64(s, "restraint_dirty_ring_reset_mismatches_total", "",
-                st.ring_reset_mismatches);
+    const struct {
+        const char *name;
+        const char *help;
+        uint64_t value;
+    } counters[] = {
+        { "restraint_dirty_tracking_syncs_total",
+          "Harvests done on behalf of a consumer.", st.syncs },
+        { "restraint_dirty_ring_reaper_runs_total",
+          "Periodic harvests by the kvm-reaper thread.", st.reaper_runs },
+        { "restraint_dirty_ring_harvested_entries_total",
+          "Dirty-ring entries harvested, all vCPUs.", st.ring_harvested },
+        { "restraint_dirty_ring_dropped_entries_total",
+          "Dirty-ring entries dropped (outside guest RAM).", st.ring_dropped },
+        { "restraint_dirty_ring_full_exits_total",
+          "KVM_EXIT_DIRTY_RING_FULL exits, all vCPUs.", st.ring_full_exits },
+        { "restraint_dirty_ring_reset_mismatches_total",
+          "Ring resets where KVM reset another count than was harvested.",
+          st.ring_reset_mismatches },
+        { "restraint_dirty_bitmap_pages_total",
+          "Dirty pages reported by KVM_GET_DIRTY_LOG (bitmap mode).",
+          st.bitmap_pages },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(counters); i++) {
+        metrics_single_u64(s, counters[i].name, "counter", counters[i].help,
+                           counters[i].value);
+    }
     metrics_head(s, "restraint_dirty_ring_harvest_seconds_total", "counter",
                  "Time spent harvesting and resetting the dirty rings.");
     metrics_double(s, "restraint_dirty_ring_harvest_seconds_total", "",
                    st.ring_harvest_ns / 1e9);
-    metrics_head(s, "restraint_dirty_bitmap_pages_total", "counter",
-                 "Dirty pages reported by KVM_GET_DIRTY_LOG (bitmap mode).");
-    metrics_u64(s, "restraint_dirty_bitmap_pages_total", "",
-                st.bitmap_pages);
 }
 
 static void metrics_migration(GString *s)

@@ -10,17 +10,6 @@
 #include "sysemu/cpus.h"
 #include "sysemu/memory.h"
 
-static const struct {
-    unsigned int flag;
-    const char *name;
-} dirty_user_names[] = {
-    { GLOBAL_DIRTY_MIGRATION, "migration" },
-    { GLOBAL_DIRTY_DIRTY_RATE, "dirty-rate" },
-    { GLOBAL_DIRTY_LIMIT, "dirty-limit" },
-    { GLOBAL_DIRTY_CHECK, "check" },
-    { GLOBAL_DIRTY_OBSERVE, "observe" },
-};
-
 DirtyTrackingInfo *qmp_x_query_dirty_tracking(Error **errp)
 {
     DirtyTrackingInfo *info = g_new0(DirtyTrackingInfo, 1);
@@ -34,11 +23,11 @@ DirtyTrackingInfo *qmp_x_query_dirty_tracking(Error **errp)
     info->ring_size = st.ring_entries;
     info->manual_protect = st.manual_protect;
     info->initially_set = st.initially_set;
-    for (size_t i = 0; i < G_N_ELEMENTS(dirty_user_names); i++) {
-        if (st.users & dirty_user_names[i].flag) {
+    for (unsigned int flag = 1; flag & GLOBAL_DIRTY_MASK; flag <<= 1) {
+        if (st.users & flag) {
             strList *elem = g_new0(strList, 1);
 
-            elem->value = g_strdup(dirty_user_names[i].name);
+            elem->value = g_strdup(memory_dirty_user_name(flag));
             *users_tail = elem;
             users_tail = &elem->next;
         }

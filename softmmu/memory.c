@@ -41,6 +41,16 @@ static const struct {
     { GLOBAL_DIRTY_OBSERVE, -1, "observe" },
 };
 
+const char *memory_dirty_user_name(unsigned int flag)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(dirty_users); i++) {
+        if (dirty_users[i].flag == flag) {
+            return dirty_users[i].name;
+        }
+    }
+    return NULL;
+}
+
 DirtyTrackingMode memory_dirty_tracking_mode(void)
 {
     return kvm_state && kvm_state->dirty_ring_entries ? DIRTY_TRACKING_RING

@@ -46,6 +46,8 @@ void memory_global_dirty_log_stop(unsigned int flags);
 /* Harvest KVM's dirty information into every active client's bitmap. */
 void memory_global_dirty_log_sync(void);
 unsigned int memory_global_dirty_tracking(void);
+/* The name of one GLOBAL_DIRTY_* user ("migration", ...), NULL if none. */
+const char *memory_dirty_user_name(unsigned int flag);
 DirtyTrackingMode memory_dirty_tracking_mode(void);
 void memory_dirty_tracking_stats(DirtyTrackingStats *stats);
 /* Stop every user (teardown). */
