@@ -11,10 +11,12 @@ import sys
 import tempfile
 import threading
 
-from restraint_vm import Checks, RestraintVM, QMPError, require_kvm
+from restraint_vm import RestraintVM, QMPError, require_kvm
 from restraint_vm import poll as poll_until
+# The same helpers and verdicts as the other migration tests.
+from test_migration import CHECKS, runstate, set_caps, status, vm_args
+from test_migration import wait_status, written
 
-CHECKS = Checks()
 check = CHECKS.check
 MIB = 1 << 20
 TERMINAL = ('completed', 'failed', 'cancelled')
@@ -27,35 +29,15 @@ def poll(fn, timeout=60.0, step=0.05):
     return poll_until(fn, timeout, step)
 
 
-def vm_args(extra=()):
-    return ['-smp', '2', '-m', '80M', '-accel', 'kvm,dirty-ring-size=4096'] + \
-        list(extra)
-
-
-def set_caps(vm, **caps):
-    vm.cmd('migrate-set-capabilities',
-           capabilities=[{'capability': k.replace('_', '-'), 'state': v}
-                         for k, v in caps.items()])
-
-
-def status(vm):
-    return vm.cmd('query-migrate').get('status')
-
-
-def wait_status(vm, wanted, timeout=60.0):
-    return poll(lambda: status(vm) in wanted and status(vm), timeout)
-
-
-def runstate(vm):
-    return vm.cmd('query-status')['status']
-
-
-def running(vm):
-    return vm.cmd('query-status')['running']
-
-
-def written(vm, cpu=0):
-    return vm.cmd('x-query-workload')[cpu]['pages-written']
+def source_and_destination(tmp, name, dst_args=None):
+    """A source whose vCPU 0 writes, and a destination (without -S by
+    default) listening on a socket in @tmp."""
+    sock = os.path.join(tmp, name + '.sock')
+    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write,size=16M']),
+                      name='src')
+    dst = RestraintVM(vm_args(dst_args or ['-incoming', 'unix:' + sock]),
+                      name='dst')
+    return src, dst, sock
 
 
 def frozen(vm):
@@ -164,10 +146,7 @@ def test_stop_cont_client_never_leaves_both_sides_running(tmp, start_paused):
 
 
 def test_paused_source_arrives_paused(tmp):
-    sock = os.path.join(tmp, 'paused.sock')
-    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write,size=16M']),
-                      name='src')
-    dst = RestraintVM(vm_args(['-incoming', 'unix:' + sock]), name='dst')
+    src, dst, sock = source_and_destination(tmp, 'paused')
     with src, dst:
         src.cmd('migrate-set-parameters', max_bandwidth=0)
         poll(lambda: written(src) > 0, 10)
@@ -221,10 +200,8 @@ def test_panicked_source_arrives_panicked(tmp):
 
 
 def test_cont_is_refused_where_the_guest_must_stay_stopped(tmp):
-    sock = os.path.join(tmp, 'refuse.sock')
-    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write,size=16M']),
-                      name='src')
-    dst = RestraintVM(vm_args(['-incoming', 'defer']), name='dst')
+    src, dst, sock = source_and_destination(tmp, 'refuse',
+                                            ['-incoming', 'defer'])
     with src, dst:
         desc = cont_error(dst)
         check(desc is not None and 'incoming migration' in desc,
@@ -254,10 +231,7 @@ def test_cont_is_refused_where_the_guest_must_stay_stopped(tmp):
 
 
 def test_cancelled_switchover_gives_a_paused_guest_back_paused(tmp):
-    sock = os.path.join(tmp, 'cancel.sock')
-    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write,size=16M']),
-                      name='src')
-    dst = RestraintVM(vm_args(['-incoming', 'unix:' + sock]), name='dst')
+    src, dst, sock = source_and_destination(tmp, 'cancel')
     with src, dst:
         set_caps(src, pause_before_switchover=True, events=True)
         src.cmd('migrate-set-parameters', max_bandwidth=0)
