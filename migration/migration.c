@@ -306,12 +306,14 @@ static bool migration_stop_guest(MigrationState *s, Error **errp)
     vm_lock();
     /* Whatever state it is in: a stop racing with us does not win. */
     s->stopped_vm = vm_stop(RUN_STATE_FINISH_MIGRATE);
+    if (!s->stopped_vm) {
+        error_setg(errp, "cannot stop the guest for the switchover in "
+                   "state '%s'", RunState_str(runstate_get()));
+    }
     s->in_downtime = true;
     convergence_stop(&s->conv);
     vm_unlock();
     if (!s->stopped_vm) {
-        error_setg(errp, "cannot stop the guest for the switchover in "
-                   "state '%s'", RunState_str(runstate_get()));
         return false;
     }
     if (s->caps[MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER]) {

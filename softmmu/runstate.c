@@ -103,6 +103,7 @@ typedef struct RunStateMachine {
 
 static RunStateMachine rsm = {
     .current = RUN_STATE_PRELAUNCH,
+    .before_migration = RUN_STATE_PRELAUNCH,
     .guest_fault = RUNSTATE_NO_FAULT,
 };
 static GMainLoop *main_loop;
