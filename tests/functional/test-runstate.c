@@ -84,7 +84,7 @@ static void vm_rerun(void)
         runstate_set(RUN_STATE_PAUSED);
     } else if (runstate_get() != RUN_STATE_PAUSED &&
                runstate_get() != RUN_STATE_RUNNING) {
-        /* A crashed guest: a new machine, as tests with several VMs do. */
+        /* Crashed or migrated: a new machine, as tests with several do. */
         vm_stop(RUN_STATE_SHUTDOWN);
         runstate_set(RUN_STATE_PRELAUNCH);
     }
@@ -300,6 +300,70 @@ static void test_concurrent_stop_cont_agree_with_the_vcpus(void)
     test_vm_destroy();
 }
 
+/* How a switchover goes, and what the VM must be after it. */
+static const struct {
+    const char *name;
+    bool paused_before;         /* stop before the switchover */
+    bool crash_during;          /* a vCPU reports a crash meanwhile */
+    bool completed;
+    RunState travels;           /* runstate_before_migration() */
+    RunState after;
+} switchover_cases[] = {
+    { "running, failed", false, false, false, RUN_STATE_RUNNING,
+      RUN_STATE_RUNNING },
+    { "paused, failed", true, false, false, RUN_STATE_PAUSED,
+      RUN_STATE_PAUSED },
+    { "running, completed", false, false, true, RUN_STATE_RUNNING,
+      RUN_STATE_POSTMIGRATE },
+    { "crash during, failed", false, true, false, RUN_STATE_GUEST_PANICKED,
+      RUN_STATE_GUEST_PANICKED },
+    { "crash during, completed", false, true, true,
+      RUN_STATE_GUEST_PANICKED, RUN_STATE_POSTMIGRATE },
+};
+
+/*
+ * The switchover carries the state the guest was in, including a crash
+ * reported while finish-migrate refused every stop, and a failed one
+ * gives the guest back as it was.
+ */
+static void test_switchover_ends_as_the_guest_was(void)
+{
+    vm_create();
+    for (size_t i = 0; i < G_N_ELEMENTS(switchover_cases); i++) {
+        g_autofree char *why = NULL;
+        Error *err = NULL;
+
+        g_test_message("%s", switchover_cases[i].name);
+        if (switchover_cases[i].paused_before) {
+            g_assert_true(qmp_locked(qmp_stop, NULL));
+        }
+        vm_lock();
+        g_assert_true(vm_stop(RUN_STATE_FINISH_MIGRATE));
+        vm_unlock();
+        if (switchover_cases[i].crash_during) {
+            qemu_system_guest_panicked(0, "test crash during switchover");
+            while (g_main_context_iteration(NULL, FALSE)) {
+                /* the main loop's stop, refused */
+            }
+            g_assert_cmpint(state_now(), ==, RUN_STATE_FINISH_MIGRATE);
+        }
+        /* The crash's reason goes first: it is the lasting one. */
+        g_assert_false(qmp_locked(qmp_cont, &why));
+        g_assert_nonnull(strstr(why, switchover_cases[i].crash_during ?
+                                "cannot be resumed" : "not finalized"));
+        vm_lock();
+        g_assert_cmpint(runstate_before_migration(), ==,
+                        switchover_cases[i].travels);
+        g_assert_true(vm_end_migration(switchover_cases[i].completed,
+                                       &err));
+        g_assert_cmpint(runstate_get(), ==, switchover_cases[i].after);
+        vm_unlock();
+        g_assert_null(err);
+        vm_rerun();
+    }
+    test_vm_destroy();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -310,5 +374,7 @@ int main(int argc, char **argv)
                     test_stop_cont_never_lose_guest_panicked);
     g_test_add_func("/runstate/kvm/concurrent-stop-cont-agree-with-the-vcpus",
                     test_concurrent_stop_cont_agree_with_the_vcpus);
+    g_test_add_func("/runstate/kvm/switchover-ends-as-the-guest-was",
+                    test_switchover_ends_as_the_guest_was);
     return g_test_run();
 }
