@@ -5,9 +5,10 @@
  * word, then KVM's x86-64 register structures as the kernel lays them
  * out (little-endian), then the TSC.  The machine's own state (page
  * tables, control blocks, the guest program) lives in the system area
- * of guest RAM and travels with it.  One MIG_REC_RUN_STATE record says
- * what the destination becomes: running, paused or the guest's fault.  Decoding checks every field the
- * guest ABI fixes before anything reaches KVM.
+ * of guest RAM and travels with it.  Decoding checks every field the
+ * guest ABI fixes before anything reaches KVM.  One MIG_REC_RUN_STATE
+ * record says what the destination becomes: running, paused or the
+ * guest's fault.
  */
 #ifndef MIGRATION_VMSTATE_H
 #define MIGRATION_VMSTATE_H
