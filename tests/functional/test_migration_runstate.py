@@ -23,6 +23,8 @@ TERMINAL = ('completed', 'failed', 'cancelled')
 # Slow enough that the client's loop overlaps every phase, switchover too.
 BANDWIDTH = 48 * MIB
 DIRTY_LIMIT_MBPS = 8
+# The writer of the other tests, MB/s: dirty, but far below any link.
+WRITE_MBPS = 16
 
 
 def poll(fn, timeout=60.0, step=0.05):
@@ -30,10 +32,12 @@ def poll(fn, timeout=60.0, step=0.05):
 
 
 def source_and_destination(tmp, name, dst_args=None):
-    """A source whose vCPU 0 writes, and a destination (without -S by
+    """A source whose vCPU 0 writes (paced: the migration converges even
+    on a slow, instrumented build), and a destination (without -S by
     default) listening on a socket in @tmp."""
     sock = os.path.join(tmp, name + '.sock')
-    src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write,size=16M']),
+    src = RestraintVM(vm_args(['-workload',
+                               f'cpu=0,kind=write,size=16M,rate={WRITE_MBPS}']),
                       name='src')
     dst = RestraintVM(vm_args(dst_args or ['-incoming', 'unix:' + sock]),
                       name='dst')
