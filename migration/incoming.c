@@ -5,8 +5,9 @@
  * The main loop accepts one connection; the thread reads and checks the
  * whole stream (migration/stream.c writes pages only at checked
  * addresses inside guest RAM), loads the vCPU states, answers "loaded",
- * and on the source's "go" starts the guest, or leaves it paused when
- * restraint was started with -S (QEMU's behaviour).  A failure leaves
+ * and on the source's "go" gives the guest the source's run state: a
+ * running guest starts, or stays paused when restraint was started with
+ * -S (QEMU's behaviour); a paused or crashed one stays so.  A failure leaves
  * the VM in inmigrate, never run; migrate-incoming may be tried again.
  */
 #include "qemu/osdep.h"
@@ -129,6 +130,27 @@ static bool incoming_handshake(IncomingState *in, Error **errp)
     return true;
 }
 
+/*
+ * The guest arrives as the source had it (QEMU does the same with its
+ * global state): a running guest runs unless -S, a paused one waits for
+ * cont, a crashed one stays crashed.  VM lock held.
+ */
+static void incoming_hand_over(IncomingState *in, RunState source_state)
+{
+    Error *err = NULL;
+
+    trace_migration_incoming_hand_over(RunState_str(source_state),
+                                       in->autostart);
+    if (source_state != RUN_STATE_RUNNING) {
+        runstate_set(source_state);
+        return;
+    }
+    runstate_set(RUN_STATE_PAUSED);
+    if (in->autostart && !vm_start(&err)) {
+        error_report_err(err);
+    }
+}
+
 static gboolean incoming_join_cb(gpointer opaque)
 {
     if (incoming.thread &&
@@ -177,13 +199,10 @@ static gpointer incoming_thread(gpointer opaque)
     vm_lock();
     in->total_time_ms = migration_clock_ms() - in->start_ms;
     if (ok) {
+        /* The state first: who sees "completed" may act on the guest. */
+        incoming_hand_over(in, vmstate_run_state_decode(stats.run_state));
         incoming_set_status(MIGRATION_STATUS_ACTIVE,
                             MIGRATION_STATUS_COMPLETED);
-        runstate_set(RUN_STATE_PAUSED);
-        if (in->autostart && !vm_start(&err)) {
-            error_report_err(err);
-            err = NULL;
-        }
     } else {
         qemu_mutex_lock(&in->lock);
         g_free(in->error_desc);

@@ -304,12 +304,18 @@ static bool migration_setup(MigrationState *s, Error **errp)
 static bool migration_stop_guest(MigrationState *s, Error **errp)
 {
     vm_lock();
-    s->stopped_from = runstate_get();
-    vm_stop(RUN_STATE_FINISH_MIGRATE);
-    s->stopped_vm = true;
+    /* Whatever state it is in: a stop racing with us does not win. */
+    s->stopped_vm = vm_stop(RUN_STATE_FINISH_MIGRATE);
+    if (!s->stopped_vm) {
+        error_setg(errp, "cannot stop the guest for the switchover in "
+                   "state '%s'", RunState_str(runstate_get()));
+    }
     s->in_downtime = true;
     convergence_stop(&s->conv);
     vm_unlock();
+    if (!s->stopped_vm) {
+        return false;
+    }
     if (s->caps[MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER]) {
         if (!migration_set_status(&s->status, MIGRATION_STATUS_ACTIVE,
                                   MIGRATION_STATUS_PRE_SWITCHOVER)) {
@@ -342,6 +348,7 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
                                Error **errp)
 {
     g_autofree uint8_t *cpus_buf = NULL;
+    MigRunState run_state;
     uint8_t word[8];
     uint64_t ack;
     int fd, ready;
@@ -353,6 +360,7 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
     cpus_buf = g_malloc0((size_t)cpus_count() * VMSTATE_CPU_BYTES);
     vm_lock();
     ok = vmstate_save_cpus(cpus_buf, errp);
+    run_state = vmstate_run_state_encode(runstate_before_migration());
     vm_unlock();
     if (!ok) {
         return false;
@@ -362,6 +370,9 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
                          VMSTATE_CPU_BYTES, VMSTATE_CPU_BYTES, errp)) {
             return false;
         }
+    }
+    if (!mig_put_run_state(&s->writer, run_state, errp)) {
+        return false;
     }
     if (!mig_put_end(&s->writer, errp)) {
         return false;
@@ -433,18 +444,8 @@ static void migration_cleanup_locked(MigrationState *s, bool completed)
 
     convergence_stop(&s->conv);
     ram_save_cleanup(s);
-    if (completed) {
-        runstate_set(RUN_STATE_POSTMIGRATE);
-    } else if (s->stopped_vm &&
-               runstate_get() == RUN_STATE_FINISH_MIGRATE) {
-        if (s->stopped_from == RUN_STATE_RUNNING) {
-            runstate_set(RUN_STATE_PAUSED);
-            if (!vm_start(&err)) {
-                error_report_err(err);
-            }
-        } else {
-            runstate_set(s->stopped_from);
-        }
+    if (s->stopped_vm && !vm_end_migration(completed, &err)) {
+        error_report_err(err);
     }
     s->stopped_vm = false;
     s->in_downtime = false;

@@ -1,5 +1,5 @@
 /*
- * The migration stream, version 1: checksum, encoder and parser.
+ * The migration stream, version 2: checksum, encoder and parser.
  *
  * Pure code over bytes (see include/migration/stream.h): the migration
  * thread, the incoming thread, the unit tests and the fuzzer all use it
@@ -340,6 +340,12 @@ bool mig_put_cpu(MigWriter *w, uint32_t cpu_index, const void *state,
            mig_writer_append(w, state, state_bytes, errp);
 }
 
+bool mig_put_run_state(MigWriter *w, MigRunState state, Error **errp)
+{
+    assert(state >= MIG_RUN_RUNNING && state <= MIG_RUN_MAX);
+    return mig_put_tag(w, MIG_REC_RUN_STATE, state, errp);
+}
+
 bool mig_put_end(MigWriter *w, Error **errp)
 {
     uint8_t word[8];
@@ -373,7 +379,8 @@ typedef struct MigLoader {
     uint64_t *seen_cpus;        /* one bit per vCPU */
     uint32_t cpus_received;
     uint64_t last_pass;
-    bool in_cpu_phase;          /* a vCPU record came: no more RAM */
+    bool in_device_part;        /* a vCPU or run state record came: no RAM */
+    bool run_state_received;
 } MigLoader;
 
 /* Read @len bytes (a multiple of 8) into @buf and checksum them. */
@@ -402,9 +409,9 @@ static bool mig_load_page_record(MigLoader *l, MigRecordType type,
     uint64_t pages = t->ram_bytes / MIG_PAGE_BYTES;
     uint8_t *host;
 
-    if (l->in_cpu_phase) {
+    if (l->in_device_part) {
         error_setg(errp, "RAM page record at byte %" PRIu64 " after the "
-                   "vCPU states", tag_offset);
+                   "device state (vCPU states, run state)", tag_offset);
         return false;
     }
     if (page >= pages) {
@@ -451,13 +458,32 @@ static bool mig_load_cpu_record(MigLoader *l, uint64_t cpu,
                    PRIu64, cpu, tag_offset);
         return false;
     }
-    l->in_cpu_phase = true;
+    l->in_device_part = true;
     if (!mig_load_bytes(l, t->cpu_states + cpu * t->cpu_state_bytes,
                         t->cpu_state_bytes, "a vCPU state", errp)) {
         return false;
     }
     l->seen_cpus[cpu / 64] |= UINT64_C(1) << (cpu % 64);
     l->cpus_received++;
+    return true;
+}
+
+static bool mig_load_run_state_record(MigLoader *l, uint64_t value,
+                                      uint64_t tag_offset, Error **errp)
+{
+    if (l->run_state_received) {
+        error_setg(errp, "second run state record at byte %" PRIu64,
+                   tag_offset);
+        return false;
+    }
+    if (value < MIG_RUN_RUNNING || value > MIG_RUN_MAX) {
+        error_setg(errp, "unknown run state %" PRIu64 " at byte %" PRIu64,
+                   value, tag_offset);
+        return false;
+    }
+    l->in_device_part = true;
+    l->run_state_received = true;
+    l->stats->run_state = value;
     return true;
 }
 
@@ -498,6 +524,10 @@ static bool mig_load_end_record(MigLoader *l, uint64_t value,
                    " vCPU states", l->cpus_received, l->t->cpu_count);
         return false;
     }
+    if (!l->run_state_received) {
+        error_setg(errp, "the stream ended without the source's run state");
+        return false;
+    }
     return true;
 }
 
@@ -532,7 +562,7 @@ static bool mig_load_records(MigLoader *l, const int *cancelled,
             }
             break;
         case MIG_REC_PASS:
-            if (l->in_cpu_phase || value <= l->last_pass) {
+            if (l->in_device_part || value <= l->last_pass) {
                 error_setg(errp, "pass record %" PRIu64 " at byte %" PRIu64
                            " out of order (last pass %" PRIu64 ")", value,
                            tag_offset, l->last_pass);
@@ -543,6 +573,11 @@ static bool mig_load_records(MigLoader *l, const int *cancelled,
             break;
         case MIG_REC_CPU:
             if (!mig_load_cpu_record(l, value, tag_offset, errp)) {
+                return false;
+            }
+            break;
+        case MIG_REC_RUN_STATE:
+            if (!mig_load_run_state_record(l, value, tag_offset, errp)) {
                 return false;
             }
             break;

@@ -1,6 +1,7 @@
 /*
  * vCPU state in the migration stream: encode, decode and check, and the
- * thin wrappers that save and load every vCPU through accel/kvm.
+ * thin wrappers that save and load every vCPU through accel/kvm; the
+ * run state record's values.
  */
 #include "qemu/osdep.h"
 
@@ -149,4 +150,36 @@ bool vmstate_load_cpus(const uint8_t *in, Error **errp)
         trace_migration_vmstate_load_cpu(i, states[i].regs.rip);
     }
     return true;
+}
+
+MigRunState vmstate_run_state_encode(RunState state)
+{
+    switch (state) {
+    case RUN_STATE_RUNNING:
+        return MIG_RUN_RUNNING;
+    case RUN_STATE_GUEST_PANICKED:
+        return MIG_RUN_GUEST_PANICKED;
+    case RUN_STATE_INTERNAL_ERROR:
+        return MIG_RUN_INTERNAL_ERROR;
+    default:
+        /* Stopped by a user, never started, or migrated once before. */
+        return MIG_RUN_PAUSED;
+    }
+}
+
+RunState vmstate_run_state_decode(MigRunState state)
+{
+    switch (state) {
+    case MIG_RUN_RUNNING:
+        return RUN_STATE_RUNNING;
+    case MIG_RUN_GUEST_PANICKED:
+        return RUN_STATE_GUEST_PANICKED;
+    case MIG_RUN_INTERNAL_ERROR:
+        return RUN_STATE_INTERNAL_ERROR;
+    case MIG_RUN_PAUSED:
+        break;
+    }
+    /* mig_stream_load() refused every other value. */
+    assert(state == MIG_RUN_PAUSED);
+    return RUN_STATE_PAUSED;
 }

@@ -80,10 +80,12 @@ StatusInfo *qmp_query_status(Error **errp)
 
 void qmp_stop(Error **errp)
 {
-    /* A VM that is not running keeps its state (paused, guest-panicked). */
-    if (runstate_is_running()) {
-        vm_stop(RUN_STATE_PAUSED);
-    }
+    /*
+     * Only a running VM pauses; any other keeps its state (paused,
+     * guest-panicked, finish-migrate during a switchover), as in QEMU.
+     * Checked inside vm_stop(), in turn with any other transition.
+     */
+    vm_stop(RUN_STATE_PAUSED);
 }
 
 void qmp_cont(Error **errp)

@@ -51,8 +51,7 @@ bool vm_lock_held(void)
     return vm_mutex_owned;
 }
 
-/* Wait on @cond with the VM lock, keeping vm_mutex_owned true. */
-static void vm_cond_wait(QemuCond *cond)
+void vm_cond_wait(QemuCond *cond)
 {
     vm_mutex_owned = false;
     qemu_cond_wait(cond, &vm_mutex);
@@ -187,6 +186,10 @@ bool all_vcpus_paused(void)
     return true;
 }
 
+/*
+ * Drops the VM lock while it waits: only vm_stop() calls this, and it
+ * keeps every other run state transition out until the pause is done.
+ */
 void pause_all_vcpus(void)
 {
     assert(vm_lock_held());

@@ -68,7 +68,6 @@ typedef struct MigrationState {
     GThread *thread;                /* main thread, VM lock */
     int thread_done;                /* (atomic) takes no VM lock anymore */
     int64_t start_ms;               /* CLOCK_MONOTONIC */
-    RunState stopped_from;          /* what the switchover stopped */
     bool stopped_vm;                /* the switchover stopped the VM */
 
     ConvergenceState conv;          /* (VM lock) */

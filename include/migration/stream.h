@@ -1,5 +1,5 @@
 /*
- * The migration stream, version 1: its format, the sender's encoder and
+ * The migration stream, version 2: its format, the sender's encoder and
  * the destination's parser (migration/stream.c).
  *
  * Pure code: no sockets, no KVM, no globals.  The encoder appends to a
@@ -19,7 +19,8 @@
 
 /* "RSTRMIG\0" read as a little-endian 64-bit word. */
 #define MIG_STREAM_MAGIC        UINT64_C(0x0047494d52545352)
-#define MIG_STREAM_VERSION      1u
+/* 2: the run state record (MIG_REC_RUN_STATE) is required. */
+#define MIG_STREAM_VERSION      2u
 /* The header's size on the wire, bytes (see MigStreamHeader). */
 #define MIG_STREAM_HEADER_BYTES 48u
 /* Pages are 4 KiB on both sides (DESIGN.md section 7). */
@@ -48,8 +49,21 @@ typedef enum MigRecordType {
     MIG_REC_PAGE = 0x02,    /* 4096 bytes of the page at value << 12 follow */
     MIG_REC_PASS = 0x03,    /* a dirty pass begins; value = its number */
     MIG_REC_CPU = 0x04,     /* cpu_state_bytes of vCPU number value follow */
+    MIG_REC_RUN_STATE = 0x05,   /* value = MigRunState of the source */
     MIG_REC_END = 0x0f,     /* the checksum follows; nothing after it */
 } MigRecordType;
+
+/*
+ * The source guest's run state before the switchover stopped it (QEMU
+ * sends its "global state" for this).  Wire values: never renumber.
+ */
+typedef enum MigRunState {
+    MIG_RUN_RUNNING = 1,        /* the destination resumes it (unless -S) */
+    MIG_RUN_PAUSED = 2,         /* stays paused until cont */
+    MIG_RUN_GUEST_PANICKED = 3, /* stays guest-panicked */
+    MIG_RUN_INTERNAL_ERROR = 4, /* stays internal-error */
+} MigRunState;
+#define MIG_RUN_MAX MIG_RUN_INTERNAL_ERROR
 
 /* The header, first on the wire (48 bytes, fields in this order). */
 typedef struct MigStreamHeader {
@@ -114,6 +128,7 @@ bool mig_put_ram_page(MigWriter *w, uint64_t gpa, const void *data,
 bool mig_put_pass(MigWriter *w, uint64_t pass, Error **errp);
 bool mig_put_cpu(MigWriter *w, uint32_t cpu_index, const void *state,
                  size_t state_bytes, Error **errp);
+bool mig_put_run_state(MigWriter *w, MigRunState state, Error **errp);
 /* The end record and checksum, then a flush. */
 bool mig_put_end(MigWriter *w, Error **errp);
 
@@ -140,10 +155,12 @@ typedef struct MigLoadStats {
     uint64_t normal_pages;
     uint64_t zero_pages;
     uint64_t passes;
+    MigRunState run_state;      /* what the source's run state record said */
 } MigLoadStats;
 
 /*
- * Load a whole stream: header, pages, vCPU states, end and checksum.
+ * Load a whole stream: header, pages, vCPU states, run state, end and
+ * checksum.
  * Every field is checked before it is used; a page is written only at a
  * checked address inside target->ram.  vCPU states are copied into
  * target->cpu_states (the caller applies them only if this returns true).

@@ -6,11 +6,15 @@
  * out (little-endian), then the TSC.  The machine's own state (page
  * tables, control blocks, the guest program) lives in the system area
  * of guest RAM and travels with it.  Decoding checks every field the
- * guest ABI fixes before anything reaches KVM.
+ * guest ABI fixes before anything reaches KVM.  One MIG_REC_RUN_STATE
+ * record says what the destination becomes: running, paused or the
+ * guest's fault.
  */
 #ifndef MIGRATION_VMSTATE_H
 #define MIGRATION_VMSTATE_H
 
+#include "migration/stream.h"
+#include "qapi/qapi-types.h"
 #include "sysemu/kvm-cpu-state.h"
 
 #define VMSTATE_CPU_VERSION 1u
@@ -28,5 +32,13 @@ bool vmstate_cpu_decode(const uint8_t *in, size_t len, uint64_t ram_bytes,
 bool vmstate_save_cpus(uint8_t *out, Error **errp);
 /* Decode and check every vCPU's state, then load them all (VM stopped). */
 bool vmstate_load_cpus(const uint8_t *in, Error **errp);
+
+/*
+ * The run state record: the source's state before the switchover (see
+ * runstate_before_migration()) on the wire, and back.  A guest that was
+ * merely stopped (paused, prelaunch, postmigrate) travels as paused.
+ */
+MigRunState vmstate_run_state_encode(RunState state);
+RunState vmstate_run_state_decode(MigRunState state);
 
 #endif /* MIGRATION_VMSTATE_H */

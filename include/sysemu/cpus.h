@@ -27,7 +27,11 @@ void cpu_kick(CPUState *cpu);
  */
 int64_t cpu_sleep_ns(CPUState *cpu, int64_t sleep_ns);
 
-/* Pause all vCPUs: when this returns, none is inside KVM_RUN. VM lock. */
+/*
+ * Pause all vCPUs: when this returns, none is inside KVM_RUN.  VM lock,
+ * which is dropped while waiting.  Only vm_stop() and vm_start()
+ * (softmmu/runstate.c) pause and resume: they serialise the transitions.
+ */
 void pause_all_vcpus(void);
 void resume_all_vcpus(void);
 bool all_vcpus_paused(void);

@@ -12,16 +12,58 @@
 
 RunState runstate_get(void);
 bool runstate_is_running(void);
-/* Set the state; emits nothing. */
-void runstate_set(RunState state);
 
 /*
- * Pause every vCPU (none is inside KVM_RUN when this returns), set
- * @state, emit STOP if the VM was running.
+ * The run state machine (softmmu/runstate.c).  Transitions happen one at
+ * a time: each waits until the one under way (which may have dropped the
+ * VM lock to wait for the vCPUs) is done, and sets the new state before
+ * it pauses or resumes anything.  A transition the table does not list
+ * is refused and changes nothing.
  */
-void vm_stop(RunState state);
-/* Resume every vCPU, set RUN_STATE_RUNNING, emit RESUME. */
+
+/* Who takes a transition: the rows of the table say which may. */
+#define RS_BY_STOP  (1u << 0)   /* vm_stop() */
+#define RS_BY_START (1u << 1)   /* vm_start() */
+#define RS_BY_SET   (1u << 2)   /* runstate_set() */
+/* Does the table let @by move the VM from @from to @to? */
+bool runstate_transition_allowed(RunState from, RunState to, unsigned by);
+
+/*
+ * Set the state without touching the vCPUs (start-up, the end of a
+ * migration); false when the table refuses.  Setting the current state
+ * is a no-op that succeeds.
+ */
+bool runstate_set(RunState state);
+
+/*
+ * Set @state, then pause every vCPU (none is inside KVM_RUN when this
+ * returns) and emit STOP if the VM was running.  A plain stop
+ * (RUN_STATE_PAUSED) acts only on a running VM; finish-migrate and the
+ * guest's faults are entered from any stopped state the table allows.
+ * False, with nothing changed, when the table refuses (the state stays
+ * what it was, e.g. finish-migrate during a switchover).
+ */
+bool vm_stop(RunState state);
+/*
+ * Set RUN_STATE_RUNNING, resume every vCPU, emit RESUME.  Refused with a
+ * message naming why in inmigrate, finish-migrate, postmigrate, after a
+ * guest fault (even one the main loop has not applied yet).
+ */
 bool vm_start(Error **errp);
+
+/*
+ * What vm_stop(RUN_STATE_FINISH_MIGRATE) found, as the migration must
+ * hand it on (QEMU's global state): running, paused, prelaunch,
+ * postmigrate, or the guest's fault, including one a vCPU reported that
+ * the switchover kept from being applied.
+ */
+RunState runstate_before_migration(void);
+/*
+ * Leave finish-migrate: postmigrate when @completed, else back to the
+ * state before the migration (a running guest runs again).  Nothing
+ * when the VM is no longer in finish-migrate (shutting down).
+ */
+bool vm_end_migration(bool completed, Error **errp);
 
 /*
  * Ask the main loop to shut down (QMP quit, SIGINT, SIGTERM): emits

@@ -261,7 +261,7 @@ def test_cancel_in_every_phase_leaves_the_source_running(tmp):
         check(poll(lambda: written(src) > w, 10), 'and its guest writes')
 
 
-def header(version=1, ram_bytes=RAM_BYTES, cpus=2):
+def header(version=2, ram_bytes=RAM_BYTES, cpus=2):
     return struct.pack('<QIIQQIIII', MAGIC, version, 48, ram_bytes, 16 * MIB,
                        4096, cpus, CPU_STATE_BYTES, 0)
 

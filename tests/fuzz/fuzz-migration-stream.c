@@ -109,6 +109,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     for (int c = 0; c < FUZZ_CPUS; c++) {
         mig_put_cpu(&w, c, cpu, sizeof(cpu), NULL);
     }
+    mig_put_run_state(&w, MIG_RUN_PAUSED, NULL);
     mig_put_end(&w, NULL);
     mig_writer_cleanup(&w);
     fclose(f);

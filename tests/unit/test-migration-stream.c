@@ -34,8 +34,11 @@ typedef enum Defect {
     D_PAGE_FAR_AWAY,        /* a page at the largest address a tag holds */
     D_CPU_OUT_OF_RANGE,     /* a state for cpu T_CPUS */
     D_PASS_BACKWARDS,       /* pass 2 after pass 3 */
-    D_VERSION_2,
+    D_VERSION_1,            /* a stream from before the run state */
     D_MISSING_CPU,
+    D_NO_RUN_STATE,
+    D_RUN_STATE_TWICE,
+    D_PAGE_AFTER_RUN_STATE,
 } Defect;
 
 static void source_fill(Source *src)
@@ -62,6 +65,21 @@ static bool append_cb(void *opaque, const void *buf, size_t len,
     return true;
 }
 
+/* The run state record, or its defect. */
+static void stream_put_run_state(MigWriter *w, Defect defect)
+{
+    if (defect == D_NO_RUN_STATE) {
+        return;
+    }
+    g_assert_true(mig_put_run_state(w, MIG_RUN_GUEST_PANICKED, NULL));
+    if (defect == D_RUN_STATE_TWICE) {
+        g_assert_true(mig_put_run_state(w, MIG_RUN_PAUSED, NULL));
+    }
+    if (defect == D_PAGE_AFTER_RUN_STATE) {
+        g_assert_true(mig_put_zero_page(w, 0, NULL));
+    }
+}
+
 static GByteArray *stream_build(const Source *src, Defect defect)
 {
     GByteArray *out = g_byte_array_new();
@@ -75,8 +93,8 @@ static GByteArray *stream_build(const Source *src, Defect defect)
     bool zero;
 
     mig_writer_init(&w, 8 + MIG_PAGE_BYTES, append_cb, out);
-    if (defect == D_VERSION_2) {
-        h.version = 2;
+    if (defect == D_VERSION_1) {
+        h.version = 1;
     }
     g_assert_true(mig_put_header(&w, &h, NULL));
     g_assert_true(mig_put_pass(&w, defect == D_PASS_BACKWARDS ? 3 : 1,
@@ -112,6 +130,7 @@ static GByteArray *stream_build(const Source *src, Defect defect)
     if (defect == D_PAGE_AFTER_CPU) {
         g_assert_true(mig_put_page(&w, 0, src->ram, NULL));
     }
+    stream_put_run_state(&w, defect);
     g_assert_true(mig_put_end(&w, NULL));
     mig_writer_cleanup(&w);
     return out;
@@ -141,6 +160,7 @@ typedef struct Dest {
     uint8_t *mem;               /* guard, RAM, guard */
     uint8_t *ram;
     uint8_t cpus[T_CPUS * T_CPU_BYTES];
+    MigRunState run_state;
 } Dest;
 
 /* Load @data into a fresh destination; returns the error or NULL. */
@@ -165,6 +185,7 @@ static char *load(const uint8_t *data, size_t len, Dest *d)
         msg = g_strdup(error_get_pretty(err));
         error_free(err);
     }
+    d->run_state = stats.run_state;
     /* Whatever the stream said, nothing outside RAM changed. */
     for (size_t i = 0; i < T_GUARD_BYTES; i++) {
         g_assert_cmpuint(d->mem[i], ==, T_GUARD_BYTE);
@@ -187,6 +208,7 @@ static void test_good_stream_loads_exactly(void)
     g_assert_null(err);
     g_assert_cmpmem(d.ram, T_RAM_BYTES, src.ram, T_RAM_BYTES);
     g_assert_cmpmem(d.cpus, sizeof(d.cpus), src.cpus, sizeof(src.cpus));
+    g_assert_cmpint(d.run_state, ==, MIG_RUN_GUEST_PANICKED);
     g_free(d.mem);
 }
 
@@ -199,15 +221,19 @@ static const struct {
     { "a page never sent", D_SKIP_PAGE, "1 pages of guest RAM never sent" },
     { "a vCPU state twice", D_CPU_TWICE, "second vCPU state for cpu 0" },
     { "a vCPU state missing", D_MISSING_CPU, "with 1 of 2 vCPU states" },
-    { "a page after the vCPUs", D_PAGE_AFTER_CPU, "after the vCPU states" },
+    { "a page after the vCPUs", D_PAGE_AFTER_CPU, "after the device state" },
     { "a page just past RAM", D_PAGE_OUT_OF_RANGE, "is outside guest RAM" },
     { "a page at the top of the address space", D_PAGE_FAR_AWAY,
       "is outside guest RAM" },
     { "a vCPU that does not exist", D_CPU_OUT_OF_RANGE,
       "this VM has 2 vCPUs" },
     { "passes out of order", D_PASS_BACKWARDS, "out of order" },
-    { "a wrong version", D_VERSION_2,
-      "unsupported migration stream version 2" },
+    { "a version 1 stream (no run state)", D_VERSION_1,
+      "unsupported migration stream version 1" },
+    { "no run state", D_NO_RUN_STATE, "without the source's run state" },
+    { "a run state twice", D_RUN_STATE_TWICE, "second run state record" },
+    { "a page after the run state", D_PAGE_AFTER_RUN_STATE,
+      "after the device state" },
 };
 
 static void test_defective_streams_are_refused(void)
@@ -272,6 +298,11 @@ static const struct {
     { "a flipped checksum", P_XOR_BYTE, -1, 0x80, "checksum mismatch" },
     { "an end record with a value", P_SET_U64, -16, 0x100f,
       "nonzero value" },
+    /* The run state record is the last before END (-16) and its sum. */
+    { "run state 0", P_SET_U64, -24, MIG_REC_RUN_STATE, "unknown run state 0" },
+    { "a run state past the last", P_SET_U64, -24,
+      (uint64_t)(MIG_RUN_MAX + 1) << MIG_TAG_VALUE_SHIFT | MIG_REC_RUN_STATE,
+      "unknown run state 5" },
 };
 
 static void test_broken_streams_are_refused(void)
