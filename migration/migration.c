@@ -254,14 +254,28 @@ static uint64_t migration_bandwidth(MigrationState *s)
     return bw;
 }
 
+int64_t migration_expected_downtime_ms(uint64_t dirty_pages,
+                                       uint64_t stopped_bytes,
+                                       uint64_t bandwidth_bytes_per_s)
+{
+    /* Each dirty page goes as a tag and its contents. */
+    double bytes = (double)dirty_pages * (RS_PAGE_SIZE + 8) + stopped_bytes;
+
+    if (!bandwidth_bytes_per_s) {
+        return INT64_MAX;
+    }
+    return (int64_t)(bytes * 1000 / bandwidth_bytes_per_s);
+}
+
 /* After a sync: does what is left fit the downtime limit? */
 static bool migration_should_switchover(MigrationState *s, uint64_t pages)
 {
     uint64_t bw = migration_bandwidth(s);
     uint64_t limit_ms = __atomic_load_n(&s->params.downtime_limit_ms,
                                         __ATOMIC_RELAXED);
-    uint64_t bytes = pages * (RS_PAGE_SIZE + 8);
-    int64_t expected_ms = bw ? (int64_t)(bytes * 1000 / bw) : INT64_MAX;
+    int64_t expected_ms = migration_expected_downtime_ms(pages,
+                                                         s->stopped_bytes,
+                                                         bw);
 
     __atomic_store_n(&s->stats.expected_downtime_ms,
                      bw ? expected_ms : 0, __ATOMIC_RELAXED);
@@ -567,6 +581,7 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc,
     s->pace_limit_bytes_per_s = 0;
     s->window_bytes = s->window_pages = 0;
     s->window_paced = false;
+    s->stopped_bytes = 0;
     s->start_ms = migration_clock_ms();
     trace_migration_start(uri);
     migration_set_status(&s->status, migration_status(s),
@@ -663,8 +678,10 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     if (status == MIGRATION_STATUS_ACTIVE) {
         info->has_expected_downtime = true;
         remaining = MIG_STAT(s, remaining_bytes);
-        info->expected_downtime = bw ? (int64_t)(remaining * 1000 / bw) :
-                                  s->stats.expected_downtime_ms;
+        info->expected_downtime = bw ?
+            migration_expected_downtime_ms(remaining / RS_PAGE_SIZE,
+                                           s->stopped_bytes, bw) :
+            s->stats.expected_downtime_ms;
         /* Geometric passes: S / (B - R) when the guest dirties less. */
         dirty_bytes_per_s = MIG_STAT(s, dirty_pages_rate) * RS_PAGE_SIZE;
         if (bw > dirty_bytes_per_s) {

@@ -328,6 +328,20 @@ bool mig_put_ram_page(MigWriter *w, uint64_t gpa, const void *data,
                     : mig_put_page(w, gpa, data, errp);
 }
 
+uint64_t mig_ram_wire_bytes(const uint8_t *ram, uint64_t bytes)
+{
+    uint64_t wire_bytes = 0;
+
+    assert(bytes % MIG_PAGE_BYTES == 0);
+    for (uint64_t off = 0; off < bytes; off += MIG_PAGE_BYTES) {
+        wire_bytes += 8;
+        if (!mig_buffer_is_zero(ram + off, MIG_PAGE_BYTES)) {
+            wire_bytes += MIG_PAGE_BYTES;
+        }
+    }
+    return wire_bytes;
+}
+
 bool mig_put_pass(MigWriter *w, uint64_t pass, Error **errp)
 {
     return mig_put_tag(w, MIG_REC_PASS, pass, errp);

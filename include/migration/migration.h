@@ -83,6 +83,9 @@ typedef struct MigrationState {
     uint64_t window_pages;
     bool window_paced;
     bool in_downtime;               /* the guest is stopped */
+    /* What only the switchover sends, bytes: the system area as it
+     * will go on the wire, the vCPU states, the end (migration thread). */
+    uint64_t stopped_bytes;
 } MigrationState;
 
 MigrationState *migrate_get_current(void);
@@ -96,11 +99,21 @@ bool migrate_events(void);
 bool migration_cancelled(MigrationState *s);
 void migration_set_error(MigrationState *s, const Error *err);
 
+/*
+ * Pure: the switchover's expected downtime, ms, for @dirty_pages still
+ * dirty plus @stopped_bytes sent only with the guest stopped, at
+ * @bandwidth_bytes_per_s (INT64_MAX while it is unmeasured, 0).
+ */
+int64_t migration_expected_downtime_ms(uint64_t dirty_pages,
+                                       uint64_t stopped_bytes,
+                                       uint64_t bandwidth_bytes_per_s);
+
 /* Pure: are these capabilities allowed together (and with the ring)? */
 bool migration_caps_check(const bool *caps, bool dirty_ring, Error **errp);
 
 /* ram.c: precopy (migration thread unless said). */
 bool ram_save_setup(MigrationState *s, Error **errp);
+/* Also measures s->stopped_bytes (the system area's wire size). */
 bool ram_save_first_pass(MigrationState *s, Error **errp);
 /* Sync and take the dirty pages into the pass bitmap; returns pages. */
 uint64_t ram_save_sync(MigrationState *s);

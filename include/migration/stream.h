@@ -108,6 +108,9 @@ bool mig_put_header(MigWriter *w, const MigStreamHeader *h, Error **errp);
 bool mig_put_zero_page(MigWriter *w, uint64_t gpa, Error **errp);
 bool mig_put_page(MigWriter *w, uint64_t gpa, const void *data,
                   Error **errp);
+/* What mig_put_ram_page() puts on the wire for @bytes of RAM at @ram
+ * (a multiple of the page size): 8 per zero page, 8 + 4096 per other. */
+uint64_t mig_ram_wire_bytes(const uint8_t *ram, uint64_t bytes);
 /* A page: ZERO if it is all zeros, PAGE otherwise; *@is_zero says which. */
 bool mig_put_ram_page(MigWriter *w, uint64_t gpa, const void *data,
                       bool *is_zero, Error **errp);
