@@ -107,6 +107,47 @@ bool migration_status_is_active(MigrationStatus status)
            status == MIGRATION_STATUS_CANCELLING;
 }
 
+MigrationStatus migration_status_update(int *status,
+                                        MigrationStatusNextFn next,
+                                        void *opaque)
+{
+    for (;;) {
+        MigrationStatus now = __atomic_load_n(status, __ATOMIC_SEQ_CST);
+        MigrationStatus new = next(now, opaque);
+
+        if (new == now || migration_set_status(status, now, new)) {
+            return now;
+        }
+        /* Moved between the load and the swap: judge the new status. */
+    }
+}
+
+MigrationStatus migration_status_next_cancel(MigrationStatus now,
+                                             void *opaque)
+{
+    return migration_status_is_active(now) ? MIGRATION_STATUS_CANCELLING
+                                           : now;
+}
+
+/* The migration thread's last step: how it ended, or cancelled. */
+static MigrationStatus migration_status_next_end(MigrationStatus now,
+                                                 void *opaque)
+{
+    MigrationState *s = opaque;
+
+    if (!migration_status_is_active(now)) {
+        return now;
+    }
+    if (s->end_ok) {
+        /* A cancel that came after the commit is too late. */
+        return MIGRATION_STATUS_COMPLETED;
+    }
+    if (now == MIGRATION_STATUS_CANCELLING || migration_cancelled(s)) {
+        return MIGRATION_STATUS_CANCELLED;
+    }
+    return MIGRATION_STATUS_FAILED;
+}
+
 static MigrationStatus migration_status(MigrationState *s)
 {
     return __atomic_load_n(&s->status, __ATOMIC_SEQ_CST);
@@ -494,22 +535,15 @@ static gpointer migration_thread(gpointer opaque)
     migration_cleanup_locked(s, ok);
     __atomic_store_n(&s->stats.total_time_ms,
                      migration_clock_ms() - s->start_ms, __ATOMIC_RELAXED);
+    s->end_ok = ok;
     if (ok) {
-        MigrationStatus now = migration_status(s);
-
-        /* A cancel that came after the commit is too late. */
-        migration_set_status(&s->status, now, MIGRATION_STATUS_COMPLETED);
         trace_migration_completed(s->stats.downtime_ms,
                                   s->stats.transferred_bytes);
-    } else if (migration_cancelled(s)) {
-        migration_set_status(&s->status, MIGRATION_STATUS_CANCELLING,
-                             MIGRATION_STATUS_CANCELLED);
-    } else {
+    } else if (!migration_cancelled(s)) {
         migration_set_error(s, err);
         error_report("migration failed: %s", error_get_pretty(err));
-        migration_set_status(&s->status, migration_status(s),
-                             MIGRATION_STATUS_FAILED);
     }
+    migration_status_update(&s->status, migration_status_next_end, s);
     __atomic_store_n(&s->thread_done, 1, __ATOMIC_RELEASE);
     vm_unlock();
 
@@ -604,7 +638,9 @@ void qmp_migrate_cancel(Error **errp)
         return;
     }
     __atomic_store_n(&s->cancel_requested, 1, __ATOMIC_RELEASE);
-    migration_set_status(&s->status, now, MIGRATION_STATUS_CANCELLING);
+    /* The thread moves the status too: retry until cancelling or ended. */
+    now = migration_status_update(&s->status, migration_status_next_cancel,
+                                  NULL);
     qemu_mutex_lock(&s->lock);
     if (s->fd >= 0) {
         /* Unblock a send or receive in progress; the thread closes. */

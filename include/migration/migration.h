@@ -70,6 +70,7 @@ typedef struct MigrationState {
     int64_t start_ms;               /* CLOCK_MONOTONIC */
     RunState stopped_from;          /* what the switchover stopped */
     bool stopped_vm;                /* the switchover stopped the VM */
+    bool end_ok;                    /* the thread's verdict, at its end */
 
     ConvergenceState conv;          /* (VM lock) */
     MigWriter writer;               /* migration thread */
@@ -95,6 +96,20 @@ int64_t migration_clock_ns(void);
 bool migration_set_status(int *status, MigrationStatus old,
                           MigrationStatus new);
 bool migration_status_is_active(MigrationStatus status);
+/*
+ * The status another thread may be changing: @next(status now) says
+ * where it goes from there (returning it unchanged changes nothing);
+ * when the swap finds it moved meanwhile, @next is asked again about the
+ * new status.  Returns the status it was moved from (or left at).
+ */
+typedef MigrationStatus (*MigrationStatusNextFn)(MigrationStatus now,
+                                                 void *opaque);
+MigrationStatus migration_status_update(int *status,
+                                        MigrationStatusNextFn next,
+                                        void *opaque);
+/* migrate_cancel's step: an active status becomes cancelling. */
+MigrationStatus migration_status_next_cancel(MigrationStatus now,
+                                             void *opaque);
 bool migrate_events(void);
 bool migration_cancelled(MigrationState *s);
 void migration_set_error(MigrationState *s, const Error *err);
