@@ -357,3 +357,84 @@ int migration_channel_wait_readable(int fd, int64_t timeout_ms,
     }
     return 0;
 }
+
+bool migration_channel_read_within(int fd, void *buf, size_t len,
+                                   int64_t timeout_ms, const int *cancelled,
+                                   Error **errp)
+{
+    int64_t deadline_ms = channel_now_ms() + timeout_ms;
+    uint8_t *p = buf;
+    size_t done = 0;
+
+    while (done < len) {
+        int ready = migration_channel_wait_readable(
+            fd, deadline_ms - channel_now_ms(), cancelled);
+        ssize_t n;
+
+        if (ready < 0) {
+            error_setg_errno(errp, errno, "connection lost");
+            return false;
+        }
+        if (ready == 0) {
+            if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
+                error_setg(errp, "cancelled");
+            } else {
+                error_setg(errp, "timed out after %" PRId64 " ms (%zu of "
+                           "%zu bytes)", timeout_ms, done, len);
+            }
+            return false;
+        }
+        n = recv(fd, p + done, len - done, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+                continue;
+            }
+            error_setg_errno(errp, errno, "connection lost");
+            return false;
+        }
+        if (n == 0) {
+            error_setg(errp, "the stream ended early (short read: %zu of %zu "
+                       "bytes)", done, len);
+            return false;
+        }
+        done += n;
+    }
+    return true;
+}
+
+bool migration_channel_reader_read(void *opaque, void *buf, size_t len,
+                                   Error **errp)
+{
+    MigrationChannelReader *r = opaque;
+
+    return migration_channel_read_within(r->fd, buf, len, r->timeout_ms,
+                                         r->cancelled, errp);
+}
+
+ssize_t migration_channel_peek(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+
+    do {
+        n = recv(fd, buf, len, MSG_PEEK | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+void migration_channel_drain(int fd, int64_t timeout_ms,
+                             const int *cancelled)
+{
+    int64_t deadline_ms = channel_now_ms() + timeout_ms;
+    uint8_t scratch[4096];
+
+    shutdown(fd, SHUT_WR);
+    while (migration_channel_wait_readable(fd, deadline_ms - channel_now_ms(),
+                                           cancelled) > 0) {
+        ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN &&
+                       errno != EWOULDBLOCK)) {
+            return;
+        }
+    }
+}

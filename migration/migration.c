@@ -260,10 +260,13 @@ static bool migration_write(void *opaque, const void *buf, size_t len,
         return false;
     }
     if (!migration_channel_write_all(fd, buf, len, errp)) {
+        if (!migration_cancelled(s)) {
+            migration_rp_explain(fd, &s->cancel_requested, errp);
+        }
         return false;
     }
     migration_account_write(s, len);
-    return true;
+    return migration_rp_check(fd, &s->cancel_requested, errp);
 }
 
 /* ---- the migration thread -------------------------------------------- */
@@ -399,7 +402,7 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
     g_autofree uint8_t *cpus_buf = NULL;
     uint8_t word[8];
     uint64_t ack;
-    int fd, ready;
+    int fd;
     bool ok;
 
     if (!ram_save_complete(s, errp)) {
@@ -425,22 +428,8 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
     qemu_mutex_lock(&s->lock);
     fd = s->fd;
     qemu_mutex_unlock(&s->lock);
-    ready = migration_channel_wait_readable(fd, MIGRATION_ACK_TIMEOUT_MS,
-                                            &s->cancel_requested);
-    if (ready <= 0) {
-        error_setg(errp, migration_cancelled(s) ? "migration cancelled" :
-                   "the destination did not confirm the load within %d s",
-                   MIGRATION_ACK_TIMEOUT_MS / 1000);
-        return false;
-    }
-    if (!migration_channel_read_all(fd, word, sizeof(word), errp)) {
-        error_prepend(errp, "the destination failed to load the stream: ");
-        return false;
-    }
-    memcpy(&ack, word, sizeof(ack));
-    if (ack != MIG_ACK_LOADED) {
-        error_setg(errp, "the destination refused the stream (reply "
-                   "0x%016" PRIx64 "); see its query-migrate", ack);
+    if (!migration_rp_read_reply(fd, MIGRATION_ACK_TIMEOUT_MS,
+                                 &s->cancel_requested, NULL, errp)) {
         return false;
     }
     if (migration_cancelled(s)) {

@@ -116,7 +116,10 @@ bool ram_save_setup(MigrationState *s, Error **errp)
     ram_save.take_bitmap = g_new0(uint64_t, ram_save.words);
     ram_save.last_sync_ms = migration_clock_ms();
     ram_save.last_tick_ms = ram_save.last_sync_ms;
-    if (!mig_put_header(&s->writer, &h, errp)) {
+    /* The header leaves at once: the destination drops a connection
+     * that says nothing for a few seconds. */
+    if (!mig_put_header(&s->writer, &h, errp) ||
+        !mig_writer_flush(&s->writer, errp)) {
         return false;
     }
     /* Tracking starts before the first pass reads a page. */

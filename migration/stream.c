@@ -605,3 +605,49 @@ bool mig_stream_load(MigReadFn read, void *opaque,
     g_free(l.seen_cpus);
     return ok;
 }
+
+/* ---- the return path's refusal ------------------------------------- */
+
+size_t mig_refusal_encode(const char *reason,
+                          uint8_t out[MIG_REFUSAL_WIRE_MAX_BYTES])
+{
+    size_t len = MIN(strlen(reason), MIG_REFUSAL_MAX_BYTES);
+    size_t padded = QEMU_ALIGN_UP(len, 8);
+
+    store_le64(out, MIG_ACK_REFUSED);
+    store_le64(out + 8, len);
+    memset(out + 16, 0, padded);
+    memcpy(out + 16, reason, len);
+    return 16 + padded;
+}
+
+bool mig_refusal_read(MigReadFn read, void *opaque, char **reason,
+                      Error **errp)
+{
+    uint8_t word[8];
+    uint64_t len;
+    char *text;
+
+    if (!read(opaque, word, sizeof(word), errp)) {
+        return false;
+    }
+    len = load_le64(word);
+    if (len > MIG_REFUSAL_MAX_BYTES) {
+        error_setg(errp, "refusal reason of %" PRIu64 " bytes (at most %u)",
+                   len, MIG_REFUSAL_MAX_BYTES);
+        return false;
+    }
+    text = g_malloc0(QEMU_ALIGN_UP(len, 8) + 1);
+    if (!read(opaque, text, QEMU_ALIGN_UP(len, 8), errp)) {
+        g_free(text);
+        return false;
+    }
+    text[len] = '\0';
+    for (uint64_t i = 0; i < len; i++) {
+        if (text[i] < 0x20 || text[i] > 0x7e) {
+            text[i] = '?';
+        }
+    }
+    *reason = text;
+    return true;
+}

@@ -139,4 +139,20 @@ void ram_save_cleanup(MigrationState *s);
 /* Account one record's bytes (from the write callback). */
 void migration_account_write(MigrationState *s, size_t bytes);
 
+/* return-path.c.  Source: the reply after END, within @timeout_ms:
+ * true for LOADED; false with the destination's reason when it refused
+ * (*@refused, may be NULL), or why nothing usable came. */
+bool migration_rp_read_reply(int fd, int64_t timeout_ms,
+                             const int *cancelled, bool *refused,
+                             Error **errp);
+/* Source, after each write, without waiting: false with the reason when
+ * the destination refused or closed meanwhile. */
+bool migration_rp_check(int fd, const int *cancelled, Error **errp);
+/* Source, after a failed write: *@errp becomes the destination's reason
+ * when it sent one before it closed. */
+void migration_rp_explain(int fd, const int *cancelled, Error **errp);
+/* Destination: send a refusal, then linger up to @linger_ms (0: not). */
+void migration_rp_refuse(int fd, const char *reason, int64_t linger_ms,
+                         const int *cancelled);
+
 #endif /* MIGRATION_MIGRATION_H */

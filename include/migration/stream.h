@@ -42,6 +42,16 @@
  */
 #define MIG_ACK_LOADED  UINT64_C(0x44414f4c54535200)   /* "\0RSTLOAD" */
 #define MIG_ACK_GO      UINT64_C(0x4f47544e52545300)   /* "\0STRNTGO" */
+/*
+ * Instead of LOADED, at any time before it, the destination may refuse:
+ * this tag, a 64-bit length, then the reason (printable text, no NUL)
+ * padded with zeros to a multiple of 8.  The source shows the reason.
+ */
+#define MIG_ACK_REFUSED UINT64_C(0x4c49414654535200)   /* "\0RSTFAIL" */
+/* Longest reason, bytes (one error message; longer ones are cut). */
+#define MIG_REFUSAL_MAX_BYTES  1024u
+/* A whole refusal on the wire, at most: tag, length, reason. */
+#define MIG_REFUSAL_WIRE_MAX_BYTES (16u + MIG_REFUSAL_MAX_BYTES)
 
 typedef enum MigRecordType {
     MIG_REC_ZERO = 0x01,    /* the page at value << 12 is all zeros */
@@ -156,6 +166,17 @@ typedef struct MigLoadStats {
 bool mig_stream_load(MigReadFn read, void *opaque,
                      const MigLoadTarget *target, MigLoadStats *stats,
                      const int *cancelled, Error **errp);
+
+/* A refusal of @reason, encoded into @out; returns its size in bytes. */
+size_t mig_refusal_encode(const char *reason,
+                          uint8_t out[MIG_REFUSAL_WIRE_MAX_BYTES]);
+/*
+ * The rest of a refusal, once its tag was read: the length (checked
+ * against MIG_REFUSAL_MAX_BYTES) and the reason, returned in *@reason
+ * (g_free it) with anything unprintable shown as '?'.
+ */
+bool mig_refusal_read(MigReadFn read, void *opaque, char **reason,
+                      Error **errp);
 
 /* The checks of a header against a target, alone (for tests). */
 bool mig_header_check(const MigStreamHeader *h, const MigLoadTarget *target,
