@@ -1,0 +1,151 @@
+"""Faults around a destination, on real KVM: a connection that stays
+silent or sends garbage is dropped and a real migration after it
+completes with equal RAM; a destination that refuses the source's
+stream (another -smp or -m) has its reason shown in the source's
+query-migrate error-desc; migrate-incoming works after a failed incoming
+migration."""
+
+import os
+import socket
+import struct
+import sys
+import tempfile
+
+from restraint_vm import Checks, RestraintVM, require_kvm
+from test_migration import (MIB, TERMINAL, free_tcp_port, header, poll,
+                            runstate, status, vm_args, wait_status)
+
+CHECKS = Checks()
+check = CHECKS.check
+# The destination's INCOMING_HEADER_TIMEOUT_MS, s (migration/incoming.c).
+HEADER_TIMEOUT_S = 5
+
+
+def source(name='src'):
+    return RestraintVM(vm_args(['-workload', 'cpu=0,kind=stamp',
+                                '-workload', 'cpu=1,kind=write,size=8M']),
+                       name=name)
+
+
+def migrate_and_compare(src, dst, uri, timeout=60.0):
+    """A real migration to @dst (started with -S, so it stays as it
+    arrived); True when it completed and both sides' RAM is equal."""
+    src.cmd('migrate-set-parameters', max_bandwidth=0)
+    src.cmd('migrate', uri=uri)
+    end = wait_status(src, TERMINAL, timeout)
+    desc = src.cmd('query-migrate').get('error-desc', '')
+    check(end == 'completed', f'the real migration completes ({end} {desc})')
+    if end != 'completed':
+        return False
+    check(poll(lambda: status(dst) == 'completed', 10) is True,
+          'the destination completed too')
+    same = src.cmd('x-query-ram-hash') == dst.cmd('x-query-ram-hash')
+    check(same, "the destination's RAM equals the source's at switchover")
+    stamp = dst.cmd('x-check-stamp', cpu_index=0)
+    check(stamp['bad-pages'] == 0, f'every stamp page checks out {stamp}')
+    return same
+
+
+def test_a_silent_connection_does_not_wedge_the_destination(tmp):
+    port = free_tcp_port()
+    uri = f'tcp:127.0.0.1:{port}'
+    dst = RestraintVM(vm_args(['-S', '-incoming', uri]), name='dst')
+    with source() as src, dst:
+        silent = socket.create_connection(('127.0.0.1', port))
+        try:
+            migrate_and_compare(src, dst, uri, timeout=HEADER_TIMEOUT_S + 60)
+            check('no migration stream header: timed out' in dst.output(),
+                  'the destination says it dropped the silent connection')
+        finally:
+            silent.close()
+
+
+def test_garbage_then_a_real_migration(tmp):
+    path = os.path.join(tmp, 'in.sock')
+    dst = RestraintVM(vm_args(['-S', '-incoming', 'unix:' + path]),
+                      name='dst')
+    with source() as src, dst:
+        poll(lambda: os.path.exists(path), 10)
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(path)
+            s.sendall(b'GET / HTTP/1.1\r\nHost: restraint\r\n\r\n' * 4)
+            s.settimeout(30)
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+        check(poll(lambda: 'not a restraint migration stream' in
+                   dst.output(), 10) is True,
+              'the garbage is dropped with its reason logged')
+        check(status(dst) == 'setup', 'and the destination still listens')
+        migrate_and_compare(src, dst, 'unix:' + path)
+
+
+def refused_by(tmp, dst_args, reason):
+    path = os.path.join(tmp, 'in.sock')
+    dst = RestraintVM(dst_args + ['-incoming', 'unix:' + path], name='dst')
+    with source() as src, dst:
+        src.cmd('migrate', uri='unix:' + path)
+        end = wait_status(src, TERMINAL, 60)
+        desc = src.cmd('query-migrate').get('error-desc', '')
+        check(end == 'failed' and 'the destination refused' in desc and
+              reason in desc, f"the source shows the destination's reason: "
+              f'{end} {desc!r}')
+        check(runstate(src) == 'running', 'the source runs on')
+        check(status(dst) == 'setup' and runstate(dst) == 'inmigrate',
+              'the destination still waits for a migration it can take')
+
+
+def test_a_destination_with_other_vcpus_says_why(tmp):
+    refused_by(tmp, ['-smp', '3', '-m', '80M',
+                     '-accel', 'kvm,dirty-ring-size=4096'],
+               'stream has 2 vCPUs, this VM has 3')
+
+
+def test_a_destination_with_other_ram_says_why(tmp):
+    refused_by(tmp, ['-smp', '2', '-m', '64M',
+                     '-accel', 'kvm,dirty-ring-size=4096'],
+               'does not match this VM')
+
+
+def test_migrate_incoming_after_a_failed_incoming(tmp):
+    dst = RestraintVM(vm_args(['-S', '-incoming', 'defer']), name='dst')
+    with source() as src, dst:
+        first = os.path.join(tmp, 'first.sock')
+        dst.cmd('migrate-incoming', uri='unix:' + first)
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(first)
+            # A good header, then a page record cut short.
+            s.sendall(header() + struct.pack('<Q', (16 * MIB) | 2) +
+                      bytes(100))
+            s.shutdown(socket.SHUT_WR)
+            check(wait_status(dst, ('failed',), 30) == 'failed',
+                  'the cut stream fails the incoming migration')
+        second = os.path.join(tmp, 'second.sock')
+        dst.cmd('migrate-incoming', uri='unix:' + second)
+        check(status(dst) == 'setup', 'migrate-incoming listens again')
+        migrate_and_compare(src, dst, 'unix:' + second)
+
+
+def main():
+    require_kvm()
+    tests = [
+        test_a_silent_connection_does_not_wedge_the_destination,
+        test_garbage_then_a_real_migration,
+        test_a_destination_with_other_vcpus_says_why,
+        test_a_destination_with_other_ram_says_why,
+        test_migrate_incoming_after_a_failed_incoming,
+    ]
+    only = sys.argv[1:]
+    for t in tests:
+        if only and not any(o in t.__name__ for o in only):
+            continue
+        print(f'# {t.__name__}', flush=True)
+        with tempfile.TemporaryDirectory(prefix='restraint-migf-') as tmp:
+            t(tmp)
+    sys.exit(CHECKS.exit_code())
+
+
+if __name__ == '__main__':
+    main()
