@@ -705,7 +705,9 @@ MigrationInfo *qmp_query_migrate(Error **errp)
         remaining = MIG_STAT(s, remaining_bytes);
         info->expected_downtime = bw ?
             migration_expected_downtime_ms(remaining / RS_PAGE_SIZE,
-                                           s->stopped_bytes, bw) :
+                                           __atomic_load_n(&s->stopped_bytes,
+                                                           __ATOMIC_RELAXED),
+                                           bw) :
             s->stats.expected_downtime_ms;
         /* Geometric passes: S / (B - R) when the guest dirties less. */
         dirty_bytes_per_s = MIG_STAT(s, dirty_pages_rate) * RS_PAGE_SIZE;

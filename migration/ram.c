@@ -137,9 +137,10 @@ bool ram_save_first_pass(MigrationState *s, Error **errp)
     uint64_t first = ram_first_work_page(), last = ram_pages();
 
     /* The system area is not dirty-logged: it all goes at switchover. */
-    s->stopped_bytes = mig_ram_wire_bytes(ram_host_base(), RS_WORK_BASE) +
-                       (uint64_t)cpus_count() * (8 + VMSTATE_CPU_BYTES) +
-                       2 * 8 /* END and checksum */;
+    __atomic_store_n(&s->stopped_bytes,
+                     mig_ram_wire_bytes(ram_host_base(), RS_WORK_BASE) +
+                     (uint64_t)cpus_count() * (8 + VMSTATE_CPU_BYTES) +
+                     2 * 8 /* END and checksum */, __ATOMIC_RELAXED);
     /* Pass 1 is the first sync, as QEMU counts (dirty-sync-count 1). */
     __atomic_store_n(&s->stats.dirty_sync_count, 1, __ATOMIC_RELAXED);
     if (migrate_events()) {

@@ -85,7 +85,8 @@ typedef struct MigrationState {
     bool window_paced;
     bool in_downtime;               /* the guest is stopped */
     /* What only the switchover sends, bytes: the system area as it
-     * will go on the wire, the vCPU states, the end (migration thread). */
+     * will go on the wire, the vCPU states, the end (atomic: written by
+     * the migration thread, read by query-migrate). */
     uint64_t stopped_bytes;
 } MigrationState;
 
