@@ -359,15 +359,10 @@ def test_hostile_streams_are_refused_with_clear_errors(tmp):
               'RAM is still the same size')
 
 
-def main():
+def run(tests, checks):
+    """Each test (or those whose names contain an argument) with its own
+    temporary directory; exit with @checks' verdict."""
     require_kvm()
-    tests = [
-        test_destination_with_S_holds_the_source_ram_and_waits_for_cont,
-        test_tcp_with_defer_autostarts_the_destination,
-        test_killed_destination_fails_the_source_which_runs_on,
-        test_cancel_in_every_phase_leaves_the_source_running,
-        test_hostile_streams_are_refused_with_clear_errors,
-    ]
     only = sys.argv[1:]
     for t in tests:
         if only and not any(o in t.__name__ for o in only):
@@ -375,7 +370,17 @@ def main():
         print(f'# {t.__name__}', flush=True)
         with tempfile.TemporaryDirectory(prefix='restraint-mig-') as tmp:
             t(tmp)
-    sys.exit(CHECKS.exit_code())
+    sys.exit(checks.exit_code())
+
+
+def main():
+    run([
+        test_destination_with_S_holds_the_source_ram_and_waits_for_cont,
+        test_tcp_with_defer_autostarts_the_destination,
+        test_killed_destination_fails_the_source_which_runs_on,
+        test_cancel_in_every_phase_leaves_the_source_running,
+        test_hostile_streams_are_refused_with_clear_errors,
+    ], CHECKS)
 
 
 if __name__ == '__main__':

@@ -8,11 +8,9 @@ migration."""
 import os
 import socket
 import struct
-import sys
-import tempfile
 
-from restraint_vm import Checks, RestraintVM, require_kvm
-from test_migration import (MIB, TERMINAL, free_tcp_port, header, poll,
+from restraint_vm import Checks, RestraintVM
+from test_migration import (MIB, TERMINAL, free_tcp_port, header, poll, run,
                             runstate, status, vm_args, wait_status)
 
 CHECKS = Checks()
@@ -132,22 +130,13 @@ def test_migrate_incoming_after_a_failed_incoming(tmp):
 
 
 def main():
-    require_kvm()
-    tests = [
+    run([
         test_a_silent_connection_does_not_wedge_the_destination,
         test_garbage_then_a_real_migration,
         test_a_destination_with_other_vcpus_says_why,
         test_a_destination_with_other_ram_says_why,
         test_migrate_incoming_after_a_failed_incoming,
-    ]
-    only = sys.argv[1:]
-    for t in tests:
-        if only and not any(o in t.__name__ for o in only):
-            continue
-        print(f'# {t.__name__}', flush=True)
-        with tempfile.TemporaryDirectory(prefix='restraint-migf-') as tmp:
-            t(tmp)
-    sys.exit(CHECKS.exit_code())
+    ], CHECKS)
 
 
 if __name__ == '__main__':
