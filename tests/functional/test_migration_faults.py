@@ -5,9 +5,12 @@ stream (another -smp or -m) has its reason shown in the source's
 query-migrate error-desc; migrate-incoming works after a failed incoming
 migration."""
 
+import ctypes
 import os
+import signal
 import socket
 import struct
+import subprocess
 
 from restraint_vm import Checks, RestraintVM
 from test_migration import (MIB, TERMINAL, free_tcp_port, header, poll, run,
@@ -17,6 +20,7 @@ CHECKS = Checks()
 check = CHECKS.check
 # The destination's INCOMING_HEADER_TIMEOUT_MS, s (migration/incoming.c).
 HEADER_TIMEOUT_S = 5
+SYS_TGKILL = 234                # x86-64
 
 
 def source(name='src'):
@@ -129,6 +133,67 @@ def test_migrate_incoming_after_a_failed_incoming(tmp):
         migrate_and_compare(src, dst, 'unix:' + second)
 
 
+def full_listener():
+    """A backlog-0 listener whose queue is full (Linux queues one
+    connection, then drops SYNs): a connect to it hangs.  Returns the
+    listener, the sockets that filled it and its port."""
+    srv = socket.socket()
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(0)
+    port, fillers = srv.getsockname()[1], []
+    for _ in range(8):
+        s = socket.socket()
+        s.setblocking(False)
+        fillers.append(s)
+        if s.connect_ex(('127.0.0.1', port)) == 0:
+            continue
+        s.settimeout(0.2)
+        try:
+            socket.socket.connect(s, ('127.0.0.1', port))
+        except (TimeoutError, BlockingIOError, OSError):
+            return srv, fillers, port
+    return srv, fillers, None
+
+
+def thread_id(vm, name):
+    task = f'/proc/{vm.proc.pid}/task'
+    for tid in os.listdir(task):
+        try:
+            with open(f'{task}/{tid}/comm') as f:
+                if f.read().strip() == name:
+                    return int(tid)
+        except OSError:
+            pass
+    return None
+
+
+def test_sigterm_during_a_hanging_connect_exits_cleanly(tmp):
+    """SIGTERM (or SIGINT, SIGHUP) may be delivered to any thread that
+    does not block it, the migration thread among them: its poll() ends
+    with EINTR, then the shutdown cancels the connect."""
+    srv, fillers, port = full_listener()
+    try:
+        if port is None:
+            check(False, 'could not fill a listen queue on loopback')
+            return
+        src = source()
+        with src:
+            src.cmd('migrate', uri=f'tcp:127.0.0.1:{port}')
+            tid = poll(lambda: thread_id(src, 'migration'), 10)
+            check(status(src) == 'setup', 'the connect is held by the queue')
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall(SYS_TGKILL, src.proc.pid, tid, signal.SIGTERM)
+            try:
+                code = src.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                code = 'none within 30 s'
+            check(code == 0, f'the VMM exits cleanly (exit status {code})')
+            check('Assertion' not in src.output(), 'without an assertion')
+    finally:
+        for s in fillers + [srv]:
+            s.close()
+
+
 def main():
     run([
         test_a_silent_connection_does_not_wedge_the_destination,
@@ -136,6 +201,7 @@ def main():
         test_a_destination_with_other_vcpus_says_why,
         test_a_destination_with_other_ram_says_why,
         test_migrate_incoming_after_a_failed_incoming,
+        test_sigterm_during_a_hanging_connect_exits_cleanly,
     ], CHECKS)
 
 
