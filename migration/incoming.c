@@ -2,20 +2,21 @@
  * Incoming migration: -incoming URI|defer, migrate-incoming, the
  * `migration-incoming` thread that loads the stream, and the hand-over.
  *
- * The main loop accepts one connection at a time; the thread first
- * waits up to INCOMING_HEADER_TIMEOUT_MS for a stream header this VM
- * accepts.  A connection that stays silent, closes, or sends anything
- * else (garbage, another restraint's incompatible stream) is dropped
- * with its reason sent back and logged, and the listener takes the next
- * one: nothing reached the guest, so a stray connection never spoils a
- * destination (the status stays setup).  Once a header is accepted the
- * listener closes and the thread reads and checks the whole stream
- * (migration/stream.c writes pages only at checked addresses inside
- * guest RAM), loads the vCPU states, answers "loaded", and on the
- * source's "go" starts the guest, or leaves it paused when restraint was
- * started with -S (QEMU's behaviour).  A failure from there on is sent
- * back to the source as the reason, leaves the VM in inmigrate, never
- * run, and shows failed; migrate-incoming may be tried again.
+ * A connection is a migration only once its header is accepted: the
+ * thread first waits up to INCOMING_HEADER_TIMEOUT_MS for a header this
+ * VM can take.  A connection that stays silent, closes, or sends
+ * anything else (garbage, another restraint's incompatible stream) is
+ * dropped, its reason sent back and logged, and the listener takes the
+ * next one: nothing reached the guest, so a stray connection never
+ * spoils a destination (the status stays setup).  A failure after the
+ * header goes back to the source as its reason (the return path).
+ *
+ * The main loop accepts one connection; the thread reads and checks the
+ * whole stream (migration/stream.c writes pages only at checked
+ * addresses inside guest RAM), loads the vCPU states, answers "loaded",
+ * and on the source's "go" starts the guest, or leaves it paused when
+ * restraint was started with -S (QEMU's behaviour).  A failure leaves
+ * the VM in inmigrate, never run; migrate-incoming may be tried again.
  */
 #include "qemu/osdep.h"
 
