@@ -19,8 +19,13 @@
 #define CHANNEL_CANCEL_POLL_MS 20
 /* Give up on a connect that neither succeeds nor fails, ms. */
 #define CHANNEL_CONNECT_TIMEOUT_MS 30000
-/* Pending connections a destination accepts: one migration at a time. */
-#define CHANNEL_LISTEN_BACKLOG 1
+/*
+ * Pending connections a destination queues.  It judges one at a time and
+ * closes the listener once a migration began (so only one ever does);
+ * a few places let a real source wait behind stray connections, and a
+ * UNIX connect to a full queue fails at once (EAGAIN).
+ */
+#define CHANNEL_LISTEN_BACKLOG 4
 
 void migration_uri_clear(MigrationUri *uri)
 {
