@@ -161,8 +161,7 @@ static const struct {
       10 * MiB, 1161 },
 };
 
-static void test_expected_downtime_includes_what_only_the_switchover_sends(
-    void)
+static void test_downtime_counts_what_only_the_switchover_sends(void)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(downtime_cases); i++) {
         int64_t got_ms = migration_expected_downtime_ms(
@@ -256,7 +255,7 @@ int main(int argc, char **argv)
                     test_adaptive_tightens_when_a_pass_does_not_shrink);
     g_test_add_func("/migration/switchover/expected-downtime-includes-what-"
                     "only-the-switchover-sends",
-                    test_expected_downtime_includes_what_only_the_switchover_sends);
+                    test_downtime_counts_what_only_the_switchover_sends);
     g_test_add_func("/migration/switchover/system-area-wire-size-counts-"
                     "zero-pages-as-tags",
                     test_system_area_wire_size_counts_zero_pages_as_tags);
