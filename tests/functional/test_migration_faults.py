@@ -1,9 +1,10 @@
-"""Faults around a destination, on real KVM: a connection that stays
+"""Faults around a migration, on real KVM: a connection that stays
 silent or sends garbage is dropped and a real migration after it
 completes with equal RAM; a destination that refuses the source's
-stream (another -smp or -m) has its reason shown in the source's
-query-migrate error-desc; migrate-incoming works after a failed incoming
-migration."""
+stream (another -smp or -m, or a refusal instead of LOADED) has its
+reason shown in the source's query-migrate error-desc; migrate-incoming
+works after a failed incoming migration; SIGTERM reaching the migration
+thread while its connect hangs ends the VMM cleanly."""
 
 import ctypes
 import os
@@ -11,10 +12,12 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 
 from restraint_vm import Checks, RestraintVM
-from test_migration import (MIB, TERMINAL, free_tcp_port, header, poll, run,
-                            runstate, status, vm_args, wait_status)
+from test_migration import (MIB, REFUSED, TERMINAL, free_tcp_port, header,
+                            poll, run, runstate, status, vm_args,
+                            wait_status)
 
 CHECKS = Checks()
 check = CHECKS.check
@@ -133,6 +136,53 @@ def test_migrate_incoming_after_a_failed_incoming(tmp):
         migrate_and_compare(src, dst, 'unix:' + second)
 
 
+def refusing_destination(path, reason, may_answer):
+    """Take a whole stream on @path and, once @may_answer is set and the
+    source went quiet (it sent END), answer a refusal of @reason."""
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        conn.settimeout(0.5)
+        while True:
+            try:
+                if not conn.recv(1 << 20):
+                    break
+            except TimeoutError:
+                if may_answer.is_set():
+                    text = reason.encode()
+                    conn.sendall(struct.pack('<QQ', REFUSED, len(text)) +
+                                 text + bytes(-len(text) % 8))
+                    break
+        conn.close()
+        srv.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t
+
+
+def test_a_refusal_instead_of_loaded_reaches_the_source(tmp):
+    path = os.path.join(tmp, 'refuser.sock')
+    reason = 'vCPU 1 state: the destination kernel lacks a capability'
+    may_answer = threading.Event()
+    server = refusing_destination(path, reason, may_answer)
+    with source() as src:
+        src.cmd('migrate-set-parameters', max_bandwidth=0)
+        src.cmd('migrate', uri='unix:' + path)
+        end = wait_status(src, ('device',) + TERMINAL, 60)
+        check(end == 'device', f'the source reaches the switchover ({end})')
+        may_answer.set()
+        end = wait_status(src, TERMINAL, 60)
+        desc = src.cmd('query-migrate').get('error-desc', '')
+        check(end == 'failed' and
+              desc == f'the destination refused the migration: {reason}',
+              f'the refusal is the error-desc: {end} {desc!r}')
+        check(runstate(src) == 'running', 'and the source runs on')
+    server.join(10)
+
+
 def full_listener():
     """A backlog-0 listener whose queue is full (Linux queues one
     connection, then drops SYNs): a connect to it hangs.  Returns the
@@ -202,6 +252,7 @@ def main():
         test_a_destination_with_other_ram_says_why,
         test_migrate_incoming_after_a_failed_incoming,
         test_sigterm_during_a_hanging_connect_exits_cleanly,
+        test_a_refusal_instead_of_loaded_reaches_the_source,
     ], CHECKS)
 
 
