@@ -110,6 +110,28 @@ static void incoming_stop_listening(void)
     migration_uri_clear(&incoming.uri);
 }
 
+static gboolean incoming_accept_cb(gint fd, GIOCondition cond,
+                                   gpointer opaque);
+
+/*
+ * Main loop, once the thread judged a header or was joined: close the
+ * listener once a migration began, or listen again after a dropped
+ * connection (status still setup, no thread).
+ */
+static void incoming_listener_update(void)
+{
+    if (incoming.listen_fd < 0 || incoming.listen_source) {
+        return;
+    }
+    if (migration_incoming_status() != MIGRATION_STATUS_SETUP) {
+        incoming_stop_listening();
+    } else if (!incoming.thread) {
+        trace_migration_incoming_rearm();
+        incoming.listen_source = g_unix_fd_add(incoming.listen_fd, G_IO_IN,
+                                               incoming_accept_cb, NULL);
+    }
+}
+
 static bool incoming_read(void *opaque, void *buf, size_t len, Error **errp)
 {
     IncomingState *in = opaque;
@@ -192,31 +214,14 @@ static bool incoming_handshake(IncomingState *in, Error **errp)
     return true;
 }
 
-static gboolean incoming_accept_cb(gint fd, GIOCondition cond,
-                                   gpointer opaque);
-
-/*
- * Main loop, after the thread judged a header or ended: join it; close
- * the listener once a migration began, or listen again after a dropped
- * connection (status still setup).
- */
-static gboolean incoming_main_cb(gpointer opaque)
+static gboolean incoming_join_cb(gpointer opaque)
 {
     if (incoming.thread &&
         __atomic_load_n(&incoming.thread_done, __ATOMIC_ACQUIRE)) {
         g_thread_join(incoming.thread);
         incoming.thread = NULL;
     }
-    if (incoming.listen_fd < 0 || incoming.listen_source) {
-        return G_SOURCE_REMOVE;
-    }
-    if (migration_incoming_status() != MIGRATION_STATUS_SETUP) {
-        incoming_stop_listening();
-    } else if (!incoming.thread) {
-        trace_migration_incoming_rearm();
-        incoming.listen_source = g_unix_fd_add(incoming.listen_fd, G_IO_IN,
-                                               incoming_accept_cb, NULL);
-    }
+    incoming_listener_update();
     return G_SOURCE_REMOVE;
 }
 
@@ -228,7 +233,7 @@ static void incoming_thread_end(IncomingState *in)
     in->fd = -1;
     qemu_mutex_unlock(&in->lock);
     __atomic_store_n(&in->thread_done, 1, __ATOMIC_RELEASE);
-    g_idle_add(incoming_main_cb, NULL);
+    g_idle_add(incoming_join_cb, NULL);
 }
 
 static gpointer incoming_thread(gpointer opaque)
@@ -253,7 +258,7 @@ static gpointer incoming_thread(gpointer opaque)
         return NULL;
     }
     /* A migration began: no other source may connect. */
-    g_idle_add(incoming_main_cb, NULL);
+    g_idle_add(incoming_join_cb, NULL);
     ok = mig_stream_load(incoming_read, in, &target, &stats, &in->cancel,
                          &err);
     if (ok) {
@@ -369,7 +374,7 @@ void qmp_migrate_incoming(const char *uri, Error **errp)
 {
     MigrationStatus status = migration_incoming_status();
 
-    incoming_main_cb(NULL);
+    incoming_join_cb(NULL);
     if (!incoming.enabled) {
         error_setg(errp, "migrate-incoming needs restraint started with "
                    "-incoming defer");

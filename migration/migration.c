@@ -708,7 +708,7 @@ MigrationInfo *qmp_query_migrate(Error **errp)
                                            __atomic_load_n(&s->stopped_bytes,
                                                            __ATOMIC_RELAXED),
                                            bw) :
-            s->stats.expected_downtime_ms;
+            MIG_STAT(s, expected_downtime_ms);
         /* Geometric passes: S / (B - R) when the guest dirties less. */
         dirty_bytes_per_s = MIG_STAT(s, dirty_pages_rate) * RS_PAGE_SIZE;
         if (bw > dirty_bytes_per_s) {
