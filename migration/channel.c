@@ -19,8 +19,13 @@
 #define CHANNEL_CANCEL_POLL_MS 20
 /* Give up on a connect that neither succeeds nor fails, ms. */
 #define CHANNEL_CONNECT_TIMEOUT_MS 30000
-/* Pending connections a destination accepts: one migration at a time. */
-#define CHANNEL_LISTEN_BACKLOG 1
+/*
+ * Pending connections a destination queues.  It judges one at a time and
+ * closes the listener once a migration began (so only one ever does);
+ * a few places let a real source wait behind stray connections, and a
+ * UNIX connect to a full queue fails at once (EAGAIN).
+ */
+#define CHANNEL_LISTEN_BACKLOG 4
 
 void migration_uri_clear(MigrationUri *uri)
 {
@@ -97,10 +102,20 @@ static bool channel_unix_addr(const MigrationUri *uri,
     return true;
 }
 
-/* Finish a non-blocking connect, polling @cancelled. */
+/* Milliseconds on the monotonic clock, for the waits' deadlines. */
+static int64_t channel_now_ms(void)
+{
+    return g_get_monotonic_time() / 1000;
+}
+
+/*
+ * Finish a non-blocking connect, polling @cancelled.  A signal that
+ * interrupts poll() only means "look again"; *errp is set exactly once,
+ * on each way out that returns false.
+ */
 static bool channel_connect_wait(int fd, const int *cancelled, Error **errp)
 {
-    int64_t waited_ms = 0;
+    int64_t deadline_ms = channel_now_ms() + CHANNEL_CONNECT_TIMEOUT_MS;
 
     for (;;) {
         struct pollfd pfd = { .fd = fd, .events = POLLOUT };
@@ -112,24 +127,25 @@ static bool channel_connect_wait(int fd, const int *cancelled, Error **errp)
             error_setg(errp, "connect cancelled");
             return false;
         }
+        if (channel_now_ms() >= deadline_ms) {
+            error_setg(errp, "connect timed out after %d s",
+                       CHANNEL_CONNECT_TIMEOUT_MS / 1000);
+            return false;
+        }
         n = poll(&pfd, 1, CHANNEL_CANCEL_POLL_MS);
         if (n < 0 && errno != EINTR) {
             error_setg_errno(errp, errno, "poll");
             return false;
         }
         if (n > 0) {
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+                err = errno;
+            }
             if (err) {
                 error_setg_errno(errp, err, "connect");
                 return false;
             }
             return true;
-        }
-        waited_ms += CHANNEL_CANCEL_POLL_MS;
-        if (waited_ms >= CHANNEL_CONNECT_TIMEOUT_MS) {
-            error_setg(errp, "connect timed out after %d s",
-                       CHANNEL_CONNECT_TIMEOUT_MS / 1000);
-            return false;
         }
     }
 }
@@ -144,14 +160,17 @@ static int channel_connect_addr(const struct sockaddr *sa, socklen_t salen,
         error_setg_errno(errp, errno, "socket");
         return -1;
     }
-    if (connect(fd, sa, salen) < 0 &&
-        (errno != EINPROGRESS || !channel_connect_wait(fd, cancelled,
-                                                       errp))) {
-        if (errno != EINPROGRESS) {
+    if (connect(fd, sa, salen) < 0) {
+        /* Interrupted, a non-blocking connect goes on in the background. */
+        bool pending = errno == EINPROGRESS || errno == EINTR;
+
+        if (!pending) {
             error_setg_errno(errp, errno, "connect");
         }
-        close(fd);
-        return -1;
+        if (!pending || !channel_connect_wait(fd, cancelled, errp)) {
+            close(fd);
+            return -1;
+        }
     }
     /* The migration threads do blocking I/O. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -323,23 +342,104 @@ bool migration_channel_read_all(int fd, void *buf, size_t len, Error **errp)
 int migration_channel_wait_readable(int fd, int64_t timeout_ms,
                                     const int *cancelled)
 {
-    int64_t waited_ms = 0;
+    int64_t deadline_ms = channel_now_ms() + timeout_ms;
 
-    while (waited_ms < timeout_ms) {
+    while (channel_now_ms() < deadline_ms) {
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         int n;
 
         if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
             return 0;
         }
-        n = poll(&pfd, 1, CHANNEL_CANCEL_POLL_MS);
+        n = poll(&pfd, 1, MIN(CHANNEL_CANCEL_POLL_MS,
+                              MAX(deadline_ms - channel_now_ms(), 0)));
         if (n < 0 && errno != EINTR) {
             return -1;
         }
         if (n > 0) {
             return 1;
         }
-        waited_ms += CHANNEL_CANCEL_POLL_MS;
     }
     return 0;
+}
+
+bool migration_channel_read_within(int fd, void *buf, size_t len,
+                                   int64_t timeout_ms, const int *cancelled,
+                                   Error **errp)
+{
+    int64_t deadline_ms = channel_now_ms() + timeout_ms;
+    uint8_t *p = buf;
+    size_t done = 0;
+
+    while (done < len) {
+        int ready = migration_channel_wait_readable(
+            fd, deadline_ms - channel_now_ms(), cancelled);
+        ssize_t n;
+
+        if (ready < 0) {
+            error_setg_errno(errp, errno, "connection lost");
+            return false;
+        }
+        if (ready == 0) {
+            if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
+                error_setg(errp, "cancelled");
+            } else {
+                error_setg(errp, "timed out after %" PRId64 " ms (%zu of "
+                           "%zu bytes)", timeout_ms, done, len);
+            }
+            return false;
+        }
+        n = recv(fd, p + done, len - done, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+                continue;
+            }
+            error_setg_errno(errp, errno, "connection lost");
+            return false;
+        }
+        if (n == 0) {
+            error_setg(errp, "the stream ended early (short read: %zu of %zu "
+                       "bytes)", done, len);
+            return false;
+        }
+        done += n;
+    }
+    return true;
+}
+
+bool migration_channel_reader_read(void *opaque, void *buf, size_t len,
+                                   Error **errp)
+{
+    MigrationChannelReader *r = opaque;
+
+    return migration_channel_read_within(r->fd, buf, len, r->timeout_ms,
+                                         r->cancelled, errp);
+}
+
+ssize_t migration_channel_peek(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+
+    do {
+        n = recv(fd, buf, len, MSG_PEEK | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+void migration_channel_drain(int fd, int64_t timeout_ms,
+                             const int *cancelled)
+{
+    int64_t deadline_ms = channel_now_ms() + timeout_ms;
+    uint8_t scratch[4096];
+
+    shutdown(fd, SHUT_WR);
+    while (migration_channel_wait_readable(fd, deadline_ms - channel_now_ms(),
+                                           cancelled) > 0) {
+        ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN &&
+                       errno != EWOULDBLOCK)) {
+            return;
+        }
+    }
 }

@@ -2,6 +2,15 @@
  * Incoming migration: -incoming URI|defer, migrate-incoming, the
  * `migration-incoming` thread that loads the stream, and the hand-over.
  *
+ * A connection is a migration only once its header is accepted: the
+ * thread first waits up to INCOMING_HEADER_TIMEOUT_MS for a header this
+ * VM can take.  A connection that stays silent, closes, or sends
+ * anything else (garbage, another restraint's incompatible stream) is
+ * dropped, its reason sent back and logged, and the listener takes the
+ * next one: nothing reached the guest, so a stray connection never
+ * spoils a destination (the status stays setup).  A failure after the
+ * header goes back to the source as its reason (the return path).
+ *
  * The main loop accepts one connection; the thread reads and checks the
  * whole stream (migration/stream.c writes pages only at checked
  * addresses inside guest RAM), loads the vCPU states, answers "loaded",
@@ -31,6 +40,12 @@
 
 /* How long the destination waits for the source's "go", ms. */
 #define INCOMING_GO_TIMEOUT_MS 60000
+/* A source sends its header as soon as it connected (ram_save_setup()
+ * flushes it): a connection silent this long is not a migration, ms. */
+#define INCOMING_HEADER_TIMEOUT_MS 5000
+/* After a refusal, how long we read on so that the source reads our
+ * reason before our close can reset the connection, ms. */
+#define INCOMING_REFUSAL_LINGER_MS 2000
 
 typedef struct IncomingState {
     int status;                 /* (atomic) MigrationStatus */
@@ -48,6 +63,9 @@ typedef struct IncomingState {
     uint64_t bytes;             /* (atomic) read so far */
     int64_t start_ms;
     int64_t total_time_ms;
+    /* The header, read and checked before the parser reads it again. */
+    uint8_t header[MIG_STREAM_HEADER_BYTES];
+    size_t header_replay_bytes;     /* (incoming thread) left to serve */
 } IncomingState;
 
 static IncomingState incoming = {
@@ -93,15 +111,82 @@ static void incoming_stop_listening(void)
     migration_uri_clear(&incoming.uri);
 }
 
+static gboolean incoming_accept_cb(gint fd, GIOCondition cond,
+                                   gpointer opaque);
+
+/*
+ * Main loop, once the thread judged a header or was joined: close the
+ * listener once a migration began, or listen again after a dropped
+ * connection (status still setup, no thread).
+ */
+static void incoming_listener_update(void)
+{
+    if (incoming.listen_fd < 0 || incoming.listen_source) {
+        return;
+    }
+    if (migration_incoming_status() != MIGRATION_STATUS_SETUP) {
+        incoming_stop_listening();
+    } else if (!incoming.thread) {
+        trace_migration_incoming_rearm();
+        incoming.listen_source = g_unix_fd_add(incoming.listen_fd, G_IO_IN,
+                                               incoming_accept_cb, NULL);
+    }
+}
+
 static bool incoming_read(void *opaque, void *buf, size_t len, Error **errp)
 {
     IncomingState *in = opaque;
+    size_t replay = MIN(len, in->header_replay_bytes);
 
-    if (!migration_channel_read_all(in->fd, buf, len, errp)) {
+    memcpy(buf, in->header + sizeof(in->header) - in->header_replay_bytes,
+           replay);
+    in->header_replay_bytes -= replay;
+    if (len > replay && !migration_channel_read_all(in->fd,
+                                                    (uint8_t *)buf + replay,
+                                                    len - replay, errp)) {
         return false;
     }
     __atomic_fetch_add(&in->bytes, len, __ATOMIC_RELAXED);
     return true;
+}
+
+/*
+ * Is this connection a migration to us?  Its header must come within
+ * INCOMING_HEADER_TIMEOUT_MS and pass mig_header_check().  If not, the
+ * peer hears why (a restraint source shows it; we linger for it to read
+ * it) and the connection is dropped: false.
+ */
+static bool incoming_accept_header(IncomingState *in,
+                                   const MigLoadTarget *target)
+{
+    MigStreamHeader h = { 0 };
+    Error *err = NULL;
+
+    if (migration_channel_read_within(in->fd, in->header, sizeof(in->header),
+                                      INCOMING_HEADER_TIMEOUT_MS, &in->cancel,
+                                      &err)) {
+        mig_header_decode(in->header, &h);
+        if (mig_header_check(&h, target, &err)) {
+            in->header_replay_bytes = sizeof(in->header);
+            vm_lock();
+            incoming_set_status(MIGRATION_STATUS_SETUP,
+                                MIGRATION_STATUS_ACTIVE);
+            vm_unlock();
+            return true;
+        }
+    } else {
+        error_prepend(&err, "no migration stream header: ");
+    }
+    trace_migration_incoming_dropped(error_get_pretty(err));
+    if (!__atomic_load_n(&in->cancel, __ATOMIC_ACQUIRE)) {
+        warn_report("incoming migration: dropped a connection (%s); still "
+                    "listening", error_get_pretty(err));
+        migration_rp_refuse(in->fd, error_get_pretty(err),
+                            h.magic == MIG_STREAM_MAGIC ?
+                            INCOMING_REFUSAL_LINGER_MS : 0, &in->cancel);
+    }
+    error_free(err);
+    return false;
 }
 
 /* "loaded", then wait for "go": false if the source did not commit. */
@@ -158,7 +243,19 @@ static gboolean incoming_join_cb(gpointer opaque)
         g_thread_join(incoming.thread);
         incoming.thread = NULL;
     }
+    incoming_listener_update();
     return G_SOURCE_REMOVE;
+}
+
+/* The thread's last words: the connection goes, the main loop joins. */
+static void incoming_thread_end(IncomingState *in)
+{
+    qemu_mutex_lock(&in->lock);
+    close(in->fd);
+    in->fd = -1;
+    qemu_mutex_unlock(&in->lock);
+    __atomic_store_n(&in->thread_done, 1, __ATOMIC_RELEASE);
+    g_idle_add(incoming_join_cb, NULL);
 }
 
 static gpointer incoming_thread(gpointer opaque)
@@ -178,6 +275,12 @@ static gpointer incoming_thread(gpointer opaque)
     Error *err = NULL;
     bool ok;
 
+    if (!incoming_accept_header(in, &target)) {
+        incoming_thread_end(in);
+        return NULL;
+    }
+    /* A migration began: no other source may connect. */
+    g_idle_add(incoming_join_cb, NULL);
     ok = mig_stream_load(incoming_read, in, &target, &stats, &in->cancel,
                          &err);
     if (ok) {
@@ -188,10 +291,9 @@ static gpointer incoming_thread(gpointer opaque)
     if (ok) {
         ok = incoming_handshake(in, &err);
     } else {
-        /* Best effort: tell the source at once rather than by a close. */
-        uint64_t nack = 0;
-
-        migration_channel_write_all(in->fd, &nack, sizeof(nack), NULL);
+        /* Tell the source why, rather than by a close. */
+        migration_rp_refuse(in->fd, error_get_pretty(err),
+                            INCOMING_REFUSAL_LINGER_MS, &in->cancel);
     }
     trace_migration_incoming_done(ok, stats.bytes, stats.normal_pages,
                                   stats.zero_pages);
@@ -215,11 +317,7 @@ static gpointer incoming_thread(gpointer opaque)
     vm_unlock();
 
     error_free(err);
-    qemu_mutex_lock(&in->lock);
-    close(in->fd);
-    in->fd = -1;
-    qemu_mutex_unlock(&in->lock);
-    g_idle_add(incoming_join_cb, NULL);
+    incoming_thread_end(in);
     return NULL;
 }
 
@@ -234,25 +332,25 @@ static gboolean incoming_accept_cb(gint fd, GIOCondition cond,
         error_free(err);
         return G_SOURCE_CONTINUE;
     }
-    /* One migration per listen: no second source may connect. */
-    incoming.listen_source = 0;
-    incoming_stop_listening();
+    trace_migration_incoming_accepted(conn);
     qemu_mutex_lock(&incoming.lock);
     incoming.fd = conn;
     qemu_mutex_unlock(&incoming.lock);
     incoming.cancel = 0;
     incoming.bytes = 0;
     incoming.thread_done = 0;
+    incoming.header_replay_bytes = 0;
     incoming.start_ms = migration_clock_ms();
-    incoming_set_status(MIGRATION_STATUS_SETUP, MIGRATION_STATUS_ACTIVE);
     incoming.thread = g_thread_try_new("migration-incoming", incoming_thread,
                                        &incoming, NULL);
     if (!incoming.thread) {
         error_report("incoming migration: cannot create its thread");
         close(conn);
         incoming.fd = -1;
-        incoming_set_status(MIGRATION_STATUS_ACTIVE, MIGRATION_STATUS_FAILED);
+        return G_SOURCE_CONTINUE;
     }
+    /* One connection at a time: the next waits until this one is judged. */
+    incoming.listen_source = 0;
     return G_SOURCE_REMOVE;
 }
 

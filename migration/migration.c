@@ -107,6 +107,47 @@ bool migration_status_is_active(MigrationStatus status)
            status == MIGRATION_STATUS_CANCELLING;
 }
 
+MigrationStatus migration_status_update(int *status,
+                                        MigrationStatusNextFn next,
+                                        void *opaque)
+{
+    for (;;) {
+        MigrationStatus now = __atomic_load_n(status, __ATOMIC_SEQ_CST);
+        MigrationStatus new = next(now, opaque);
+
+        if (new == now || migration_set_status(status, now, new)) {
+            return now;
+        }
+        /* Moved between the load and the swap: judge the new status. */
+    }
+}
+
+MigrationStatus migration_status_next_cancel(MigrationStatus now,
+                                             void *opaque)
+{
+    return migration_status_is_active(now) ? MIGRATION_STATUS_CANCELLING
+                                           : now;
+}
+
+/* The migration thread's last step: how it ended, or cancelled. */
+static MigrationStatus migration_status_next_end(MigrationStatus now,
+                                                 void *opaque)
+{
+    MigrationState *s = opaque;
+
+    if (!migration_status_is_active(now)) {
+        return now;
+    }
+    if (s->end_ok) {
+        /* A cancel that came after the commit is too late. */
+        return MIGRATION_STATUS_COMPLETED;
+    }
+    if (now == MIGRATION_STATUS_CANCELLING || migration_cancelled(s)) {
+        return MIGRATION_STATUS_CANCELLED;
+    }
+    return MIGRATION_STATUS_FAILED;
+}
+
 static MigrationStatus migration_status(MigrationState *s)
 {
     return __atomic_load_n(&s->status, __ATOMIC_SEQ_CST);
@@ -219,10 +260,13 @@ static bool migration_write(void *opaque, const void *buf, size_t len,
         return false;
     }
     if (!migration_channel_write_all(fd, buf, len, errp)) {
+        if (!migration_cancelled(s)) {
+            migration_rp_explain(fd, &s->cancel_requested, errp);
+        }
         return false;
     }
     migration_account_write(s, len);
-    return true;
+    return migration_rp_check(fd, &s->cancel_requested, errp);
 }
 
 /* ---- the migration thread -------------------------------------------- */
@@ -254,14 +298,28 @@ static uint64_t migration_bandwidth(MigrationState *s)
     return bw;
 }
 
+int64_t migration_expected_downtime_ms(uint64_t dirty_pages,
+                                       uint64_t stopped_bytes,
+                                       uint64_t bandwidth_bytes_per_s)
+{
+    /* Each dirty page goes as a tag and its contents. */
+    double bytes = (double)dirty_pages * (RS_PAGE_SIZE + 8) + stopped_bytes;
+
+    if (!bandwidth_bytes_per_s) {
+        return INT64_MAX;
+    }
+    return (int64_t)(bytes * 1000 / bandwidth_bytes_per_s);
+}
+
 /* After a sync: does what is left fit the downtime limit? */
 static bool migration_should_switchover(MigrationState *s, uint64_t pages)
 {
     uint64_t bw = migration_bandwidth(s);
     uint64_t limit_ms = __atomic_load_n(&s->params.downtime_limit_ms,
                                         __ATOMIC_RELAXED);
-    uint64_t bytes = pages * (RS_PAGE_SIZE + 8);
-    int64_t expected_ms = bw ? (int64_t)(bytes * 1000 / bw) : INT64_MAX;
+    int64_t expected_ms = migration_expected_downtime_ms(pages,
+                                                         s->stopped_bytes,
+                                                         bw);
 
     __atomic_store_n(&s->stats.expected_downtime_ms,
                      bw ? expected_ms : 0, __ATOMIC_RELAXED);
@@ -351,7 +409,7 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
     MigRunState run_state;
     uint8_t word[8];
     uint64_t ack;
-    int fd, ready;
+    int fd;
     bool ok;
 
     if (!ram_save_complete(s, errp)) {
@@ -381,22 +439,8 @@ static bool migration_complete(MigrationState *s, int64_t stop_ms,
     qemu_mutex_lock(&s->lock);
     fd = s->fd;
     qemu_mutex_unlock(&s->lock);
-    ready = migration_channel_wait_readable(fd, MIGRATION_ACK_TIMEOUT_MS,
-                                            &s->cancel_requested);
-    if (ready <= 0) {
-        error_setg(errp, migration_cancelled(s) ? "migration cancelled" :
-                   "the destination did not confirm the load within %d s",
-                   MIGRATION_ACK_TIMEOUT_MS / 1000);
-        return false;
-    }
-    if (!migration_channel_read_all(fd, word, sizeof(word), errp)) {
-        error_prepend(errp, "the destination failed to load the stream: ");
-        return false;
-    }
-    memcpy(&ack, word, sizeof(ack));
-    if (ack != MIG_ACK_LOADED) {
-        error_setg(errp, "the destination refused the stream (reply "
-                   "0x%016" PRIx64 "); see its query-migrate", ack);
+    if (!migration_rp_read_reply(fd, MIGRATION_ACK_TIMEOUT_MS,
+                                 &s->cancel_requested, NULL, errp)) {
         return false;
     }
     if (migration_cancelled(s)) {
@@ -481,22 +525,15 @@ static gpointer migration_thread(gpointer opaque)
     migration_cleanup_locked(s, ok);
     __atomic_store_n(&s->stats.total_time_ms,
                      migration_clock_ms() - s->start_ms, __ATOMIC_RELAXED);
+    s->end_ok = ok;
     if (ok) {
-        MigrationStatus now = migration_status(s);
-
-        /* A cancel that came after the commit is too late. */
-        migration_set_status(&s->status, now, MIGRATION_STATUS_COMPLETED);
         trace_migration_completed(s->stats.downtime_ms,
                                   s->stats.transferred_bytes);
-    } else if (migration_cancelled(s)) {
-        migration_set_status(&s->status, MIGRATION_STATUS_CANCELLING,
-                             MIGRATION_STATUS_CANCELLED);
-    } else {
+    } else if (!migration_cancelled(s)) {
         migration_set_error(s, err);
         error_report("migration failed: %s", error_get_pretty(err));
-        migration_set_status(&s->status, migration_status(s),
-                             MIGRATION_STATUS_FAILED);
     }
+    migration_status_update(&s->status, migration_status_next_end, s);
     __atomic_store_n(&s->thread_done, 1, __ATOMIC_RELEASE);
     vm_unlock();
 
@@ -568,6 +605,7 @@ void qmp_migrate(const char *uri, bool has_blk, bool blk, bool has_inc,
     s->pace_limit_bytes_per_s = 0;
     s->window_bytes = s->window_pages = 0;
     s->window_paced = false;
+    s->stopped_bytes = 0;
     s->start_ms = migration_clock_ms();
     trace_migration_start(uri);
     migration_set_status(&s->status, migration_status(s),
@@ -590,7 +628,9 @@ void qmp_migrate_cancel(Error **errp)
         return;
     }
     __atomic_store_n(&s->cancel_requested, 1, __ATOMIC_RELEASE);
-    migration_set_status(&s->status, now, MIGRATION_STATUS_CANCELLING);
+    /* The thread moves the status too: retry until cancelling or ended. */
+    now = migration_status_update(&s->status, migration_status_next_cancel,
+                                  NULL);
     qemu_mutex_lock(&s->lock);
     if (s->fd >= 0) {
         /* Unblock a send or receive in progress; the thread closes. */
@@ -664,8 +704,12 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     if (status == MIGRATION_STATUS_ACTIVE) {
         info->has_expected_downtime = true;
         remaining = MIG_STAT(s, remaining_bytes);
-        info->expected_downtime = bw ? (int64_t)(remaining * 1000 / bw) :
-                                  s->stats.expected_downtime_ms;
+        info->expected_downtime = bw ?
+            migration_expected_downtime_ms(remaining / RS_PAGE_SIZE,
+                                           __atomic_load_n(&s->stopped_bytes,
+                                                           __ATOMIC_RELAXED),
+                                           bw) :
+            MIG_STAT(s, expected_downtime_ms);
         /* Geometric passes: S / (B - R) when the guest dirties less. */
         dirty_bytes_per_s = MIG_STAT(s, dirty_pages_rate) * RS_PAGE_SIZE;
         if (bw > dirty_bytes_per_s) {

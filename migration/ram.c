@@ -116,7 +116,10 @@ bool ram_save_setup(MigrationState *s, Error **errp)
     ram_save.take_bitmap = g_new0(uint64_t, ram_save.words);
     ram_save.last_sync_ms = migration_clock_ms();
     ram_save.last_tick_ms = ram_save.last_sync_ms;
-    if (!mig_put_header(&s->writer, &h, errp)) {
+    /* The header leaves at once: the destination drops a connection
+     * that says nothing for a few seconds. */
+    if (!mig_put_header(&s->writer, &h, errp) ||
+        !mig_writer_flush(&s->writer, errp)) {
         return false;
     }
     /* Tracking starts before the first pass reads a page. */
@@ -133,6 +136,11 @@ bool ram_save_first_pass(MigrationState *s, Error **errp)
 {
     uint64_t first = ram_first_work_page(), last = ram_pages();
 
+    /* The system area is not dirty-logged: it all goes at switchover. */
+    __atomic_store_n(&s->stopped_bytes,
+                     mig_ram_wire_bytes(ram_host_base(), RS_WORK_BASE) +
+                     (uint64_t)cpus_count() * (8 + VMSTATE_CPU_BYTES) +
+                     2 * 8 /* END and checksum */, __ATOMIC_RELAXED);
     /* Pass 1 is the first sync, as QEMU counts (dirty-sync-count 1). */
     __atomic_store_n(&s->stats.dirty_sync_count, 1, __ATOMIC_RELAXED);
     if (migrate_events()) {

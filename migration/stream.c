@@ -328,6 +328,20 @@ bool mig_put_ram_page(MigWriter *w, uint64_t gpa, const void *data,
                     : mig_put_page(w, gpa, data, errp);
 }
 
+uint64_t mig_ram_wire_bytes(const uint8_t *ram, uint64_t bytes)
+{
+    uint64_t wire_bytes = 0;
+
+    assert(bytes % MIG_PAGE_BYTES == 0);
+    for (uint64_t off = 0; off < bytes; off += MIG_PAGE_BYTES) {
+        wire_bytes += 8;
+        if (!mig_buffer_is_zero(ram + off, MIG_PAGE_BYTES)) {
+            wire_bytes += MIG_PAGE_BYTES;
+        }
+    }
+    return wire_bytes;
+}
+
 bool mig_put_pass(MigWriter *w, uint64_t pass, Error **errp)
 {
     return mig_put_tag(w, MIG_REC_PASS, pass, errp);
@@ -625,4 +639,50 @@ bool mig_stream_load(MigReadFn read, void *opaque,
     g_free(l.seen_pages);
     g_free(l.seen_cpus);
     return ok;
+}
+
+/* ---- the return path's refusal ------------------------------------- */
+
+size_t mig_refusal_encode(const char *reason,
+                          uint8_t out[MIG_REFUSAL_WIRE_MAX_BYTES])
+{
+    size_t len = MIN(strlen(reason), MIG_REFUSAL_MAX_BYTES);
+    size_t padded = QEMU_ALIGN_UP(len, 8);
+
+    store_le64(out, MIG_ACK_REFUSED);
+    store_le64(out + 8, len);
+    memset(out + 16, 0, padded);
+    memcpy(out + 16, reason, len);
+    return 16 + padded;
+}
+
+bool mig_refusal_read(MigReadFn read, void *opaque, char **reason,
+                      Error **errp)
+{
+    uint8_t word[8];
+    uint64_t len;
+    char *text;
+
+    if (!read(opaque, word, sizeof(word), errp)) {
+        return false;
+    }
+    len = load_le64(word);
+    if (len > MIG_REFUSAL_MAX_BYTES) {
+        error_setg(errp, "refusal reason of %" PRIu64 " bytes (at most %u)",
+                   len, MIG_REFUSAL_MAX_BYTES);
+        return false;
+    }
+    text = g_malloc0(QEMU_ALIGN_UP(len, 8) + 1);
+    if (!read(opaque, text, QEMU_ALIGN_UP(len, 8), errp)) {
+        g_free(text);
+        return false;
+    }
+    text[len] = '\0';
+    for (uint64_t i = 0; i < len; i++) {
+        if (text[i] < 0x20 || text[i] > 0x7e) {
+            text[i] = '?';
+        }
+    }
+    *reason = text;
+    return true;
 }

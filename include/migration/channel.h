@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef enum MigrationUriKind {
     MIGRATION_URI_TCP,
@@ -46,5 +47,31 @@ bool migration_channel_read_all(int fd, void *buf, size_t len, Error **errp);
  */
 int migration_channel_wait_readable(int fd, int64_t timeout_ms,
                                     const int *cancelled);
+/*
+ * Exactly @len bytes, all within @timeout_ms, polling @cancelled: for a
+ * peer that may stay silent.  False with "timed out", "cancelled",
+ * "connection lost" or "the stream ended early" in @errp.
+ */
+bool migration_channel_read_within(int fd, void *buf, size_t len,
+                                   int64_t timeout_ms, const int *cancelled,
+                                   Error **errp);
+/* A MigReadFn over migration_channel_read_within(). */
+typedef struct MigrationChannelReader {
+    int fd;
+    int64_t timeout_ms;         /* for each read */
+    const int *cancelled;       /* may be NULL */
+} MigrationChannelReader;
+bool migration_channel_reader_read(void *opaque, void *buf, size_t len,
+                                   Error **errp);
+/* Up to @len bytes already received, left unread; -1 (errno EAGAIN)
+ * when there are none, 0 when the peer closed. */
+ssize_t migration_channel_peek(int fd, void *buf, size_t len);
+/*
+ * Stop sending, then read and discard until the peer closes, at most
+ * @timeout_ms: what we sent last is read by the peer before our close
+ * could reset the connection.
+ */
+void migration_channel_drain(int fd, int64_t timeout_ms,
+                             const int *cancelled);
 
 #endif /* MIGRATION_CHANNEL_H */

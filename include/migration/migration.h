@@ -69,6 +69,7 @@ typedef struct MigrationState {
     int thread_done;                /* (atomic) takes no VM lock anymore */
     int64_t start_ms;               /* CLOCK_MONOTONIC */
     bool stopped_vm;                /* the switchover stopped the VM */
+    bool end_ok;                    /* the thread's verdict, at its end */
 
     ConvergenceState conv;          /* (VM lock) */
     MigWriter writer;               /* migration thread */
@@ -82,6 +83,10 @@ typedef struct MigrationState {
     uint64_t window_pages;
     bool window_paced;
     bool in_downtime;               /* the guest is stopped */
+    /* What only the switchover sends, bytes: the system area as it
+     * will go on the wire, the vCPU states, the end (atomic: written by
+     * the migration thread, read by query-migrate). */
+    uint64_t stopped_bytes;
 } MigrationState;
 
 MigrationState *migrate_get_current(void);
@@ -91,15 +96,39 @@ int64_t migration_clock_ns(void);
 bool migration_set_status(int *status, MigrationStatus old,
                           MigrationStatus new);
 bool migration_status_is_active(MigrationStatus status);
+/*
+ * The status another thread may be changing: @next(status now) says
+ * where it goes from there (returning it unchanged changes nothing);
+ * when the swap finds it moved meanwhile, @next is asked again about the
+ * new status.  Returns the status it was moved from (or left at).
+ */
+typedef MigrationStatus (*MigrationStatusNextFn)(MigrationStatus now,
+                                                 void *opaque);
+MigrationStatus migration_status_update(int *status,
+                                        MigrationStatusNextFn next,
+                                        void *opaque);
+/* migrate_cancel's step: an active status becomes cancelling. */
+MigrationStatus migration_status_next_cancel(MigrationStatus now,
+                                             void *opaque);
 bool migrate_events(void);
 bool migration_cancelled(MigrationState *s);
 void migration_set_error(MigrationState *s, const Error *err);
+
+/*
+ * Pure: the switchover's expected downtime, ms, for @dirty_pages still
+ * dirty plus @stopped_bytes sent only with the guest stopped, at
+ * @bandwidth_bytes_per_s (INT64_MAX while it is unmeasured, 0).
+ */
+int64_t migration_expected_downtime_ms(uint64_t dirty_pages,
+                                       uint64_t stopped_bytes,
+                                       uint64_t bandwidth_bytes_per_s);
 
 /* Pure: are these capabilities allowed together (and with the ring)? */
 bool migration_caps_check(const bool *caps, bool dirty_ring, Error **errp);
 
 /* ram.c: precopy (migration thread unless said). */
 bool ram_save_setup(MigrationState *s, Error **errp);
+/* Also measures s->stopped_bytes (the system area's wire size). */
 bool ram_save_first_pass(MigrationState *s, Error **errp);
 /* Sync and take the dirty pages into the pass bitmap; returns pages. */
 uint64_t ram_save_sync(MigrationState *s);
@@ -109,5 +138,21 @@ bool ram_save_complete(MigrationState *s, Error **errp);
 void ram_save_cleanup(MigrationState *s);
 /* Account one record's bytes (from the write callback). */
 void migration_account_write(MigrationState *s, size_t bytes);
+
+/* return-path.c.  Source: the reply after END, within @timeout_ms:
+ * true for LOADED; false with the destination's reason when it refused
+ * (*@refused, may be NULL), or why nothing usable came. */
+bool migration_rp_read_reply(int fd, int64_t timeout_ms,
+                             const int *cancelled, bool *refused,
+                             Error **errp);
+/* Source, after each write, without waiting: false with the reason when
+ * the destination refused or closed meanwhile. */
+bool migration_rp_check(int fd, const int *cancelled, Error **errp);
+/* Source, after a failed write: *@errp becomes the destination's reason
+ * when it sent one before it closed. */
+void migration_rp_explain(int fd, const int *cancelled, Error **errp);
+/* Destination: send a refusal, then linger up to @linger_ms (0: not). */
+void migration_rp_refuse(int fd, const char *reason, int64_t linger_ms,
+                         const int *cancelled);
 
 #endif /* MIGRATION_MIGRATION_H */

@@ -43,6 +43,16 @@
  */
 #define MIG_ACK_LOADED  UINT64_C(0x44414f4c54535200)   /* "\0RSTLOAD" */
 #define MIG_ACK_GO      UINT64_C(0x4f47544e52545300)   /* "\0STRNTGO" */
+/*
+ * Instead of LOADED, at any time before it, the destination may refuse:
+ * this tag, a 64-bit length, then the reason (printable text, no NUL)
+ * padded with zeros to a multiple of 8.  The source shows the reason.
+ */
+#define MIG_ACK_REFUSED UINT64_C(0x4c49414654535200)   /* "\0RSTFAIL" */
+/* Longest reason, bytes (one error message; longer ones are cut). */
+#define MIG_REFUSAL_MAX_BYTES  1024u
+/* A whole refusal on the wire, at most: tag, length, reason. */
+#define MIG_REFUSAL_WIRE_MAX_BYTES (16u + MIG_REFUSAL_MAX_BYTES)
 
 typedef enum MigRecordType {
     MIG_REC_ZERO = 0x01,    /* the page at value << 12 is all zeros */
@@ -122,6 +132,9 @@ bool mig_put_header(MigWriter *w, const MigStreamHeader *h, Error **errp);
 bool mig_put_zero_page(MigWriter *w, uint64_t gpa, Error **errp);
 bool mig_put_page(MigWriter *w, uint64_t gpa, const void *data,
                   Error **errp);
+/* What mig_put_ram_page() puts on the wire for @bytes of RAM at @ram
+ * (a multiple of the page size): 8 per zero page, 8 + 4096 per other. */
+uint64_t mig_ram_wire_bytes(const uint8_t *ram, uint64_t bytes);
 /* A page: ZERO if it is all zeros, PAGE otherwise; *@is_zero says which. */
 bool mig_put_ram_page(MigWriter *w, uint64_t gpa, const void *data,
                       bool *is_zero, Error **errp);
@@ -170,6 +183,17 @@ typedef struct MigLoadStats {
 bool mig_stream_load(MigReadFn read, void *opaque,
                      const MigLoadTarget *target, MigLoadStats *stats,
                      const int *cancelled, Error **errp);
+
+/* A refusal of @reason, encoded into @out; returns its size in bytes. */
+size_t mig_refusal_encode(const char *reason,
+                          uint8_t out[MIG_REFUSAL_WIRE_MAX_BYTES]);
+/*
+ * The rest of a refusal, once its tag was read: the length (checked
+ * against MIG_REFUSAL_MAX_BYTES) and the reason, returned in *@reason
+ * (g_free it) with anything unprintable shown as '?'.
+ */
+bool mig_refusal_read(MigReadFn read, void *opaque, char **reason,
+                      Error **errp);
 
 /* The checks of a header against a target, alone (for tests). */
 bool mig_header_check(const MigStreamHeader *h, const MigLoadTarget *target,

@@ -266,19 +266,56 @@ def header(version=2, ram_bytes=RAM_BYTES, cpus=2):
                        4096, cpus, CPU_STATE_BYTES, 0)
 
 
-def hostile_streams():
+REFUSED = 0x4c49414654535200
+
+
+def refusal(data):
+    """The reason in a destination's refusal (b'' -> None)."""
+    if len(data) < 16 or struct.unpack_from('<Q', data)[0] != REFUSED:
+        return None
+    length = struct.unpack_from('<Q', data, 8)[0]
+    return data[16:16 + length].decode('ascii', 'replace')
+
+
+def send_stream(path, data):
+    """Connect to @path, send @data, then read what comes back until the
+    destination closes (its refusal, if it refused)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(path)
+    back = b''
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        while chunk := s.recv(65536):
+            back += chunk
+    except OSError:
+        pass
+    s.close()
+    return back
+
+
+def header_rejects():
+    """Streams refused at their header: dropped, the listener stays."""
+    rng = random.Random(SEED)
+    return [
+        ('random bytes', bytes(rng.randrange(256) for _ in range(65536)),
+         'not a restraint migration stream'),
+        ('a wrong version', header(version=7) + bytes(4096),
+         'unsupported migration stream version 7'),
+        ('another vCPU count', header(cpus=3), 'stream has 3 vCPUs'),
+    ]
+
+
+def body_rejects():
+    """Streams refused after their header: the incoming migration fails."""
     rng = random.Random(SEED)
     page = bytes(rng.randrange(256) for _ in range(4096))
     return [
         ('a truncated stream', header() + struct.pack('<Q', 1 << 12 | 3) +
          struct.pack('<Q', (16 * MIB) | 2) + page[:1000], 'ended early'),
-        ('random bytes', bytes(rng.randrange(256) for _ in range(65536)),
-         'not a restraint migration stream'),
         ('an out-of-range page address', header() +
          struct.pack('<Q', RAM_BYTES | 2) + page, 'outside guest RAM'),
-        ('a wrong version', header(version=7) + page,
-         'unsupported migration stream version 7'),
-        ('another vCPU count', header(cpus=3), 'stream has 3 vCPUs'),
     ]
 
 
@@ -287,21 +324,32 @@ def test_hostile_streams_are_refused_with_clear_errors(tmp):
     with dst:
         set_caps(dst, events=True)
         before = dst.cmd('x-query-ram-hash')
-        for i, (name, data, error) in enumerate(hostile_streams()):
-            path = os.path.join(tmp, f'h{i}.sock')
-            dst.cmd('migrate-incoming', uri='unix:' + path)
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
-            try:
-                s.sendall(data)
-            except OSError:
-                pass
-            s.shutdown(socket.SHUT_WR)
+        path = os.path.join(tmp, 'h.sock')
+        dst.cmd('migrate-incoming', uri='unix:' + path)
+        for name, data, error in header_rejects():
+            back = send_stream(path, data)
+            reason = refusal(back)
+            check(reason is None and name == 'random bytes' or
+                  reason is not None and error in reason,
+                  f'{name}: dropped; a restraint peer hears why {reason!r}')
+            check(poll(lambda: error in dst.output(), 10),
+                  f'{name}: the destination logs why')
+            info = dst.cmd('query-migrate')
+            check(info.get('status') == 'setup' and 'error-desc' not in info,
+                  f'{name}: the destination still listens {info}')
+        check(dst.cmd('x-query-ram-hash') == before,
+              'header rejects leave guest RAM untouched')
+        for i, (name, data, error) in enumerate(body_rejects()):
+            if i:
+                path = os.path.join(tmp, f'h{i}.sock')
+                dst.cmd('migrate-incoming', uri='unix:' + path)
+            reason = refusal(send_stream(path, data))
             end = wait_status(dst, ('failed', 'completed'), 30)
-            s.close()
             desc = dst.cmd('query-migrate').get('error-desc', '')
             check(end == 'failed' and error in desc,
                   f'{name} is refused: {desc!r}')
+            check(reason is not None and error in reason,
+                  f'{name}: the peer hears why {reason!r}')
             check(runstate(dst) == 'inmigrate',
                   f'and the destination still waits ({name})')
         # Pages at checked addresses may have been written; nothing else.
@@ -311,15 +359,10 @@ def test_hostile_streams_are_refused_with_clear_errors(tmp):
               'RAM is still the same size')
 
 
-def main():
+def run(tests, checks):
+    """Each test (or those whose names contain an argument) with its own
+    temporary directory; exit with @checks' verdict."""
     require_kvm()
-    tests = [
-        test_destination_with_S_holds_the_source_ram_and_waits_for_cont,
-        test_tcp_with_defer_autostarts_the_destination,
-        test_killed_destination_fails_the_source_which_runs_on,
-        test_cancel_in_every_phase_leaves_the_source_running,
-        test_hostile_streams_are_refused_with_clear_errors,
-    ]
     only = sys.argv[1:]
     for t in tests:
         if only and not any(o in t.__name__ for o in only):
@@ -327,7 +370,17 @@ def main():
         print(f'# {t.__name__}', flush=True)
         with tempfile.TemporaryDirectory(prefix='restraint-mig-') as tmp:
             t(tmp)
-    sys.exit(CHECKS.exit_code())
+    sys.exit(checks.exit_code())
+
+
+def main():
+    run([
+        test_destination_with_S_holds_the_source_ram_and_waits_for_cont,
+        test_tcp_with_defer_autostarts_the_destination,
+        test_killed_destination_fails_the_source_which_runs_on,
+        test_cancel_in_every_phase_leaves_the_source_running,
+        test_hostile_streams_are_refused_with_clear_errors,
+    ], CHECKS)
 
 
 if __name__ == '__main__':

@@ -1,7 +1,9 @@
 /*
- * libFuzzer target: the incoming migration stream parser.  Any input
- * must be refused with an error or accepted, never crash, never read or
- * write outside the buffers it was given (ASan guards them exactly).
+ * libFuzzer target: the incoming migration stream parser, and the
+ * source's reader of a destination's refusal (the same input read as
+ * one).  Any input must be refused with an error or accepted, never
+ * crash, never read or write outside the buffers it was given (ASan
+ * guards them exactly).
  *
  * Build and run (clang, no KVM needed):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
@@ -40,6 +42,25 @@ static bool fuzz_read(void *opaque, void *buf, size_t len, Error **errp)
     return true;
 }
 
+/* The input as a refusal after its tag: a short printable reason. */
+static void fuzz_refusal(const uint8_t *data, size_t size)
+{
+    FuzzReader r = { .data = data, .len = size };
+    char *reason = NULL;
+    Error *err = NULL;
+
+    if (!mig_refusal_read(fuzz_read, &r, &reason, &err)) {
+        assert(err && !reason);
+        error_free(err);
+        return;
+    }
+    assert(strlen(reason) <= MIG_REFUSAL_MAX_BYTES);
+    for (const char *c = reason; *c; c++) {
+        assert(*c >= 0x20 && *c <= 0x7e);
+    }
+    g_free(reason);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -63,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     assert(stats.bytes <= size);
     free(ram);
     free(cpus);
+    fuzz_refusal(data, size);
     return 0;
 }
 

@@ -142,6 +142,54 @@ static void test_adaptive_tightens_when_a_pass_does_not_shrink(void)
     g_assert_cmpuint(convergence_adaptive_next_share(2, 0, 1000), ==, 2);
 }
 
+/* The system area of a booted guest, as mig_ram_wire_bytes() sees it:
+ * a few hundred pages of tables, code and stacks, the rest zero. */
+#define SYSTEM_WIRE_BYTES (400 * (MIG_PAGE_BYTES + 8) + 3696 * 8)
+
+static const struct {
+    const char *name;
+    uint64_t dirty_pages, stopped_bytes, bandwidth_bytes_per_s;
+    int64_t expected_ms;
+} downtime_cases[] = {
+    { "nothing measured yet: never fits", 0, 0, 0, INT64_MAX },
+    { "dirty pages go as tag and page", 25600, 0, 100 * MiB, 1001 },
+    { "the system area counts when nothing is dirty", 0,
+      SYSTEM_WIRE_BYTES, 1 * MiB, 1593 },
+    { "a whole non-zero system area", 0, 4096 * (MIG_PAGE_BYTES + 8),
+      160 * MiB, 100 },
+    { "dirty pages and the system area add up", 2560, SYSTEM_WIRE_BYTES,
+      10 * MiB, 1161 },
+};
+
+static void test_downtime_counts_what_only_the_switchover_sends(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(downtime_cases); i++) {
+        int64_t got_ms = migration_expected_downtime_ms(
+            downtime_cases[i].dirty_pages, downtime_cases[i].stopped_bytes,
+            downtime_cases[i].bandwidth_bytes_per_s);
+
+        if (got_ms != downtime_cases[i].expected_ms) {
+            g_test_message("%s: %" PRId64 " ms, want %" PRId64 " ms",
+                           downtime_cases[i].name, got_ms,
+                           downtime_cases[i].expected_ms);
+            g_test_fail();
+        }
+    }
+}
+
+static void test_system_area_wire_size_counts_zero_pages_as_tags(void)
+{
+    enum { PAGES = 8 };
+    g_autofree uint8_t *ram = g_malloc0(PAGES * MIG_PAGE_BYTES);
+
+    g_assert_cmpuint(mig_ram_wire_bytes(ram, PAGES * MIG_PAGE_BYTES), ==,
+                     PAGES * 8);
+    ram[0] = 1;                                 /* first byte of page 0 */
+    ram[5 * MIG_PAGE_BYTES - 1] = 1;            /* last byte of page 4 */
+    g_assert_cmpuint(mig_ram_wire_bytes(ram, PAGES * MIG_PAGE_BYTES), ==,
+                     PAGES * 8 + 2 * MIG_PAGE_BYTES);
+}
+
 static const struct {
     const char *name;
     bool events, autoconv, dirty_limit, adaptive;
@@ -205,6 +253,12 @@ int main(int argc, char **argv)
     g_test_add_func("/migration/convergence/adaptive-tightens-when-a-pass-"
                     "does-not-shrink",
                     test_adaptive_tightens_when_a_pass_does_not_shrink);
+    g_test_add_func("/migration/switchover/expected-downtime-includes-what-"
+                    "only-the-switchover-sends",
+                    test_downtime_counts_what_only_the_switchover_sends);
+    g_test_add_func("/migration/switchover/system-area-wire-size-counts-"
+                    "zero-pages-as-tags",
+                    test_system_area_wire_size_counts_zero_pages_as_tags);
     g_test_add_func("/migration/capabilities/convergence-capabilities-"
                     "exclude-each-other",
                     test_convergence_capabilities_exclude_each_other);

@@ -400,6 +400,60 @@ static void test_checksum_sees_order_and_length(void)
     g_assert_cmphex(mig_checksum_final(&a), ==, mig_checksum_final(&split));
 }
 
+/* A refusal read back after its tag: the reason, cut and made printable;
+ * a hostile length is refused before anything is allocated. */
+static void test_refusals_round_trip_cut_and_sanitised(void)
+{
+    g_autofree char *long_reason = g_strnfill(MIG_REFUSAL_MAX_BYTES + 100,
+                                              'x');
+    static const struct {
+        const char *reason;
+        const char *want;
+        size_t wire_bytes;
+    } cases[] = {
+        { "stream has 2 vCPUs, this VM has 3",
+          "stream has 2 vCPUs, this VM has 3", 16 + 40 },
+        { "", "", 16 },
+        { "tab\there\nnewline", "tab?here?newline", 16 + 16 },
+    };
+
+    for (size_t i = 0; i <= G_N_ELEMENTS(cases); i++) {
+        const char *reason = i < G_N_ELEMENTS(cases) ? cases[i].reason
+                                                     : long_reason;
+        uint8_t wire[MIG_REFUSAL_WIRE_MAX_BYTES];
+        size_t n = mig_refusal_encode(reason, wire);
+        MemReader r = { .data = wire + 8, .len = n - 8 };
+        g_autofree char *got = NULL;
+        uint64_t tag;
+
+        memcpy(&tag, wire, sizeof(tag));
+        g_assert_cmphex(le64toh(tag), ==, MIG_ACK_REFUSED);
+        g_assert_cmpuint(n % 8, ==, 0);
+        g_assert_true(mig_refusal_read(mem_read, &r, &got, NULL));
+        g_assert_cmpuint(r.pos, ==, r.len);
+        if (i < G_N_ELEMENTS(cases)) {
+            g_assert_cmpuint(n, ==, cases[i].wire_bytes);
+            g_assert_cmpstr(got, ==, cases[i].want);
+        } else {
+            g_assert_cmpuint(n, ==, MIG_REFUSAL_WIRE_MAX_BYTES);
+            g_assert_cmpuint(strlen(got), ==, MIG_REFUSAL_MAX_BYTES);
+        }
+    }
+}
+
+static void test_a_refusal_with_a_hostile_length_is_refused(void)
+{
+    uint64_t words[2] = { htole64(UINT64_MAX), 0 };
+    MemReader r = { .data = (const uint8_t *)words, .len = sizeof(words) };
+    char *got = NULL;
+    Error *err = NULL;
+
+    g_assert_false(mig_refusal_read(mem_read, &r, &got, &err));
+    g_assert_null(got);
+    g_assert_nonnull(strstr(error_get_pretty(err), "at most 1024"));
+    error_free(err);
+}
+
 static const struct {
     const char *uri;
     bool ok;
@@ -522,6 +576,12 @@ int main(int argc, char **argv)
                     test_random_bytes_are_refused);
     g_test_add_func("/migration/stream/checksum-sees-order-and-length",
                     test_checksum_sees_order_and_length);
+    g_test_add_func("/migration/return-path/refusals-round-trip-cut-and-"
+                    "sanitised",
+                    test_refusals_round_trip_cut_and_sanitised);
+    g_test_add_func("/migration/return-path/a-refusal-with-a-hostile-length-"
+                    "is-refused",
+                    test_a_refusal_with_a_hostile_length_is_refused);
     g_test_add_func("/migration/channel/uris-parse-or-are-refused",
                     test_uris_parse_or_are_refused);
     g_test_add_func("/migration/vmstate/vcpu-states-are-checked",
