@@ -1,0 +1,76 @@
+/*
+ * A dirty-page trace's figures (trace.h, DirtyTraceSummary): pure
+ * functions of the trace, shown by dirty-trace-info and the traces/
+ * README table.
+ */
+#include "qemu/osdep.h"
+
+#include "trace.h"
+
+#define DT_US_PER_SECOND 1000000.0
+
+/* Pages written in at least half of the process's intervals. */
+static uint64_t dt_hot_pages(const DirtyTraceProcess *p)
+{
+    g_autofree uint32_t *times = g_new0(uint32_t, p->distinct_pages);
+    uint64_t hot = 0;
+
+    for (uint32_t ii = 0; ii < p->interval_count; ii++) {
+        const DirtyTraceInterval *iv = &p->intervals[ii];
+
+        for (uint32_t k = 0; k < iv->page_count; k++) {
+            times[iv->pages[k]]++;
+        }
+    }
+    for (uint32_t page = 0; page < p->distinct_pages; page++) {
+        if ((uint64_t)times[page] * 2 >= p->interval_count) {
+            hot++;
+        }
+    }
+    return hot;
+}
+
+static double dt_mbps(uint64_t pages, uint32_t page_bytes, uint64_t us)
+{
+    return us ? (double)pages * page_bytes / MiB / (us / DT_US_PER_SECOND)
+              : 0.0;
+}
+
+void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
+                           DirtyTraceSummary *s)
+{
+    /* Only whole windows count towards the peak. */
+    uint64_t windows = window_us ? t->duration_us / window_us : 0;
+    g_autofree uint64_t *window_pages = g_new0(uint64_t, windows + 1);
+    uint64_t busiest = 0;
+
+    memset(s, 0, sizeof(*s));
+    s->duration_us = t->duration_us;
+    s->process_count = t->process_count;
+    s->window_us = window_us;
+    for (uint32_t pi = 0; pi < t->process_count; pi++) {
+        const DirtyTraceProcess *p = &t->processes[pi];
+        uint64_t peak_rss = 0;
+
+        s->distinct_pages += p->distinct_pages;
+        s->interval_count += p->interval_count;
+        s->hot_pages += dt_hot_pages(p);
+        for (uint32_t ii = 0; ii < p->interval_count; ii++) {
+            const DirtyTraceInterval *iv = &p->intervals[ii];
+            /* An interval counts in the window its end falls into. */
+            uint64_t w = windows ?
+                (iv->start_us + iv->duration_us) / window_us : 0;
+
+            s->written_pages += iv->page_count;
+            window_pages[MIN(w, windows)] += iv->page_count;
+            peak_rss = MAX(peak_rss, iv->rss_pages);
+        }
+        s->peak_rss_pages += peak_rss;
+    }
+    for (uint64_t w = 0; w < windows; w++) {
+        busiest = MAX(busiest, window_pages[w]);
+    }
+    s->mean_mbps = dt_mbps(s->written_pages, t->page_bytes, t->duration_us);
+    s->peak_mbps = windows ? dt_mbps(busiest, t->page_bytes, window_us)
+                           : s->mean_mbps;
+}
