@@ -9,6 +9,7 @@
  *
  * Without $DIRTY_TRACE_DIR the library does nothing.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -169,6 +170,52 @@ void dirty_trace_flush(void)
     dt_tick_locked(s, true, true, 0);
     pthread_mutex_unlock(&s->lock);
 }
+
+/*
+ * exec replaces the address space: end the interval first, or the pages
+ * written since the last tick are lost.  glibc's exec functions call
+ * each other internally, so each public one is wrapped.
+ */
+static void dt_before_exec(void)
+{
+    DtState *s = dt_state;
+
+    if (s && s->wp.uffd >= 0) {
+        pthread_mutex_lock(&s->lock);
+        dt_tick_locked(s, true, true, 0);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+typedef int DtExecFn(const char *file, char *const argv[],
+                     char *const envp[]);
+typedef int DtExecNoEnvFn(const char *file, char *const argv[]);
+
+#define DT_WRAP_EXEC(name)                                              \
+    int name(const char *file, char *const argv[], char *const envp[])  \
+        __attribute__((visibility("default")));                         \
+    int name(const char *file, char *const argv[], char *const envp[])  \
+    {                                                                   \
+        DtExecFn *next = (DtExecFn *)dlsym(RTLD_NEXT, #name);           \
+                                                                        \
+        dt_before_exec();                                               \
+        return next ? next(file, argv, envp) : (errno = ENOSYS, -1);    \
+    }
+#define DT_WRAP_EXEC_NO_ENV(name)                                       \
+    int name(const char *file, char *const argv[])                      \
+        __attribute__((visibility("default")));                         \
+    int name(const char *file, char *const argv[])                      \
+    {                                                                   \
+        DtExecNoEnvFn *next = (DtExecNoEnvFn *)dlsym(RTLD_NEXT, #name); \
+                                                                        \
+        dt_before_exec();                                               \
+        return next ? next(file, argv) : (errno = ENOSYS, -1);          \
+    }
+
+DT_WRAP_EXEC(execve)
+DT_WRAP_EXEC(execvpe)
+DT_WRAP_EXEC_NO_ENV(execv)
+DT_WRAP_EXEC_NO_ENV(execvp)
 
 static void *dt_map(size_t bytes)
 {

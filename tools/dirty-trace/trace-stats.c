@@ -57,9 +57,10 @@ void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
         s->hot_pages += dt_hot_pages(p);
         for (uint32_t ii = 0; ii < p->interval_count; ii++) {
             const DirtyTraceInterval *iv = &p->intervals[ii];
-            /* An interval counts in the window its end falls into. */
-            uint64_t w = windows ?
-                (iv->start_us + iv->duration_us) / window_us : 0;
+            /* An interval counts in the window holding its last
+             * microsecond. */
+            uint64_t end_us = iv->start_us + iv->duration_us;
+            uint64_t w = windows && end_us ? (end_us - 1) / window_us : 0;
 
             s->written_pages += iv->page_count;
             window_pages[MIN(w, windows)] += iv->page_count;
