@@ -293,6 +293,11 @@ static bool dt_read_body(DtCursor *c, DirtyTrace *t, Error **errp)
         !dt_get_u32(c, &program_bytes, "the preamble", errp)) {
         return false;
     }
+    if (t->flags & ~DIRTY_TRACE_F_ALL) {
+        /* A flag this reader does not know may change the layout. */
+        error_setg(errp, "unknown trace flags 0x%x", t->flags);
+        return false;
+    }
     if (program_bytes > DIRTY_TRACE_MAX_PROGRAM_BYTES) {
         error_setg(errp, "the program name of %u bytes is longer than %u",
                    program_bytes, DIRTY_TRACE_MAX_PROGRAM_BYTES);
