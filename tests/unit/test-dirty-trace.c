@@ -473,6 +473,14 @@ static void test_summary_figures(void)
     dirty_trace_summarize(t, G_USEC_PER_SEC, &s);
     g_assert_cmpfloat_with_epsilon(s.peak_mbps, 3 * mb_per_page, 1e-12);
     g_assert_cmpfloat_with_epsilon(s.mean_mbps, 3 * mb_per_page / 2, 1e-12);
+    /* A trace may claim an enormous duration (found by the fuzzer: the
+     * figures once allocated one counter per window of it). */
+    p->intervals[2].page_count = counts[2];
+    p->intervals[3].page_count = counts[3];
+    t->duration_us = p->end_us = UINT64_MAX / 2;
+    g_assert_true(dirty_trace_check(t, NULL));
+    dirty_trace_summarize(t, G_USEC_PER_SEC, &s);
+    g_assert_cmpfloat_with_epsilon(s.peak_mbps, 3 * mb_per_page, 1e-12);
 }
 
 int main(int argc, char **argv)

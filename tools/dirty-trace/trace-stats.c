@@ -36,13 +36,30 @@ static double dt_mbps(uint64_t pages, uint32_t page_bytes, uint64_t us)
               : 0.0;
 }
 
+/* Page writes per window, keyed by window number: as many entries as
+ * windows with writes, however long the trace claims to be. */
+static void dt_window_add(GHashTable *windows, uint64_t w, uint64_t pages)
+{
+    uint64_t *sum = g_hash_table_lookup(windows, &w);
+
+    if (!sum) {
+        sum = g_new0(uint64_t, 2);
+        sum[0] = w;
+        g_hash_table_insert(windows, sum, sum);
+    }
+    sum[1] += pages;
+}
+
 void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
                            DirtyTraceSummary *s)
 {
     /* Only whole windows count towards the peak. */
-    uint64_t windows = window_us ? t->duration_us / window_us : 0;
-    g_autofree uint64_t *window_pages = g_new0(uint64_t, windows + 1);
-    uint64_t busiest = 0;
+    uint64_t full_windows = window_us ? t->duration_us / window_us : 0;
+    g_autoptr(GHashTable) windows = g_hash_table_new_full(g_int64_hash,
+                                                          g_int64_equal,
+                                                          g_free, NULL);
+    GHashTableIter it;
+    uint64_t *sum, busiest = 0;
 
     memset(s, 0, sizeof(*s));
     s->duration_us = t->duration_us;
@@ -60,18 +77,23 @@ void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
             /* An interval counts in the window holding its last
              * microsecond. */
             uint64_t end_us = iv->start_us + iv->duration_us;
-            uint64_t w = windows && end_us ? (end_us - 1) / window_us : 0;
 
             s->written_pages += iv->page_count;
-            window_pages[MIN(w, windows)] += iv->page_count;
+            if (full_windows && end_us) {
+                dt_window_add(windows, (end_us - 1) / window_us,
+                              iv->page_count);
+            }
             peak_rss = MAX(peak_rss, iv->rss_pages);
         }
         s->peak_rss_pages += peak_rss;
     }
-    for (uint64_t w = 0; w < windows; w++) {
-        busiest = MAX(busiest, window_pages[w]);
+    g_hash_table_iter_init(&it, windows);
+    while (g_hash_table_iter_next(&it, (gpointer *)&sum, NULL)) {
+        if (sum[0] < full_windows) {
+            busiest = MAX(busiest, sum[1]);
+        }
     }
     s->mean_mbps = dt_mbps(s->written_pages, t->page_bytes, t->duration_us);
-    s->peak_mbps = windows ? dt_mbps(busiest, t->page_bytes, window_us)
-                           : s->mean_mbps;
+    s->peak_mbps = full_windows ? dt_mbps(busiest, t->page_bytes, window_us)
+                                : s->mean_mbps;
 }
