@@ -115,10 +115,16 @@ static void dt_track_range(DtState *s, uint64_t start, uint64_t end,
     if (uffd_wp_register(&s->wp, start, end) < 0) {
         return;                 /* a kind of mapping uffd-wp cannot watch */
     }
+    /*
+     * Pages written before we saw the mapping count for this interval.
+     * A write between this sweep and the protection below is missed:
+     * the price of not counting protected empty pages (uffd-wp.h).
+     */
     if (sweep_new) {
         uffd_wp_scan(&s->wp, start, end, UFFD_WP_SCAN_POPULATED, s->vec,
                      DT_SCAN_VEC_ENTRIES, dt_add_range, s);
     }
+    uffd_wp_protect(&s->wp, start, end);
 }
 
 /* Track [start, end) minus the library's own regions. */

@@ -75,16 +75,18 @@ int uffd_wp_register(UffdWp *wp, uint64_t start, uint64_t end)
         .range = { .start = start, .len = end - start },
         .mode = UFFDIO_REGISTER_MODE_WP,
     };
+
+    return ioctl(wp->uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+}
+
+int uffd_wp_protect(UffdWp *wp, uint64_t start, uint64_t end)
+{
     struct uffdio_writeprotect protect = {
         .range = { .start = start, .len = end - start },
         .mode = UFFDIO_WRITEPROTECT_MODE_WP,
     };
 
-    if (ioctl(wp->uffd, UFFDIO_REGISTER, &reg) < 0 ||
-        ioctl(wp->uffd, UFFDIO_WRITEPROTECT, &protect) < 0) {
-        return -errno;
-    }
-    return 0;
+    return ioctl(wp->uffd, UFFDIO_WRITEPROTECT, &protect) < 0 ? -errno : 0;
 }
 
 int uffd_wp_scan(UffdWp *wp, uint64_t start, uint64_t end,
@@ -191,6 +193,9 @@ int uffd_wp_probe(const char **why)
         goto out_unmap;
     }
     ret = uffd_wp_register(&wp, start, end);
+    if (ret == 0) {
+        ret = uffd_wp_protect(&wp, start, end);
+    }
     if (ret < 0) {
         *why = "cannot register memory for userfaultfd write-protect";
         goto out;

@@ -88,13 +88,17 @@ typedef void UffdWpRangeFn(void *opaque, uint64_t first_page,
  * *what names the step that failed. */
 int uffd_wp_open(UffdWp *wp, const char **what);
 void uffd_wp_close(UffdWp *wp);
-/* Register [start, end) for async write-protect and protect it. */
+/* Register [start, end) for async write-protect; then protect it (every
+ * page, populated or not, reports its next write). */
 int uffd_wp_register(UffdWp *wp, uint64_t start, uint64_t end);
+int uffd_wp_protect(UffdWp *wp, uint64_t start, uint64_t end);
 /*
  * Report the pages of [start, end) matching kind through fn, using vec
  * (vec_len entries) as the kernel's buffer; UFFD_WP_SCAN_WRITTEN
  * re-protects each page it reports in the same call.  -EPERM when part of
- * the range is not registered.
+ * the range is not registered.  UFFD_WP_SCAN_POPULATED must run before
+ * the range is protected: a protected empty page is a marker, which
+ * reads as swapped.
  */
 int uffd_wp_scan(UffdWp *wp, uint64_t start, uint64_t end,
                  UffdWpScanKind kind, struct page_region *vec,

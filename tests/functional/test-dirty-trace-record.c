@@ -1,0 +1,299 @@
+/*
+ * The recorder sees exactly what a program wrote, interval by interval,
+ * in every process: this program writes a known pattern into a region of
+ * its own (pages written, pages only read, a second thread, a fork whose
+ * child writes its own copy), ends each interval itself through the
+ * preloaded library's dirty_trace_flush(), and is recorded by
+ * scripts/record-dirty-trace with addresses kept.  The checker then
+ * compares the trace's pages inside the region with the pattern, page
+ * for page.  Pages outside the region (stack, libc) are the program's
+ * too, and are not checked.
+ *
+ * The recording interval is 60 s, so no timer tick splits a phase: the
+ * test never depends on timing.  Exit 77 where the kernel lacks
+ * userfaultfd async write-protect or PAGEMAP_SCAN.
+ */
+#include "qemu/osdep.h"
+
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "trace.h"
+
+#define T_REGION_PAGES  64
+#define T_PAGE_BYTES    4096
+#define T_MAX_PAGES     24
+#define T_EXIT_UNSUPPORTED 3    /* dirty-trace-record's */
+
+/* Bit i: page i of the region. */
+typedef uint64_t PageMask;
+
+typedef struct Phase {
+    int writes[T_MAX_PAGES];    /* -1 ends the list */
+    int reads[T_MAX_PAGES];
+    int thread_writes[T_MAX_PAGES];
+    int range_first;            /* and [range_first, range_end) written */
+    int range_end;
+} Phase;
+
+#define END -1
+/* Each phase ends with dirty_trace_flush(): one interval each. */
+static const Phase parent_phases[] = {
+    /* Written before the region is first seen: found by the sweep. */
+    { .writes = { 0, 1, 2, 10, 63, END }, .reads = { 20, END },
+      .thread_writes = { END } },
+    { .writes = { 1, 3, 4, 5, 30, END }, .reads = { 0, 10, 20, END },
+      .thread_writes = { 50, END } },
+    { .writes = { END }, .reads = { 1, 2, 3, END }, .thread_writes = { END } },
+    /* (the fork happens here) */
+    { .writes = { 40, 41, END }, .reads = { END }, .thread_writes = { END },
+      .range_first = 16, .range_end = 32 },
+};
+static const Phase child_phases[] = {
+    { .writes = { 7, 8, 63, END }, .reads = { 9, END },
+      .thread_writes = { END } },
+    /* Written just before exit(): the library's final record. */
+    { .writes = { 9, END }, .reads = { END }, .thread_writes = { END } },
+};
+#define T_FORK_AFTER 3          /* parent phases before the fork */
+
+/* ---- The workload (run under the recorder) ---------------------------- */
+
+static volatile uint8_t *region;
+
+static void *write_pages(void *opaque)
+{
+    const int *pages = opaque;
+
+    for (int i = 0; pages[i] != END; i++) {
+        region[pages[i] * T_PAGE_BYTES + 17] = 0xa5;
+    }
+    return NULL;
+}
+
+static void phase_run(const Phase *ph)
+{
+    pthread_t thread;
+    uint8_t sum = 0;
+
+    for (int i = 0; ph->reads[i] != END; i++) {
+        sum += region[ph->reads[i] * T_PAGE_BYTES + 5];
+    }
+    write_pages((void *)ph->writes);
+    for (int p = ph->range_first; p < ph->range_end; p++) {
+        region[p * T_PAGE_BYTES] = sum + 1;
+    }
+    if (ph->thread_writes[0] != END) {
+        pthread_create(&thread, NULL, write_pages, (void *)ph->thread_writes);
+        pthread_join(thread, NULL);
+    }
+}
+
+static int workload(const char *base_path)
+{
+    void (*flush)(void) = (void (*)(void))dlsym(RTLD_DEFAULT,
+                                                "dirty_trace_flush");
+    g_autofree char *base = NULL;
+    int status;
+    pid_t child;
+
+    if (!flush) {
+        fprintf(stderr, "workload: not running under the recorder\n");
+        return 1;
+    }
+    region = mmap(NULL, T_REGION_PAGES * T_PAGE_BYTES, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) {
+        return 1;
+    }
+    base = g_strdup_printf("%" PRIxPTR "\n", (uintptr_t)region);
+    if (!g_file_set_contents(base_path, base, -1, NULL)) {
+        return 1;
+    }
+    for (int i = 0; i < T_FORK_AFTER; i++) {
+        phase_run(&parent_phases[i]);
+        flush();
+    }
+    child = fork();
+    if (child == 0) {
+        phase_run(&child_phases[0]);
+        flush();
+        phase_run(&child_phases[1]);
+        exit(0);
+    }
+    if (child < 0 || waitpid(child, &status, 0) != child || status != 0) {
+        return 1;
+    }
+    for (size_t i = T_FORK_AFTER; i < G_N_ELEMENTS(parent_phases); i++) {
+        phase_run(&parent_phases[i]);
+        flush();
+    }
+    return 0;
+}
+
+/* ---- The checker ------------------------------------------------------ */
+
+static PageMask phase_mask(const Phase *ph)
+{
+    PageMask m = 0;
+
+    for (int i = 0; ph->writes[i] != END; i++) {
+        m |= 1ull << ph->writes[i];
+    }
+    for (int i = 0; ph->thread_writes[i] != END; i++) {
+        m |= 1ull << ph->thread_writes[i];
+    }
+    for (int p = ph->range_first; p < ph->range_end; p++) {
+        m |= 1ull << p;
+    }
+    return m;
+}
+
+static PageMask interval_mask(const DirtyTraceProcess *p,
+                              const DirtyTraceInterval *iv, uint64_t base_vpn)
+{
+    PageMask m = 0;
+
+    for (uint32_t k = 0; k < iv->page_count; k++) {
+        uint64_t vpn = p->page_addresses[iv->pages[k]];
+
+        if (vpn >= base_vpn && vpn < base_vpn + T_REGION_PAGES) {
+            m |= 1ull << (vpn - base_vpn);
+        }
+    }
+    return m;
+}
+
+static bool expect_intervals(const DirtyTraceProcess *p, uint64_t base_vpn,
+                             const PageMask *want, uint32_t count,
+                             const char *who)
+{
+    bool ok = true;
+
+    if (p->interval_count != count) {
+        fprintf(stderr, "%s: %u intervals, want %u\n", who, p->interval_count,
+                count);
+        return false;
+    }
+    for (uint32_t ii = 0; ii < count; ii++) {
+        PageMask got = interval_mask(p, &p->intervals[ii], base_vpn);
+
+        if (got != want[ii]) {
+            fprintf(stderr, "%s interval %u: region pages %016" PRIx64
+                    ", want %016" PRIx64 " (missing %016" PRIx64 ", extra %016"
+                    PRIx64 ")\n", who, ii, got, want[ii], want[ii] & ~got,
+                    got & ~want[ii]);
+            ok = false;
+        }
+        if (p->intervals[ii].rss_pages == 0) {
+            fprintf(stderr, "%s interval %u: no RSS\n", who, ii);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static int check(const DirtyTrace *t, uint64_t base_vpn)
+{
+    PageMask parent_want[G_N_ELEMENTS(parent_phases) + 1] = { 0 };
+    PageMask child_want[G_N_ELEMENTS(child_phases)];
+    const DirtyTraceProcess *parent = &t->processes[0], *child;
+    bool ok;
+
+    if (t->process_count != 2 || !parent->page_addresses) {
+        fprintf(stderr, "%u processes, want 2 with addresses\n",
+                t->process_count);
+        return 1;
+    }
+    child = &t->processes[1];
+    if (parent->origin != DIRTY_TRACE_ORIGIN_EXEC ||
+        child->origin != DIRTY_TRACE_ORIGIN_FORK ||
+        child->ppid != parent->pid || child->start_us < parent->start_us ||
+        !g_str_has_prefix("test-dirty-trace-record", parent->comm)) {
+        fprintf(stderr, "process tree: pid %d (%s) ppid %d, pid %d ppid %d\n",
+                parent->pid, parent->comm, parent->ppid, child->pid,
+                child->ppid);
+        return 1;
+    }
+    /* The parent's last interval is its exit: nothing in the region. */
+    for (size_t i = 0; i < G_N_ELEMENTS(parent_phases); i++) {
+        parent_want[i] = phase_mask(&parent_phases[i]);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(child_phases); i++) {
+        child_want[i] = phase_mask(&child_phases[i]);
+    }
+    ok = expect_intervals(parent, base_vpn, parent_want,
+                          G_N_ELEMENTS(parent_want), "parent");
+    ok &= expect_intervals(child, base_vpn, child_want,
+                           G_N_ELEMENTS(child_want), "child");
+    return ok ? 0 : 1;
+}
+
+static int run_recorder(const char *self, const char *dir, char **out_trace)
+{
+    g_autofree char *base_path = g_build_filename(dir, "base", NULL);
+    g_autofree char *probe_out = NULL;
+    const char *script = g_getenv("RECORD_DIRTY_TRACE");
+    const char *probe[] = { script, "--probe", NULL };
+    const char *record[] = { script, "-i", "60000", "--addresses", "-o",
+                             NULL, "--", self, "--workload", base_path,
+                             NULL };
+    g_autoptr(GError) gerr = NULL;
+    int status;
+
+    *out_trace = g_build_filename(dir, "t.dtrace", NULL);
+    record[5] = *out_trace;
+    if (!script) {
+        fprintf(stderr, "RECORD_DIRTY_TRACE is not set\n");
+        return 1;
+    }
+    if (!g_spawn_sync(NULL, (char **)probe, NULL, G_SPAWN_DEFAULT, NULL,
+                      NULL, &probe_out, NULL, &status, &gerr)) {
+        fprintf(stderr, "cannot run %s: %s\n", script, gerr->message);
+        return 1;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == T_EXIT_UNSUPPORTED) {
+        printf("SKIP: this kernel cannot record dirty pages\n");
+        return 77;
+    }
+    if (!g_spawn_sync(NULL, (char **)record, NULL, G_SPAWN_CHILD_INHERITS_STDIN,
+                      NULL, NULL, NULL, NULL, &status, &gerr) ||
+        !g_spawn_check_wait_status(status, &gerr)) {
+        fprintf(stderr, "recording failed: %s\n", gerr->message);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *dir = NULL, *trace_path = NULL, *base_path = NULL;
+    g_autofree char *base = NULL;
+    g_autoptr(DirtyTrace) t = NULL;
+    Error *err = NULL;
+    int ret;
+
+    if (argc == 3 && strcmp(argv[1], "--workload") == 0) {
+        return workload(argv[2]);
+    }
+    dir = g_dir_make_tmp("test-dirty-trace-record-XXXXXX", NULL);
+    ret = run_recorder(argv[0], dir, &trace_path);
+    if (ret == 0) {
+        base_path = g_build_filename(dir, "base", NULL);
+        t = dirty_trace_load(trace_path, &err);
+        if (!t || !g_file_get_contents(base_path, &base, NULL, NULL)) {
+            fprintf(stderr, "%s\n", err ? error_get_pretty(err) : "no base");
+            ret = 1;
+        } else {
+            ret = check(t, g_ascii_strtoull(base, NULL, 16) / T_PAGE_BYTES);
+        }
+        unlink(trace_path);
+        unlink(base_path);
+    }
+    rmdir(dir);
+    printf("%s: the recorded pages %s the written pattern\n",
+           ret == 0 ? "PASS" : ret == 77 ? "SKIP" : "FAIL",
+           ret == 0 ? "match" : "do not match");
+    return ret;
+}
