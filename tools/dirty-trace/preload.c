@@ -102,6 +102,7 @@ static void dt_start(DtState *s, const char *dir, DtRawOrigin origin)
     int ret;
 
     s->interval_start_ns = dt_now_ns();
+    s->pid = getpid();
     s->seq = 0;
     s->rec.range_count = 0;
     if (!dt_open_spool(s, dir)) {
@@ -180,7 +181,8 @@ static void dt_before_exec(void)
 {
     DtState *s = dt_state;
 
-    if (s && s->wp.uffd >= 0) {
+    /* A vfork child shares its parent's memory: the parent's to track. */
+    if (s && s->wp.uffd >= 0 && getpid() == s->pid) {
         pthread_mutex_lock(&s->lock);
         dt_tick_locked(s, true, true, 0);
         pthread_mutex_unlock(&s->lock);

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "raw.h"
 #include "uffd-wp.h"
@@ -33,6 +34,7 @@ typedef struct DtState {
     UffdWp wp;
     int out_fd;
     int wake_fd;                /* eventfd: stop the helper thread */
+    pid_t pid;                  /* whose address space we track */
     bool thread_running;
     pthread_t thread;
     uint64_t interval_ns;
