@@ -167,6 +167,16 @@ static void dt_maps_line(DtState *s, const char *line, bool sweep_new)
                         strncmp(line + name_at, "[vsyscall", 9) == 0)) {
         return;
     }
+    if (end - start > DT_MAX_TRACKED_MAPPING_BYTES) {
+        if (!s->warned_huge) {
+            fprintf(stderr, "dirty-trace: pid %d: not tracking the %llu GiB "
+                    "mapping at 0x%llx (over %llu GiB)\n", (int)getpid(),
+                    (end - start) >> 30, start,
+                    DT_MAX_TRACKED_MAPPING_BYTES >> 30);
+            s->warned_huge = true;
+        }
+        return;
+    }
     dt_track_mapping(s, start, end, sweep_new);
 }
 

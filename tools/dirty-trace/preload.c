@@ -9,6 +9,9 @@
  *
  * Without $DIRTY_TRACE_DIR the library does nothing.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* ppoll, RTLD_NEXT */
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +29,7 @@
 #define DT_PAGE_BYTES           4096u
 #define DT_DEFAULT_INTERVAL_MS  50
 /* The helper thread's stack, guard page below it. */
-#define DT_STACK_BYTES          (256u * 1024)
+#define DT_STACK_BYTES          (1024u * 1024)
 
 static DtState *dt_state;
 
@@ -103,6 +106,7 @@ static void dt_start(DtState *s, const char *dir, DtRawOrigin origin)
 
     s->interval_start_ns = dt_now_ns();
     s->pid = getpid();
+    s->warned_huge = false;
     s->seq = 0;
     s->rec.range_count = 0;
     if (!dt_open_spool(s, dir)) {

@@ -20,6 +20,13 @@
 #define DT_SCAN_VEC_ENTRIES     4096
 /* /proc/self/maps is read in chunks of this size. */
 #define DT_MAPS_CHUNK_BYTES     65536
+/*
+ * Larger private writable mappings are sparse reservations (sanitizer
+ * shadows, runtime heaps): protecting every unpopulated page of one
+ * would build page tables for all of it (2 MiB of them per GiB), so they
+ * are left untracked, with a warning.
+ */
+#define DT_MAX_TRACKED_MAPPING_BYTES (16ull << 30)
 /* Mappings the library owns and never tracks: the state, the helper
  * thread's stack. */
 #define DT_OWN_REGIONS          2
@@ -35,6 +42,7 @@ typedef struct DtState {
     int out_fd;
     int wake_fd;                /* eventfd: stop the helper thread */
     pid_t pid;                  /* whose address space we track */
+    bool warned_huge;           /* about an untracked huge mapping */
     bool thread_running;
     pthread_t thread;
     uint64_t interval_ns;
