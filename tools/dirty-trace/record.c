@@ -215,6 +215,11 @@ int main(int argc, char **argv)
     status = dt_run(argv + optind, spool, preload, opts.interval_ms);
     opts.end_ns = dt_monotonic_ns();
     trace = status < 0 ? NULL : dt_assemble(spool, &opts, &err);
+    if (trace && trace->process_count == 0) {
+        error_setg(&err, "no process was recorded: %s did not start, or "
+                   "ignores LD_PRELOAD (static or setuid)", argv[optind]);
+        g_clear_pointer(&trace, dirty_trace_free);
+    }
     if (trace && !dirty_trace_save(trace, out, &err)) {
         g_clear_pointer(&trace, dirty_trace_free);
     }
