@@ -12,14 +12,24 @@
  * The recording interval is 60 s, so no timer tick splits a phase: the
  * test never depends on timing.  Exit 77 where the kernel lacks
  * userfaultfd async write-protect or PAGEMAP_SCAN.
+ *
+ * First, on any kernel: where the mechanism is missing the recorder
+ * says which part and exits 3.  A seccomp filter takes each part away
+ * (userfaultfd, then the PAGEMAP_SCAN ioctl) as an older kernel would.
  */
 #include "qemu/osdep.h"
 
 #include <dlfcn.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "trace.h"
+#include "uffd-wp.h"
 
 #define T_REGION_PAGES  64
 #define T_PAGE_BYTES    4096
@@ -230,6 +240,78 @@ static int check(const DirtyTrace *t, uint64_t base_vpn)
     return ok ? 0 : 1;
 }
 
+/* ---- Where the kernel lacks the mechanism ----------------------------- */
+
+typedef enum Deny {
+    DENY_USERFAULTFD,           /* as a kernel without userfaultfd: ENOSYS */
+    DENY_PAGEMAP_SCAN,          /* as a kernel before 6.7: ENOTTY */
+} Deny;
+
+static const struct {
+    const char *name;
+    Deny deny;
+    const char *error;
+} lacks_cases[] = {
+    { "no-userfaultfd", DENY_USERFAULTFD, "the kernel has no userfaultfd" },
+    { "no-pagemap-scan", DENY_PAGEMAP_SCAN,
+      "the kernel has no PAGEMAP_SCAN ioctl (Linux >= 6.7)" },
+};
+
+/* g_spawn child setup: refuse one system call (or one ioctl). */
+static void deny_setup(gpointer opaque)
+{
+    Deny deny = GPOINTER_TO_INT(opaque);
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 6),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                 deny == DENY_USERFAULTFD ? __NR_userfaultfd : __NR_ioctl,
+                 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                 offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)PAGEMAP_SCAN,
+                 0, deny == DENY_USERFAULTFD ? 0 : 2),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO |
+                 (deny == DENY_USERFAULTFD ? ENOSYS : ENOTTY)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = G_N_ELEMENTS(code), .filter = code };
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+        _exit(126);
+    }
+}
+
+static bool check_kernel_lacks(const char *script)
+{
+    bool ok = true;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(lacks_cases); i++) {
+        const char *argv[] = { script, "--", "/bin/true", NULL };
+        g_autofree char *err_out = NULL;
+        g_autoptr(GError) gerr = NULL;
+        int status;
+
+        if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT,
+                          deny_setup, GINT_TO_POINTER(lacks_cases[i].deny),
+                          NULL, &err_out, &status, &gerr)) {
+            fprintf(stderr, "%s: %s\n", lacks_cases[i].name, gerr->message);
+            return false;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != T_EXIT_UNSUPPORTED ||
+            !strstr(err_out, lacks_cases[i].error)) {
+            fprintf(stderr, "%s: status %d, stderr '%s', want %d and '%s'\n",
+                    lacks_cases[i].name, status, err_out, T_EXIT_UNSUPPORTED,
+                    lacks_cases[i].error);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
 static int run_recorder(const char *self, const char *dir, char **out_trace)
 {
     g_autofree char *base_path = g_build_filename(dir, "base", NULL);
@@ -246,6 +328,9 @@ static int run_recorder(const char *self, const char *dir, char **out_trace)
     record[5] = *out_trace;
     if (!script) {
         fprintf(stderr, "RECORD_DIRTY_TRACE is not set\n");
+        return 1;
+    }
+    if (!check_kernel_lacks(script)) {
         return 1;
     }
     if (!g_spawn_sync(NULL, (char **)probe, NULL, G_SPAWN_DEFAULT, NULL,
