@@ -67,6 +67,17 @@ static const Phase child_phases[] = {
     { .writes = { 9, END }, .reads = { END }, .thread_writes = { END } },
 };
 #define T_FORK_AFTER 3          /* parent phases before the fork */
+/*
+ * Then, a race: a thread writes each page of a new region once (even
+ * pages, then odd ones), while the main thread ends the interval (so the library finds
+ * the region, protects it and sweeps it while it is being written), and
+ * once more when the thread is done.  Every page must be reported.
+ */
+#define T_RACE_PAGES    32768   /* 128 MiB */
+/* Work between two pages, so the writer is still inside the region when
+ * the interval ends (whether it is does not decide the verdict). */
+#define T_RACE_SPIN     400
+#define T_RACE_INTERVALS 2
 
 /* ---- The workload (run under the recorder) ---------------------------- */
 
@@ -100,11 +111,51 @@ static void phase_run(const Phase *ph)
     }
 }
 
+typedef struct RaceWriter {
+    volatile uint8_t *region;
+    int pages_done;             /* atomic */
+} RaceWriter;
+
+static void *race_write(void *opaque)
+{
+    RaceWriter *w = opaque;
+
+    /* Even pages, then odd ones: each written page its own run. */
+    for (int i = 0; i < T_RACE_PAGES; i++) {
+        int p = i < T_RACE_PAGES / 2 ? 2 * i : 2 * (i - T_RACE_PAGES / 2) + 1;
+
+        w->region[(size_t)p * T_PAGE_BYTES] = 1;
+        g_atomic_int_set(&w->pages_done, i + 1);
+        for (volatile int spin = 0; spin < T_RACE_SPIN; spin++) {
+            /* pace */
+        }
+    }
+    return NULL;
+}
+
+/* Two intervals: one ended while the writer runs, one after it. */
+static void race_run(volatile uint8_t *race, void (*flush)(void))
+{
+    RaceWriter w = { .region = race };
+    pthread_t thread;
+
+    pthread_create(&thread, NULL, race_write, &w);
+    /* Bounded wait for the writer to be well inside the region. */
+    for (int i = 0; i < 100000 &&
+         g_atomic_int_get(&w.pages_done) < T_RACE_PAGES / 16; i++) {
+        g_usleep(100);
+    }
+    flush();
+    pthread_join(thread, NULL);
+    flush();
+}
+
 static int workload(const char *base_path)
 {
     void (*flush)(void) = (void (*)(void))dlsym(RTLD_DEFAULT,
                                                 "dirty_trace_flush");
     g_autofree char *base = NULL;
+    volatile uint8_t *race;
     int status;
     pid_t child;
 
@@ -114,10 +165,13 @@ static int workload(const char *base_path)
     }
     region = mmap(NULL, T_REGION_PAGES * T_PAGE_BYTES, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (region == MAP_FAILED) {
+    race = mmap(NULL, (size_t)T_RACE_PAGES * T_PAGE_BYTES,
+                PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED || race == MAP_FAILED) {
         return 1;
     }
-    base = g_strdup_printf("%" PRIxPTR "\n", (uintptr_t)region);
+    base = g_strdup_printf("%" PRIxPTR " %" PRIxPTR "\n", (uintptr_t)region,
+                           (uintptr_t)race);
     if (!g_file_set_contents(base_path, base, -1, NULL)) {
         return 1;
     }
@@ -139,6 +193,7 @@ static int workload(const char *base_path)
         phase_run(&parent_phases[i]);
         flush();
     }
+    race_run(race, flush);
     return 0;
 }
 
@@ -204,9 +259,43 @@ static bool expect_intervals(const DirtyTraceProcess *p, uint64_t base_vpn,
     return ok;
 }
 
-static int check(const DirtyTrace *t, uint64_t base_vpn)
+/* Every page of the race region reported, in some interval. */
+static bool check_race(const DirtyTraceProcess *p, uint64_t race_vpn)
 {
-    PageMask parent_want[G_N_ELEMENTS(parent_phases) + 1] = { 0 };
+    g_autofree uint8_t *seen = g_new0(uint8_t, T_RACE_PAGES);
+    int missing = 0, first_missing = -1;
+
+    for (uint32_t ii = 0; ii < p->interval_count; ii++) {
+        const DirtyTraceInterval *iv = &p->intervals[ii];
+
+        for (uint32_t k = 0; k < iv->page_count; k++) {
+            uint64_t vpn = p->page_addresses[iv->pages[k]];
+
+            if (vpn >= race_vpn && vpn < race_vpn + T_RACE_PAGES) {
+                seen[vpn - race_vpn] = 1;
+            }
+        }
+    }
+    for (int page = 0; page < T_RACE_PAGES; page++) {
+        if (!seen[page]) {
+            first_missing = first_missing < 0 ? page : first_missing;
+            missing++;
+        }
+    }
+    if (missing) {
+        fprintf(stderr, "race region: %d of %d written pages never reported "
+                "(the first: page %d)\n", missing, T_RACE_PAGES,
+                first_missing);
+    }
+    return missing == 0;
+}
+
+static int check(const DirtyTrace *t, uint64_t base_vpn, uint64_t race_vpn)
+{
+    /* The phases, the race's intervals, the exit: none of the last
+     * touch the pattern region. */
+    PageMask parent_want[G_N_ELEMENTS(parent_phases) + T_RACE_INTERVALS + 1] =
+        { 0 };
     PageMask child_want[G_N_ELEMENTS(child_phases)];
     const DirtyTraceProcess *parent = &t->processes[0], *child;
     bool ok;
@@ -226,7 +315,6 @@ static int check(const DirtyTrace *t, uint64_t base_vpn)
                 child->ppid);
         return 1;
     }
-    /* The parent's last interval is its exit: nothing in the region. */
     for (size_t i = 0; i < G_N_ELEMENTS(parent_phases); i++) {
         parent_want[i] = phase_mask(&parent_phases[i]);
     }
@@ -237,6 +325,7 @@ static int check(const DirtyTrace *t, uint64_t base_vpn)
                           G_N_ELEMENTS(parent_want), "parent");
     ok &= expect_intervals(child, base_vpn, child_want,
                            G_N_ELEMENTS(child_want), "child");
+    ok &= check_race(parent, race_vpn);
     return ok ? 0 : 1;
 }
 
@@ -371,7 +460,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err ? error_get_pretty(err) : "no base");
             ret = 1;
         } else {
-            ret = check(t, g_ascii_strtoull(base, NULL, 16) / T_PAGE_BYTES);
+            char *race_at;
+            uint64_t base_vpn = g_ascii_strtoull(base, &race_at, 16) /
+                                T_PAGE_BYTES;
+
+            ret = check(t, base_vpn,
+                        g_ascii_strtoull(race_at, NULL, 16) / T_PAGE_BYTES);
         }
         unlink(trace_path);
         unlink(base_path);

@@ -112,19 +112,19 @@ static void dt_track_range(DtState *s, uint64_t start, uint64_t end,
     if (ret != -EPERM) {
         return;                 /* tracked already (or vanished meanwhile) */
     }
-    if (uffd_wp_register(&s->wp, start, end) < 0) {
+    if (uffd_wp_register(&s->wp, start, end) < 0 ||
+        uffd_wp_protect(&s->wp, start, end) < 0) {
         return;                 /* a kind of mapping uffd-wp cannot watch */
     }
     /*
-     * Pages written before we saw the mapping count for this interval.
-     * A write between this sweep and the protection below is missed:
-     * the price of not counting protected empty pages (uffd-wp.h).
+     * Pages written before we saw the mapping count for this interval:
+     * the ones present now.  Swept after protecting, so a write racing
+     * with us is counted twice (here and at the next scan), never lost.
      */
     if (sweep_new) {
         uffd_wp_scan(&s->wp, start, end, UFFD_WP_SCAN_POPULATED, s->vec,
                      DT_SCAN_VEC_ENTRIES, dt_add_range, s);
     }
-    uffd_wp_protect(&s->wp, start, end);
 }
 
 /* Track [start, end) minus the library's own regions. */

@@ -104,13 +104,14 @@ int uffd_wp_scan(UffdWp *wp, uint64_t start, uint64_t end,
         arg.category_mask = PAGE_IS_WRITTEN;
         arg.return_mask = PAGE_IS_WRITTEN;
     } else {
-        /* Private anonymous contents: present or swapped, not a page
-         * cache page and not the shared zero page (a read). */
+        /* Private anonymous contents: present, not a page cache page
+         * and not the shared zero page (a read).  Not swapped: once the
+         * range is protected, an empty page holds a marker, which reads
+         * as swapped. */
         arg.flags = PM_SCAN_CHECK_WPASYNC;
-        arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-        arg.category_mask = PAGE_IS_FILE | PAGE_IS_PFNZERO;
+        arg.category_mask = PAGE_IS_PRESENT | PAGE_IS_FILE | PAGE_IS_PFNZERO;
         arg.category_inverted = PAGE_IS_FILE | PAGE_IS_PFNZERO;
-        arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+        arg.return_mask = PAGE_IS_PRESENT;
     }
     while (start < end) {
         long n;

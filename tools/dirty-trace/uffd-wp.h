@@ -96,9 +96,9 @@ int uffd_wp_protect(UffdWp *wp, uint64_t start, uint64_t end);
  * Report the pages of [start, end) matching kind through fn, using vec
  * (vec_len entries) as the kernel's buffer; UFFD_WP_SCAN_WRITTEN
  * re-protects each page it reports in the same call.  -EPERM when part of
- * the range is not registered.  UFFD_WP_SCAN_POPULATED must run before
- * the range is protected: a protected empty page is a marker, which
- * reads as swapped.
+ * the range is not registered.  UFFD_WP_SCAN_POPULATED reports present
+ * anonymous pages only (swapped-out ones look like protected empty
+ * pages); run it after protecting, so no write falls between the two.
  */
 int uffd_wp_scan(UffdWp *wp, uint64_t start, uint64_t end,
                  UffdWpScanKind kind, struct page_region *vec,
