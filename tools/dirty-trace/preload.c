@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,7 @@ static void *dt_thread_fn(void *opaque)
 static void dt_start(DtState *s, const char *dir, DtRawOrigin origin)
 {
     const char *what = "";
+    sigset_t all, old_mask;
     pthread_attr_t attr;
     int ret;
 
@@ -127,9 +129,17 @@ static void dt_start(DtState *s, const char *dir, DtRawOrigin origin)
     s->wake_fd = eventfd(0, EFD_CLOEXEC);
     pthread_attr_init(&attr);
     pthread_attr_setstack(&attr, s->stack, s->stack_bytes);
+    /* The helper takes no signal: they are the program's, for its own
+     * threads (one may sigwait() for them). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old_mask);
     s->thread_running = s->wake_fd >= 0 &&
         pthread_create(&s->thread, &attr, dt_thread_fn, s) == 0;
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     pthread_attr_destroy(&attr);
+    if (s->thread_running) {
+        pthread_setname_np(s->thread, "dirty-trace");
+    }
 }
 
 static void dt_atfork_prepare(void)
