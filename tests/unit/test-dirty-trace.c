@@ -8,6 +8,7 @@
  */
 #include "qemu/osdep.h"
 
+#include <glib/gstdio.h>
 #include <zlib.h>
 
 #include "trace.h"
@@ -483,6 +484,51 @@ static void test_summary_figures(void)
     g_assert_cmpfloat_with_epsilon(s.peak_mbps, 3 * mb_per_page, 1e-12);
 }
 
+/* ---- The traces shipped in traces/ ------------------------------------ */
+
+#define T_SHIPPED_MAX_BYTES     (4u << 20)
+#define T_SHIPPED_TOTAL_BYTES   (24u << 20)
+
+/* Each reads back, within the size limits the issue sets. */
+static void test_shipped_traces(void)
+{
+    g_autofree char *dir = g_build_filename(g_test_get_dir(G_TEST_DIST), "..",
+                                            "..", "traces", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    uint64_t total_bytes = 0;
+    const char *name;
+    int count = 0;
+
+    if (!d) {
+        g_test_skip("no traces/ directory");
+        return;
+    }
+    while ((name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_autoptr(DirtyTrace) t = NULL;
+        GStatBuf st;
+        Error *err = NULL;
+
+        if (!g_str_has_suffix(name, ".dtrace")) {
+            continue;
+        }
+        g_assert_cmpint(g_stat(path, &st), ==, 0);
+        g_assert_cmpuint(st.st_size, <=, T_SHIPPED_MAX_BYTES);
+        total_bytes += st.st_size;
+        t = dirty_trace_load(path, &err);
+        if (!t) {
+            g_test_message("%s: %s", name, error_get_pretty(err));
+            g_test_fail();
+            error_free(err);
+            continue;
+        }
+        g_assert_cmpuint(t->process_count, >, 0);
+        count++;
+    }
+    g_assert_cmpuint(total_bytes, <=, T_SHIPPED_TOTAL_BYTES);
+    g_test_message("%d shipped traces, %" PRIu64 " bytes", count, total_bytes);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -497,5 +543,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dirty-trace/every-truncation-is-refused",
                     test_every_truncation_refused);
     g_test_add_func("/dirty-trace/summary-figures", test_summary_figures);
+    g_test_add_func("/dirty-trace/shipped-traces-read-within-limits",
+                    test_shipped_traces);
     return g_test_run();
 }
