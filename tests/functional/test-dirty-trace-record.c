@@ -14,7 +14,9 @@
  * userfaultfd async write-protect or PAGEMAP_SCAN.
  *
  * Also: a program that sigwait()s for a signal it blocks keeps working
- * under the recorder (the library's thread takes no signal).
+ * under the recorder (the library's thread takes no signal), and a
+ * daemon that closes every fd and reuses the numbers keeps its files
+ * intact and is tracked again.
  *
  * First, on any kernel: where the mechanism is missing the recorder
  * says which part and exits 3.  A seccomp filter takes each part away
@@ -23,6 +25,7 @@
 #include "qemu/osdep.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -229,6 +232,61 @@ static int sigwait_workload(void)
     return got == 50 ? 0 : 1;
 }
 
+/*
+ * A daemon closes every fd it did not open, then opens its log (which
+ * gets the number of the library's spool, or userfaultfd): the library
+ * must never write into the log, and must take up tracking again.  The
+ * interval in which it notices starts over with a new userfaultfd, so
+ * the writes made while it was blind are lost (documented).
+ */
+#define T_DAEMON_PAGES 64
+static const PageMask daemon_want[] = {
+    1,                          /* page 0, before the fds are closed */
+    0,                          /* even pages, written while blind */
+    0xaaaaaaaaaaaaaaaaull,      /* odd pages, after recovery */
+    0,                          /* exit */
+};
+
+static int daemon_workload(const char *dir)
+{
+    void (*flush)(void) = (void (*)(void))dlsym(RTLD_DEFAULT,
+                                                "dirty_trace_flush");
+    g_autofree char *log_path = g_build_filename(dir, "daemon.log", NULL);
+    g_autofree char *base_path = g_build_filename(dir, "daemon-base", NULL);
+    g_autofree char *base = NULL;
+    volatile uint8_t *r;
+    int log_fd;
+
+    r = mmap(NULL, T_DAEMON_PAGES * T_PAGE_BYTES, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    base = g_strdup_printf("%" PRIxPTR "\n", (uintptr_t)r);
+    if (!flush || r == MAP_FAILED ||
+        !g_file_set_contents(base_path, base, -1, NULL)) {
+        return 1;
+    }
+    r[0] = 1;
+    flush();
+    for (int fd = 3; fd < 1024; fd++) {
+        close(fd);
+    }
+    log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (log_fd < 0 || write(log_fd, "hello\n", 6) != 6) {
+        return 1;
+    }
+    for (int p = 0; p < T_DAEMON_PAGES; p += 2) {
+        r[p * T_PAGE_BYTES] = 2;
+    }
+    flush();
+    if (write(log_fd, "bye\n", 4) != 4) {
+        return 1;
+    }
+    for (int p = 1; p < T_DAEMON_PAGES; p += 2) {
+        r[p * T_PAGE_BYTES] = 3;
+    }
+    flush();
+    return 0;
+}
+
 /* ---- The checker ------------------------------------------------------ */
 
 static PageMask phase_mask(const Phase *ph)
@@ -433,6 +491,52 @@ static bool check_kernel_lacks(const char *script)
     return ok;
 }
 
+static bool check_daemon(const char *script, const char *self,
+                         const char *dir)
+{
+    g_autofree char *trace_path = g_build_filename(dir, "d.dtrace", NULL);
+    g_autofree char *log_path = g_build_filename(dir, "daemon.log", NULL);
+    g_autofree char *base_path = g_build_filename(dir, "daemon-base", NULL);
+    const char *argv[] = { script, "-i", "60000", "--addresses", "-o",
+                           trace_path, "--", self, "--daemon", dir, NULL };
+    g_autofree char *log = NULL, *base = NULL;
+    g_autoptr(DirtyTrace) t = NULL;
+    g_autoptr(GError) gerr = NULL;
+    Error *err = NULL;
+    gsize log_bytes = 0;
+    bool ok;
+    int status;
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                      NULL, NULL, &status, &gerr) ||
+        !g_spawn_check_wait_status(status, &gerr)) {
+        fprintf(stderr, "the daemon failed under the recorder: %s\n",
+                gerr->message);
+        return false;
+    }
+    g_file_get_contents(log_path, &log, &log_bytes, NULL);
+    g_file_get_contents(base_path, &base, NULL, NULL);
+    t = dirty_trace_load(trace_path, &err);
+    unlink(trace_path);
+    unlink(log_path);
+    unlink(base_path);
+    if (log_bytes != 10 || memcmp(log, "hello\nbye\n", 10) != 0) {
+        fprintf(stderr, "the daemon's log holds %zu bytes, not its own 10: "
+                "the library wrote into it\n", (size_t)log_bytes);
+        return false;
+    }
+    if (!t || !base || t->process_count != 1) {
+        fprintf(stderr, "daemon: %s\n", err ? error_get_pretty(err)
+                                              : "no trace");
+        error_free(err);
+        return false;
+    }
+    ok = expect_intervals(&t->processes[0],
+                          g_ascii_strtoull(base, NULL, 16) / T_PAGE_BYTES,
+                          daemon_want, G_N_ELEMENTS(daemon_want), "daemon");
+    return ok;
+}
+
 static int run_recorder(const char *self, const char *dir, char **out_trace)
 {
     g_autofree char *base_path = g_build_filename(dir, "base", NULL);
@@ -474,6 +578,9 @@ static int run_recorder(const char *self, const char *dir, char **out_trace)
         return 1;
     }
     unlink(sigwait_trace);
+    if (!check_daemon(script, self, dir)) {
+        return 1;
+    }
     if (!g_spawn_sync(NULL, (char **)record, NULL, G_SPAWN_CHILD_INHERITS_STDIN,
                       NULL, NULL, NULL, NULL, &status, &gerr) ||
         !g_spawn_check_wait_status(status, &gerr)) {
@@ -496,6 +603,9 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && strcmp(argv[1], "--sigwait") == 0) {
         return sigwait_workload();
+    }
+    if (argc == 3 && strcmp(argv[1], "--daemon") == 0) {
+        return daemon_workload(argv[2]);
     }
     dir = g_dir_make_tmp("test-dirty-trace-record-XXXXXX", NULL);
     ret = run_recorder(argv[0], dir, &trace_path);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -214,9 +215,60 @@ static void dt_walk_maps(DtState *s, bool sweep_new)
     close(fd);
 }
 
+void dt_note_spool(DtState *s)
+{
+    struct stat st;
+
+    if (s->out_fd >= 0 && fstat(s->out_fd, &st) == 0) {
+        s->out_dev = st.st_dev;
+        s->out_ino = st.st_ino;
+    }
+}
+
+/*
+ * A daemon closes every fd it did not open and may reuse the numbers:
+ * never write into its files, and take our fds back.  A new userfaultfd
+ * starts with nothing registered; true then, as pages written since the
+ * last tick in the old registrations cannot be told apart any more.
+ */
+static bool dt_recover_fds(DtState *s)
+{
+    struct stat st;
+    unsigned lost;
+    const char *what;
+
+    if (s->out_fd >= 0 &&
+        (fstat(s->out_fd, &st) < 0 || st.st_dev != s->out_dev ||
+         st.st_ino != s->out_ino)) {
+        s->out_fd = open(s->out_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        dt_note_spool(s);
+    }
+    if (s->wp.uffd < 0) {
+        return false;
+    }
+    lost = uffd_wp_check_fds(&s->wp);
+    if (!lost) {
+        return false;
+    }
+    if (!(lost & UFFD_WP_LOST_UFFD)) {
+        close(s->wp.uffd);
+    }
+    if (!(lost & UFFD_WP_LOST_PAGEMAP)) {
+        close(s->wp.pagemap_fd);
+    }
+    uffd_wp_forget(&s->wp);
+    uffd_wp_open(&s->wp, &what);
+    return true;
+}
+
 void dt_tick_locked(DtState *s, bool sweep_new, bool emit, uint32_t flags)
 {
-    dt_walk_maps(s, sweep_new);
+    if (dt_recover_fds(s)) {
+        sweep_new = false;
+    }
+    if (s->wp.uffd >= 0) {
+        dt_walk_maps(s, sweep_new);
+    }
     if (emit) {
         dt_flush_record(s, flags);
         s->interval_start_ns = s->rec.end_ns;

@@ -10,17 +10,15 @@
  * Without $DIRTY_TRACE_DIR the library does nothing.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE             /* ppoll, RTLD_NEXT */
+#define _GNU_SOURCE             /* RTLD_NEXT, pthread_setname_np */
 #endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -65,6 +63,7 @@ static bool dt_open_spool(DtState *s, const char *dir)
                 (int)getpid(), s->out_path, strerror(errno));
         return false;
     }
+    dt_note_spool(s);
     return true;
 }
 
@@ -73,25 +72,42 @@ static void *dt_thread_fn(void *opaque)
     DtState *s = opaque;
     uint64_t next_ns = dt_now_ns() + s->interval_ns;
 
-    for (;;) {
-        uint64_t now_ns = dt_now_ns();
-        uint64_t wait_ns = next_ns > now_ns ? next_ns - now_ns : 0;
-        struct timespec ts = { wait_ns / 1000000000ull,
-                               wait_ns % 1000000000ull };
-        struct pollfd pfd = { .fd = s->wake_fd, .events = POLLIN };
+    pthread_mutex_lock(&s->wake_lock);
+    while (!s->stop) {
+        struct timespec ts = { next_ns / 1000000000ull,
+                               next_ns % 1000000000ull };
+        uint64_t now_ns;
 
-        if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-            return NULL;        /* stop */
+        if (pthread_cond_timedwait(&s->wake_cond, &s->wake_lock, &ts) !=
+            ETIMEDOUT || s->stop) {
+            continue;           /* woken: stop, or spurious */
         }
+        pthread_mutex_unlock(&s->wake_lock);
         pthread_mutex_lock(&s->lock);
         dt_tick_locked(s, true, true, 0);
         pthread_mutex_unlock(&s->lock);
+        pthread_mutex_lock(&s->wake_lock);
         next_ns += s->interval_ns;
         now_ns = dt_now_ns();
         if (next_ns < now_ns) {
             next_ns = now_ns + s->interval_ns;  /* fell behind: no burst */
         }
     }
+    pthread_mutex_unlock(&s->wake_lock);
+    return NULL;
+}
+
+/* The wake-up primitives, fresh (at start, and in a fork child). */
+static void dt_wake_init(DtState *s)
+{
+    pthread_condattr_t attr;
+
+    pthread_mutex_init(&s->wake_lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    s->stop = false;
 }
 
 /*
@@ -126,15 +142,15 @@ static void dt_start(DtState *s, const char *dir, DtRawOrigin origin)
     }
     dt_write_header(s, origin, 0, "");
     dt_tick_locked(s, origin == DT_RAW_ORIGIN_EXEC, false, 0);
-    s->wake_fd = eventfd(0, EFD_CLOEXEC);
+    dt_wake_init(s);
     pthread_attr_init(&attr);
     pthread_attr_setstack(&attr, s->stack, s->stack_bytes);
     /* The helper takes no signal: they are the program's, for its own
      * threads (one may sigwait() for them). */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-    s->thread_running = s->wake_fd >= 0 &&
-        pthread_create(&s->thread, &attr, dt_thread_fn, s) == 0;
+    s->thread_running = pthread_create(&s->thread, &attr, dt_thread_fn,
+                                       s) == 0;
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     pthread_attr_destroy(&attr);
     if (s->thread_running) {
@@ -160,10 +176,6 @@ static void dt_atfork_child(void)
     /* The helper thread did not survive fork; the fds are the parent's. */
     pthread_mutex_init(&s->lock, NULL);
     uffd_wp_close(&s->wp);
-    if (s->wake_fd >= 0) {
-        close(s->wake_fd);
-        s->wake_fd = -1;
-    }
     if (s->out_fd >= 0) {
         close(s->out_fd);
         s->out_fd = -1;
@@ -263,7 +275,7 @@ static void dt_init(void)
     }
     mprotect(stack, DT_PAGE_BYTES, PROT_NONE);
     pthread_mutex_init(&s->lock, NULL);
-    s->wp.uffd = s->wp.pagemap_fd = s->out_fd = s->wake_fd = -1;
+    s->wp.uffd = s->wp.pagemap_fd = s->out_fd = -1;
     s->interval_ns = (interval_ms > 0 ? interval_ms : DT_DEFAULT_INTERVAL_MS) *
                      1000000ull;
     s->stack = stack + DT_PAGE_BYTES;
@@ -289,12 +301,15 @@ __attribute__((destructor))
 static void dt_fini(void)
 {
     DtState *s = dt_state;
-    uint64_t one = 1;
 
     if (!s || s->wp.uffd < 0) {
         return;
     }
-    if (s->thread_running && write(s->wake_fd, &one, sizeof(one)) > 0) {
+    if (s->thread_running) {
+        pthread_mutex_lock(&s->wake_lock);
+        s->stop = true;
+        pthread_cond_signal(&s->wake_cond);
+        pthread_mutex_unlock(&s->wake_lock);
         pthread_join(s->thread, NULL);
         s->thread_running = false;
     }

@@ -40,7 +40,13 @@ typedef struct DtState {
     pthread_mutex_t lock;       /* one tick at a time; held across fork */
     UffdWp wp;
     int out_fd;
-    int wake_fd;                /* eventfd: stop the helper thread */
+    uint64_t out_dev;           /* what out_fd must still be */
+    uint64_t out_ino;
+    /* The helper thread sleeps on wake_cond (CLOCK_MONOTONIC) until the
+     * next tick or stop: no fd, so a program closing fds cannot wake it. */
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake_cond;
+    bool stop;
     pid_t pid;                  /* whose address space we track */
     bool warned_huge;           /* about an untracked huge mapping */
     bool thread_running;
@@ -60,6 +66,8 @@ typedef struct DtState {
 } DtState;
 
 uint64_t dt_now_ns(void);
+/* Record the spool fd's identity, to notice when the program takes it. */
+void dt_note_spool(DtState *s);
 /*
  * One pass over this process's private writable mappings: register the
  * ones not seen before (adding their already-written pages when

@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@ static int uffd_wp_syscall_open(void)
 int uffd_wp_open(UffdWp *wp, const char **what)
 {
     struct uffdio_api api = { .api = UFFD_API, .features = UFFD_WP_FEATURES };
+    struct stat st;
     int ret;
 
     wp->uffd = uffd_wp_syscall_open();
@@ -45,11 +48,13 @@ int uffd_wp_open(UffdWp *wp, const char **what)
         goto fail;
     }
     wp->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (wp->pagemap_fd < 0) {
+    if (wp->pagemap_fd < 0 || fstat(wp->pagemap_fd, &st) < 0) {
         ret = -errno;
         *what = "/proc/self/pagemap";
         goto fail;
     }
+    wp->pagemap_dev = st.st_dev;
+    wp->pagemap_ino = st.st_ino;
     return 0;
 
 fail:
@@ -66,6 +71,32 @@ void uffd_wp_close(UffdWp *wp)
     if (wp->pagemap_fd >= 0) {
         close(wp->pagemap_fd);
     }
+    wp->uffd = wp->pagemap_fd = -1;
+}
+
+unsigned uffd_wp_check_fds(const UffdWp *wp)
+{
+    static const char uffd_link[] = "anon_inode:[userfaultfd]";
+    char path[64], link[sizeof(uffd_link) + 1];
+    unsigned lost = 0;
+    struct stat st;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", wp->uffd);
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n != (ssize_t)sizeof(uffd_link) - 1 ||
+        memcmp(link, uffd_link, n) != 0) {
+        lost |= UFFD_WP_LOST_UFFD;
+    }
+    if (fstat(wp->pagemap_fd, &st) < 0 || st.st_dev != wp->pagemap_dev ||
+        st.st_ino != wp->pagemap_ino) {
+        lost |= UFFD_WP_LOST_PAGEMAP;
+    }
+    return lost;
+}
+
+void uffd_wp_forget(UffdWp *wp)
+{
     wp->uffd = wp->pagemap_fd = -1;
 }
 

@@ -71,7 +71,13 @@ struct pm_scan_arg {
 typedef struct UffdWp {
     int uffd;
     int pagemap_fd;
+    uint64_t pagemap_dev;       /* what pagemap_fd must still be */
+    uint64_t pagemap_ino;
 } UffdWp;
+
+/* Which of the tracker's fds the program took (closed, or reused). */
+#define UFFD_WP_LOST_UFFD       (1u << 0)
+#define UFFD_WP_LOST_PAGEMAP    (1u << 1)
 
 /* What a scan wants: pages written since the last re-protection, or
  * (once, when a mapping is first seen) pages already written to. */
@@ -88,6 +94,11 @@ typedef void UffdWpRangeFn(void *opaque, uint64_t first_page,
  * *what names the step that failed. */
 int uffd_wp_open(UffdWp *wp, const char **what);
 void uffd_wp_close(UffdWp *wp);
+/* A program may close every fd it did not open (daemons do), and reuse
+ * the numbers: which of ours are no longer ours (UFFD_WP_LOST_*). */
+unsigned uffd_wp_check_fds(const UffdWp *wp);
+/* Forget the fds without closing them: they are the program's now. */
+void uffd_wp_forget(UffdWp *wp);
 /* Register [start, end) for async write-protect; then protect it (every
  * page, populated or not, reports its next write). */
 int uffd_wp_register(UffdWp *wp, uint64_t start, uint64_t end);
