@@ -429,14 +429,18 @@ static void test_every_truncation_refused(void)
 /* ---- Figures ---------------------------------------------------------- */
 
 /*
- * 2 s, four 500 ms intervals writing {0, 1}, {0}, {0, 2}, {0}: 3 distinct
- * pages, 6 page writes, page 0 in every interval is the hot set; 1-s
- * windows hold 3 and 3 writes.
+ * 4 s, eight 500 ms intervals writing {0, 1}, {0, 1}, {0, 2}, {0},
+ * {0, 2}, then nothing: 3 distinct pages, 9 page writes; 1-s windows hold
+ * 4, 3, 2 and 0 writes.  Page 0 is written in 3 of the 4 windows: the hot set
+ * (more than half).  Page 1 is written twice, in one window; page 2 in
+ * two windows, half of them: neither is hot.
  */
 static void test_summary_figures(void)
 {
-    static const uint32_t pages[4][2] = { { 0, 1 }, { 0 }, { 0, 2 }, { 0 } };
-    static const uint32_t counts[4] = { 2, 1, 2, 1 };
+    static const uint32_t pages[8][2] = {
+        { 0, 1 }, { 0, 1 }, { 0, 2 }, { 0 }, { 0, 2 },
+    };
+    static const uint32_t counts[8] = { 2, 2, 2, 1, 2, 0, 0, 0 };
     g_autoptr(DirtyTrace) t = g_new0(DirtyTrace, 1);
     DirtyTraceProcess *p;
     DirtyTraceSummary s;
@@ -445,15 +449,15 @@ static void test_summary_figures(void)
     t->version = DIRTY_TRACE_VERSION;
     t->page_bytes = 4096;
     t->interval_ms = 500;
-    t->duration_us = 2000000;
+    t->duration_us = 4000000;
     t->program = g_strdup("figures");
     t->process_count = 1;
     t->processes = p = g_new0(DirtyTraceProcess, 1);
-    p->end_us = 2000000;
+    p->end_us = 4000000;
     p->distinct_pages = 3;
-    p->interval_count = 4;
-    p->intervals = g_new0(DirtyTraceInterval, 4);
-    for (int ii = 0; ii < 4; ii++) {
+    p->interval_count = 8;
+    p->intervals = g_new0(DirtyTraceInterval, 8);
+    for (int ii = 0; ii < 8; ii++) {
         p->intervals[ii] = (DirtyTraceInterval) {
             .start_us = ii * 500000, .duration_us = 500000,
             .rss_pages = 10 + ii, .page_count = counts[ii],
@@ -463,17 +467,23 @@ static void test_summary_figures(void)
     g_assert_true(dirty_trace_check(t, NULL));
     dirty_trace_summarize(t, G_USEC_PER_SEC, &s);
     g_assert_cmpuint(s.distinct_pages, ==, 3);
-    g_assert_cmpuint(s.written_pages, ==, 6);
+    g_assert_cmpuint(s.written_pages, ==, 9);
     g_assert_cmpuint(s.hot_pages, ==, 1);
-    g_assert_cmpuint(s.peak_rss_pages, ==, 13);
-    g_assert_cmpfloat_with_epsilon(s.mean_mbps, 6 * mb_per_page / 2, 1e-12);
-    g_assert_cmpfloat_with_epsilon(s.peak_mbps, 3 * mb_per_page, 1e-12);
+    g_assert_cmpuint(s.peak_rss_pages, ==, 17);
+    g_assert_cmpfloat_with_epsilon(s.mean_mbps, 9 * mb_per_page / 4, 1e-12);
+    g_assert_cmpfloat_with_epsilon(s.peak_mbps, 4 * mb_per_page, 1e-12);
+    /* A process that lives through fewer than two windows has no hot
+     * set; a trace shorter than a window peaks at its mean. */
+    dirty_trace_summarize(t, 4 * G_USEC_PER_SEC, &s);
+    g_assert_cmpuint(s.hot_pages, ==, 0);
+    dirty_trace_summarize(t, 5 * G_USEC_PER_SEC, &s);
+    g_assert_cmpfloat_with_epsilon(s.peak_mbps, s.mean_mbps, 1e-12);
     /* A burst: the peak window is the one with the writes. */
     p->intervals[2].page_count = 0;
     p->intervals[3].page_count = 0;
     dirty_trace_summarize(t, G_USEC_PER_SEC, &s);
-    g_assert_cmpfloat_with_epsilon(s.peak_mbps, 3 * mb_per_page, 1e-12);
-    g_assert_cmpfloat_with_epsilon(s.mean_mbps, 3 * mb_per_page / 2, 1e-12);
+    g_assert_cmpfloat_with_epsilon(s.peak_mbps, 4 * mb_per_page, 1e-12);
+    g_assert_cmpfloat_with_epsilon(s.mean_mbps, 6 * mb_per_page / 4, 1e-12);
     /* A trace may claim an enormous duration (found by the fuzzer: the
      * figures once allocated one counter per window of it). */
     p->intervals[2].page_count = counts[2];
@@ -481,7 +491,7 @@ static void test_summary_figures(void)
     t->duration_us = p->end_us = UINT64_MAX / 2;
     g_assert_true(dirty_trace_check(t, NULL));
     dirty_trace_summarize(t, G_USEC_PER_SEC, &s);
-    g_assert_cmpfloat_with_epsilon(s.peak_mbps, 3 * mb_per_page, 1e-12);
+    g_assert_cmpfloat_with_epsilon(s.peak_mbps, 4 * mb_per_page, 1e-12);
 }
 
 /* ---- The traces shipped in traces/ ------------------------------------ */

@@ -62,9 +62,9 @@ static void dt_print_summary(const char *path, const DirtyTrace *t,
     printf("dirty rate:     peak %.1f MB/s (over %.1f s windows), mean %.1f "
            "MB/s (MB = 2^20 bytes)\n", s->peak_mbps, s->window_us / 1e6,
            s->mean_mbps);
-    printf("hot set:        %" PRIu64 " pages (%.1f MiB) written in >= half "
-           "their process's intervals\n", s->hot_pages,
-           dt_mib(s->hot_pages, t->page_bytes));
+    printf("hot set:        %" PRIu64 " pages (%.1f MiB) written in > half "
+           "the %.1f s windows of their process's life\n", s->hot_pages,
+           dt_mib(s->hot_pages, t->page_bytes), s->window_us / 1e6);
     printf("peak rss:       %.1f MiB (summed over processes)\n",
            dt_mib(s->peak_rss_pages, t->page_bytes));
 }

@@ -9,21 +9,52 @@
 
 #define DT_US_PER_SECOND 1000000.0
 
-/* Pages written in at least half of the process's intervals. */
-static uint64_t dt_hot_pages(const DirtyTraceProcess *p)
+/* The window an interval counts in: the one holding its last
+ * microsecond. */
+static uint64_t dt_window_of(const DirtyTraceInterval *iv, uint64_t window_us)
 {
-    g_autofree uint32_t *times = g_new0(uint32_t, p->distinct_pages);
-    uint64_t hot = 0;
+    uint64_t end_us = iv->start_us + iv->duration_us;
 
+    return end_us ? (end_us - 1) / window_us : 0;
+}
+
+/*
+ * The hot set: pages written in more than half of the windows the process
+ * lived through, for a process that lived through two windows or more
+ * (what a migration pass of about a window would send again and again).
+ * Windows, not intervals: the count must not depend on how finely the
+ * recording was cut, or on how much the recording slowed the program.
+ */
+static uint64_t dt_hot_pages(const DirtyTraceProcess *p, uint64_t window_us)
+{
+    g_autofree uint32_t *windows = NULL;
+    g_autofree uint64_t *last_window = NULL;
+    uint64_t first_w, spanned, hot = 0;
+
+    if (!window_us || p->end_us <= p->start_us) {
+        return 0;
+    }
+    first_w = p->start_us / window_us;
+    spanned = (p->end_us - 1) / window_us - first_w + 1;
+    if (spanned < 2) {
+        return 0;
+    }
+    windows = g_new0(uint32_t, p->distinct_pages);
+    last_window = g_new(uint64_t, p->distinct_pages);
+    memset(last_window, 0xff, p->distinct_pages * sizeof(uint64_t));
     for (uint32_t ii = 0; ii < p->interval_count; ii++) {
         const DirtyTraceInterval *iv = &p->intervals[ii];
+        uint64_t w = dt_window_of(iv, window_us);
 
         for (uint32_t k = 0; k < iv->page_count; k++) {
-            times[iv->pages[k]]++;
+            if (last_window[iv->pages[k]] != w) {
+                last_window[iv->pages[k]] = w;
+                windows[iv->pages[k]]++;
+            }
         }
     }
     for (uint32_t page = 0; page < p->distinct_pages; page++) {
-        if ((uint64_t)times[page] * 2 >= p->interval_count) {
+        if ((uint64_t)windows[page] * 2 > spanned) {
             hot++;
         }
     }
@@ -71,16 +102,12 @@ void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
 
         s->distinct_pages += p->distinct_pages;
         s->interval_count += p->interval_count;
-        s->hot_pages += dt_hot_pages(p);
+        s->hot_pages += dt_hot_pages(p, window_us);
         for (uint32_t ii = 0; ii < p->interval_count; ii++) {
             const DirtyTraceInterval *iv = &p->intervals[ii];
-            /* An interval counts in the window holding its last
-             * microsecond. */
-            uint64_t end_us = iv->start_us + iv->duration_us;
-
             s->written_pages += iv->page_count;
-            if (full_windows && end_us) {
-                dt_window_add(windows, (end_us - 1) / window_us,
+            if (full_windows) {
+                dt_window_add(windows, dt_window_of(iv, window_us),
                               iv->page_count);
             }
             peak_rss = MAX(peak_rss, iv->rss_pages);

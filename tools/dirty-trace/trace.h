@@ -99,7 +99,7 @@ typedef struct DirtyTraceSummary {
     uint64_t interval_count;
     uint64_t distinct_pages;    /* summed over processes */
     uint64_t written_pages;     /* summed over intervals: what passes pay */
-    uint64_t hot_pages;         /* written in >= half their process's intervals */
+    uint64_t hot_pages;         /* written in > half their process's windows */
     uint64_t peak_rss_pages;    /* largest single-interval RSS, summed over processes */
     double mean_mbps;           /* written_pages over the duration, MB = 2^20 */
     double peak_mbps;           /* the busiest full window */
