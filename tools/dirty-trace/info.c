@@ -57,11 +57,12 @@ static void dt_print_summary(const char *path, const DirtyTrace *t,
            s->interval_count);
     printf("distinct pages: %" PRIu64 " (%.1f MiB)\n", s->distinct_pages,
            dt_mib(s->distinct_pages, t->page_bytes));
-    printf("pages written:  %" PRIu64 " (%.1f MiB, once per interval)\n",
-           s->written_pages, dt_mib(s->written_pages, t->page_bytes));
-    printf("dirty rate:     peak %.1f MB/s (over %.1f s windows), mean %.1f "
-           "MB/s (MB = 2^20 bytes)\n", s->peak_mbps, s->window_us / 1e6,
-           s->mean_mbps);
+    printf("page writes:    %" PRIu64 " (%.1f MiB, a page once per "
+           "interval)\n", s->written_pages,
+           dt_mib(s->written_pages, t->page_bytes));
+    printf("dirty rate:     peak %.1f MB/s, mean %.1f MB/s (distinct pages "
+           "per %.1f s window, MB = 2^20 bytes)\n", s->peak_mbps,
+           s->mean_mbps, s->window_us / 1e6);
     printf("hot set:        %" PRIu64 " pages (%.1f MiB) written in > half "
            "the %.1f s windows of their process's life\n", s->hot_pages,
            dt_mib(s->hot_pages, t->page_bytes), s->window_us / 1e6);

@@ -18,29 +18,37 @@ static uint64_t dt_window_of(const DirtyTraceInterval *iv, uint64_t window_us)
     return end_us ? (end_us - 1) / window_us : 0;
 }
 
-/*
- * The hot set: pages written in more than half of the windows the process
- * lived through, for a process that lived through two windows or more
- * (what a migration pass of about a window would send again and again).
- * Windows, not intervals: the count must not depend on how finely the
- * recording was cut, or on how much the recording slowed the program.
- */
-static uint64_t dt_hot_pages(const DirtyTraceProcess *p, uint64_t window_us)
+/* Distinct pages per window, keyed by window number: as many entries as
+ * windows with writes, however long the trace claims to be. */
+static void dt_window_add(GHashTable *windows, uint64_t w)
 {
-    g_autofree uint32_t *windows = NULL;
-    g_autofree uint64_t *last_window = NULL;
-    uint64_t first_w, spanned, hot = 0;
+    uint64_t *sum = g_hash_table_lookup(windows, &w);
 
-    if (!window_us || p->end_us <= p->start_us) {
-        return 0;
+    if (!sum) {
+        sum = g_new0(uint64_t, 2);
+        sum[0] = w;
+        g_hash_table_insert(windows, sum, sum);
     }
-    first_w = p->start_us / window_us;
-    spanned = (p->end_us - 1) / window_us - first_w + 1;
-    if (spanned < 2) {
-        return 0;
-    }
-    windows = g_new0(uint32_t, p->distinct_pages);
-    last_window = g_new(uint64_t, p->distinct_pages);
+    sum[1]++;
+}
+
+/*
+ * One process's (page, window) pairs: each page counts once in each
+ * window it was written in, into windows.  Returns the process's hot
+ * set: pages written in more than half of the windows it lived through,
+ * for a process that lived through two windows or more (what a
+ * migration pass of about a window would send again and again).
+ * Windows, not intervals: neither the interval nor the slowdown of the
+ * recorded run should change what counts.
+ */
+static uint64_t dt_process_windows(const DirtyTraceProcess *p,
+                                   uint64_t window_us, GHashTable *windows,
+                                   uint64_t *pairs)
+{
+    g_autofree uint32_t *page_windows = g_new0(uint32_t, p->distinct_pages);
+    g_autofree uint64_t *last_window = g_new(uint64_t, p->distinct_pages);
+    uint64_t spanned, hot = 0;
+
     memset(last_window, 0xff, p->distinct_pages * sizeof(uint64_t));
     for (uint32_t ii = 0; ii < p->interval_count; ii++) {
         const DirtyTraceInterval *iv = &p->intervals[ii];
@@ -49,12 +57,19 @@ static uint64_t dt_hot_pages(const DirtyTraceProcess *p, uint64_t window_us)
         for (uint32_t k = 0; k < iv->page_count; k++) {
             if (last_window[iv->pages[k]] != w) {
                 last_window[iv->pages[k]] = w;
-                windows[iv->pages[k]]++;
+                page_windows[iv->pages[k]]++;
+                dt_window_add(windows, w);
+                (*pairs)++;
             }
         }
     }
-    for (uint32_t page = 0; page < p->distinct_pages; page++) {
-        if ((uint64_t)windows[page] * 2 > spanned) {
+    if (p->end_us <= p->start_us) {
+        return 0;
+    }
+    spanned = (p->end_us - 1) / window_us - p->start_us / window_us + 1;
+    for (uint32_t page = 0; spanned >= 2 && page < p->distinct_pages;
+         page++) {
+        if ((uint64_t)page_windows[page] * 2 > spanned) {
             hot++;
         }
     }
@@ -67,31 +82,18 @@ static double dt_mbps(uint64_t pages, uint32_t page_bytes, uint64_t us)
               : 0.0;
 }
 
-/* Page writes per window, keyed by window number: as many entries as
- * windows with writes, however long the trace claims to be. */
-static void dt_window_add(GHashTable *windows, uint64_t w, uint64_t pages)
-{
-    uint64_t *sum = g_hash_table_lookup(windows, &w);
-
-    if (!sum) {
-        sum = g_new0(uint64_t, 2);
-        sum[0] = w;
-        g_hash_table_insert(windows, sum, sum);
-    }
-    sum[1] += pages;
-}
-
 void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
                            DirtyTraceSummary *s)
 {
     /* Only whole windows count towards the peak. */
-    uint64_t full_windows = window_us ? t->duration_us / window_us : 0;
+    uint64_t full_windows = t->duration_us / window_us;
     g_autoptr(GHashTable) windows = g_hash_table_new_full(g_int64_hash,
                                                           g_int64_equal,
                                                           g_free, NULL);
     GHashTableIter it;
-    uint64_t *sum, busiest = 0;
+    uint64_t *sum, busiest = 0, pairs = 0;
 
+    assert(window_us > 0);
     memset(s, 0, sizeof(*s));
     s->duration_us = t->duration_us;
     s->process_count = t->process_count;
@@ -102,15 +104,10 @@ void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
 
         s->distinct_pages += p->distinct_pages;
         s->interval_count += p->interval_count;
-        s->hot_pages += dt_hot_pages(p, window_us);
+        s->hot_pages += dt_process_windows(p, window_us, windows, &pairs);
         for (uint32_t ii = 0; ii < p->interval_count; ii++) {
-            const DirtyTraceInterval *iv = &p->intervals[ii];
-            s->written_pages += iv->page_count;
-            if (full_windows) {
-                dt_window_add(windows, dt_window_of(iv, window_us),
-                              iv->page_count);
-            }
-            peak_rss = MAX(peak_rss, iv->rss_pages);
+            s->written_pages += p->intervals[ii].page_count;
+            peak_rss = MAX(peak_rss, p->intervals[ii].rss_pages);
         }
         s->peak_rss_pages += peak_rss;
     }
@@ -120,7 +117,7 @@ void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
             busiest = MAX(busiest, sum[1]);
         }
     }
-    s->mean_mbps = dt_mbps(s->written_pages, t->page_bytes, t->duration_us);
+    s->mean_mbps = dt_mbps(pairs, t->page_bytes, t->duration_us);
     s->peak_mbps = full_windows ? dt_mbps(busiest, t->page_bytes, window_us)
                                 : s->mean_mbps;
 }

@@ -98,12 +98,15 @@ typedef struct DirtyTraceSummary {
     uint32_t process_count;
     uint64_t interval_count;
     uint64_t distinct_pages;    /* summed over processes */
-    uint64_t written_pages;     /* summed over intervals: what passes pay */
+    uint64_t written_pages;     /* summed over intervals (page writes a
+                                   replay at the recorded interval makes) */
     uint64_t hot_pages;         /* written in > half their process's windows */
     uint64_t peak_rss_pages;    /* largest single-interval RSS, summed over processes */
-    double mean_mbps;           /* written_pages over the duration, MB = 2^20 */
-    double peak_mbps;           /* the busiest full window */
-    uint64_t window_us;         /* the window peak_mbps was taken over */
+    /* Dirty rates as restraint measures them (docs/devel/dirty-rate.md):
+     * distinct pages per window, MB/s with MB = 2^20 bytes. */
+    double mean_mbps;           /* over the whole duration */
+    double peak_mbps;           /* the busiest whole window */
+    uint64_t window_us;         /* the window (> 0) */
 } DirtyTraceSummary;
 
 void dirty_trace_summarize(const DirtyTrace *t, uint64_t window_us,
