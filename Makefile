@@ -4,6 +4,7 @@
 #   make check  every test; ends with "N passed, N failed"
 #   make bench  the benchmarks (tables, figures)
 #   make demo   the whole story, scripted, with plots (DEMO_QUICK=1: short)
+#   make traces record real programs' dirty-page traces into traces/
 
 BUILD ?= build
 NINJA ?= ninja
@@ -12,7 +13,7 @@ RUN_ARGS ?= -m 1G -smp 2 -accel kvm,dirty-ring-size=4096 \
 	-workload cpu=1,kind=read,size=256M \
 	-monitor stdio
 
-.PHONY: all deps run check bench demo clean
+.PHONY: all deps run check bench demo traces clean
 
 all: $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
@@ -37,6 +38,9 @@ bench: all
 
 demo: all
 	@RESTRAINT=$(BUILD)/restraint DEMO_OUT=$(BUILD)/demo ./scripts/demo
+
+traces: all
+	@BUILD=$(BUILD) ./scripts/record-traces
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz
