@@ -64,14 +64,6 @@ static const char *const dirtylimit_policy_names[] = {
     [DIRTYLIMIT_RING_FULL] = "ring-full",
 };
 
-static int64_t dirtylimit_clock_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
-}
-
 /* ---- the actuator, on the vCPU thread ---- */
 
 void throttle_vcpu_enable(int cpu_index, unsigned int by, bool on)
@@ -152,7 +144,7 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
 {
     DirtyLimitDecision d = { 0, 0 };
     uint64_t dirty_pages;
-    int64_t now_ns;
+    int64_t now_ns, run_ns;
 
     /*
      * Every page up to now: those harvested, plus those still in the
@@ -162,7 +154,8 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
      */
     dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE);
     dirty_pages += kvm_dirty_ring_peek_pending(cpu);
-    now_ns = dirtylimit_clock_ns();
+    now_ns = clock_monotonic_ns();
+    run_ns = __atomic_load_n(&cpu->guest_run_ns, __ATOMIC_RELAXED);
 
     qemu_mutex_lock(&dl.lock);
     if (v->quota_mbps) {
@@ -170,7 +163,7 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
             dirtylimit_vcpu_ctl_setup_locked(cpu, v, now_ns, dirty_pages);
         }
         if (v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-            d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages);
+            d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages, run_ns);
             trace_dirtylimit_step(cpu_index(cpu), dirty_pages,
                                   (int64_t)v->duty.debt_pages, d.sleep_ns,
                                   d.run_ns);
@@ -194,11 +187,13 @@ static void dirtylimit_vcpu_slept(DirtyLimitVcpu *v, int64_t slept_ns)
     qemu_mutex_unlock(&dl.lock);
 }
 
-static void dirtylimit_vcpu_run(DirtyLimitVcpu *v, int64_t now_ns)
+static void dirtylimit_vcpu_run(CPUState *cpu, DirtyLimitVcpu *v)
 {
+    int64_t run_ns = __atomic_load_n(&cpu->guest_run_ns, __ATOMIC_RELAXED);
+
     qemu_mutex_lock(&dl.lock);
     if (v->ctl_ready && v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-        dirtylimit_ctl_run(&v->duty, now_ns);
+        dirtylimit_ctl_run(&v->duty, run_ns);
     }
     qemu_mutex_unlock(&dl.lock);
 }
@@ -208,7 +203,6 @@ static void throttle_vcpu_throttled(CPUState *cpu, unsigned int by)
 {
     DirtyLimitVcpu *v = &dl.vcpu[cpu_index(cpu)];
     DirtyLimitDecision d;
-    int64_t now_ns;
 
     for (;;) {
         int64_t slept_ns;
@@ -221,8 +215,7 @@ static void throttle_vcpu_throttled(CPUState *cpu, unsigned int by)
             d = dirtylimit_decision_merge(d, dirtylimit_vcpu_step(cpu, v));
         }
         if (by & THROTTLE_BY_CPU_THROTTLE) {
-            d = dirtylimit_decision_merge(
-                d, cpu_throttle_vcpu_step(cpu, dirtylimit_clock_ns()));
+            d = dirtylimit_decision_merge(d, cpu_throttle_vcpu_step(cpu));
         }
         if (!d.sleep_ns) {
             break;
@@ -242,12 +235,8 @@ static void throttle_vcpu_throttled(CPUState *cpu, unsigned int by)
             return;
         }
     }
-    now_ns = dirtylimit_clock_ns();
     if (by & THROTTLE_BY_DIRTYLIMIT) {
-        dirtylimit_vcpu_run(v, now_ns);
-    }
-    if (by & THROTTLE_BY_CPU_THROTTLE) {
-        cpu_throttle_vcpu_run(cpu, now_ns);
+        dirtylimit_vcpu_run(cpu, v);
     }
     dirtylimit_vcpu_timer_arm(cpu, v, d.run_ns);
 }
@@ -404,7 +393,7 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
 {
     DirtyLimitVcpu *v;
     DirtyLimitReport report = { 0, 0, 0 };
-    int64_t now_ns = dirtylimit_clock_ns();
+    int64_t now_ns = clock_monotonic_ns();
 
     if (cpu_index < 0 || cpu_index >= RS_MAX_CPUS) {
         return false;

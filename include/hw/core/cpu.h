@@ -63,6 +63,12 @@ struct CPUState {
     uint64_t kick_ack_count;    /* KVM_RUN returned EINTR for a kick */
     int64_t kick_ack_ns;        /* CLOCK_MONOTONIC of the last one */
     uint64_t doorbell_sleep_ns;
+    /*
+     * Time spent inside the KVM_RUN ioctl, monotonic: what the throttles
+     * charge as run time.  Parked (paused) and doorbell sleeps are not in
+     * it.  Written by the vCPU's own thread around each KVM_RUN.
+     */
+    int64_t guest_run_ns;
 };
 
 #endif /* HW_CORE_CPU_H */
