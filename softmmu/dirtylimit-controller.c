@@ -300,7 +300,8 @@ DirtyLimitDecision cpu_throttle_step(CpuThrottleVcpu *v, int percentage,
         /* One slice's sleep at most: see CPU_THROTTLE_TIMESLICE_NS. */
         v->owed_sleep_ns += CPU_THROTTLE_TIMESLICE_NS * percentage /
                             (100 - percentage);
-        v->ran_ns = 0;
+        v->ran_ns = MIN(v->ran_ns - CPU_THROTTLE_TIMESLICE_NS,
+                        CPU_THROTTLE_TIMESLICE_NS);
     }
     d.sleep_ns = v->owed_sleep_ns;
     if (!d.sleep_ns) {

@@ -212,8 +212,10 @@ void dirtylimit_ringfull_slept(DirtyLimitRingFullCtl *c, int64_t slept_ns);
  * QEMU's time slice: a vCPU runs 10 ms, then sleeps pct/(100-pct) of it.
  * A step charges at most one slice of run time, so one step never owes
  * more than one slice's sleep (990 ms at 99%), as QEMU's timer adds one
- * slice's sleep per tick: a slice the timer failed to end (or a counter
- * jump) is forgiven beyond that, not paid for in minutes of sleep.
+ * slice's sleep per tick.  Run time beyond the slice (a KVM_RUN the host
+ * preempted past its timer) is carried to the next slice, up to one
+ * slice: a slice no timer ended, or a counter jump, costs two slices'
+ * sleep at most, not minutes.
  */
 #define CPU_THROTTLE_TIMESLICE_NS 10000000LL
 #define CPU_THROTTLE_PCT_MIN 1
