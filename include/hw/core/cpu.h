@@ -47,9 +47,12 @@ struct CPUState {
     uint32_t dirty_ring_entries;
     uint32_t dirty_ring_fetch;  /* (slots lock) next entry to look at */
     uint64_t dirty_pages;       /* (atomic) monotonic, harvested entries */
+    /* (atomic) monotonic: every entry harvested from this vCPU's ring,
+     * repeats of one page and bad entries too (dirty_pages skips them) */
+    uint64_t dirty_ring_harvested;
     uint64_t dirty_ring_full_count;  /* (atomic) ring-full exits */
     uint32_t dirty_ring_empty_full_exits;  /* in a row, own thread */
-    uint64_t dirty_ring_pages_at_full;     /* own thread */
+    uint64_t dirty_ring_harvested_at_full; /* own thread */
 
     /* Entry state, from the machine. */
     uint64_t entry_rip;
