@@ -274,18 +274,25 @@ static bool dirtylimit_check_index(int cpu_index, Error **errp)
     return true;
 }
 
-static void dirtylimit_tracking_update(void)
+/* Before the first limit is set: a limit without tracking is no limit. */
+static bool dirtylimit_tracking_start(Error **errp)
 {
-    Error *err = NULL;
+    if (dl.tracking) {
+        return true;
+    }
+    if (!memory_global_dirty_log_start(GLOBAL_DIRTY_LIMIT, errp)) {
+        error_prepend(errp, "cannot start dirty page tracking for the "
+                      "limit: ");
+        return false;
+    }
+    dl.tracking = true;
+    return true;
+}
 
-    if (dl.limited_vcpus && !dl.tracking) {
-        /* Cannot fail: the ring is on and we are the only LIMIT user. */
-        if (!memory_global_dirty_log_start(GLOBAL_DIRTY_LIMIT, &err)) {
-            error_report_err(err);
-            return;
-        }
-        dl.tracking = true;
-    } else if (!dl.limited_vcpus && dl.tracking) {
+/* After the last limit is cancelled. */
+static void dirtylimit_tracking_stop_unused(void)
+{
+    if (!dl.limited_vcpus && dl.tracking) {
         memory_global_dirty_log_stop(GLOBAL_DIRTY_LIMIT);
         dl.tracking = false;
     }
@@ -331,12 +338,15 @@ bool dirtylimit_set_vcpu(int cpu_index, uint64_t quota_mbps, Error **errp)
                    "[1, %llu] MB/s", quota_mbps, DIRTYLIMIT_MAX_QUOTA_MBPS);
         return false;
     }
+    /* First, so that a failure leaves every limit as it was. */
+    if (!dirtylimit_tracking_start(errp)) {
+        return false;
+    }
     for (int i = 0; i < cpus_count(); i++) {
         if (cpu_index == -1 || cpu_index == i) {
             dirtylimit_set_one(i, quota_mbps);
         }
     }
-    dirtylimit_tracking_update();
     return true;
 }
 
@@ -347,7 +357,7 @@ void dirtylimit_cancel_vcpu(int cpu_index)
             dirtylimit_set_one(i, 0);
         }
     }
-    dirtylimit_tracking_update();
+    dirtylimit_tracking_stop_unused();
 }
 
 bool dirtylimit_vcpu_limited(int cpu_index)

@@ -346,6 +346,44 @@ static void test_error_paths(void)
     test_vm_destroy();
 }
 
+static void test_a_failed_tracking_start_is_an_error(void)
+{
+    /*
+     * Dirty tracking cannot start for the limiter (injected: its user is
+     * already taken).  set-vcpu-dirty-limit fails and nothing is limited,
+     * instead of a limit that reports success and is never enforced.
+     */
+    g_autoptr(DirtyLimitInfoList) list = NULL;
+    Error *err = NULL;
+
+    vm_create(TEST_RING_ENTRIES);
+    vm_lock();
+    g_assert_true(memory_global_dirty_log_start(GLOBAL_DIRTY_LIMIT, &err));
+    qmp_set_vcpu_dirty_limit(true, 0, TEST_QUOTA_MBPS, &err);
+    g_assert_nonnull(err);
+    g_test_message("%s", error_get_pretty(err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "dirty"));
+    error_free(err);
+    err = NULL;
+    g_assert_false(dirtylimit_vcpu_limited(0));
+    g_assert_false(dirtylimit_in_service());
+    list = qmp_query_vcpu_dirty_limit(&err);
+    g_assert_null(list);
+    g_assert_null(err);
+
+    /* Once tracking can start, the same command works. */
+    memory_global_dirty_log_stop(GLOBAL_DIRTY_LIMIT);
+    qmp_set_vcpu_dirty_limit(true, 0, TEST_QUOTA_MBPS, &err);
+    g_assert_null(err);
+    g_assert_true(dirtylimit_vcpu_limited(0));
+    g_assert_true(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
+    qmp_cancel_vcpu_dirty_limit(false, 0, &err);
+    g_assert_null(err);
+    g_assert_false(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
+    vm_unlock();
+    test_vm_destroy();
+}
+
 static void test_needs_the_dirty_ring(void)
 {
     Error *err = NULL;
@@ -549,6 +587,8 @@ int main(int argc, char **argv)
                     test_error_paths);
     g_test_add_func("/dirtylimit/kvm/needs-the-dirty-ring",
                     test_needs_the_dirty_ring);
+    g_test_add_func("/dirtylimit/kvm/a-failed-tracking-start-is-an-error",
+                    test_a_failed_tracking_start_is_an_error);
     g_test_add_func("/dirtylimit/kvm/stop-and-quit-interrupt-a-sleep",
                     test_stop_and_quit_interrupt_a_sleep);
     g_test_add_func("/cpu-throttle/kvm/slows-every-vcpu",
