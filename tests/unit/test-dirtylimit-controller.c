@@ -185,6 +185,17 @@ static double mean_error(const SimVcpu *s, int from, int to,
            (quota_mbps * DIRTYLIMIT_PAGES_PER_MB);
 }
 
+/* Every 1-s window in [@from, @to) within @band of @quota_mbps. */
+static void assert_windows_hold(const SimVcpu *s, int from, int to,
+                                uint64_t quota_mbps, double band)
+{
+    for (int w = from; w < to; w++) {
+        g_test_message("window %d: %.0f pages, slept %.0f ms", w,
+                       s->window_pages[w], s->window_slept_ns[w] / 1e6);
+        g_assert_cmpfloat(window_error(s, w, quota_mbps), <=, band);
+    }
+}
+
 /* ---- the table of targets: every quota on every ring ---- */
 
 typedef struct HoldCase {
@@ -275,10 +286,7 @@ static void test_forgives_a_counter_jump(void)
     sim_run_duty(&s, &c, 2 * NANOSECONDS_PER_SECOND);
     s.dirty_pages += 1e6;
     sim_run_duty(&s, &c, 8 * NANOSECONDS_PER_SECOND);
-    for (int w = 5; w < 8; w++) {
-        g_test_message("window %d: %.0f pages", w, s.window_pages[w]);
-        g_assert_cmpfloat(window_error(&s, w, 1), <=, 0.15);
-    }
+    assert_windows_hold(&s, 5, 8, 1, 0.15);
 }
 
 static void test_lengthens_slices_a_slow_host_needs(void)
@@ -318,11 +326,7 @@ static void test_a_pause_is_not_a_slow_vcpu(void)
     s.pause_ns = 5 * NANOSECONDS_PER_SECOND;
     sim_run_duty(&s, &c, 12 * NANOSECONDS_PER_SECOND);
     /* Paused from just after 2 s to just after 7 s. */
-    for (int w = 7; w < 12; w++) {
-        g_test_message("window %d: %.0f pages, slept %.0f ms", w,
-                       s.window_pages[w], s.window_slept_ns[w] / 1e6);
-        g_assert_cmpfloat(window_error(&s, w, 10), <=, 0.15);
-    }
+    assert_windows_hold(&s, 7, 12, 10, 0.15);
 }
 
 typedef struct ChangeCase {
