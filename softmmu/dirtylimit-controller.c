@@ -72,7 +72,7 @@ void dirtylimit_ctl_set_quota(DirtyLimitCtl *c, uint64_t quota_pages_per_s)
 }
 
 /* Learn the running rate from the slice that just ended. */
-static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t guest_run_ns,
+static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t active_ns,
                                  int64_t elapsed_ns, uint64_t pages)
 {
     int64_t run_ns;
@@ -81,9 +81,9 @@ static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t guest_run_ns,
     if (!c->in_slice) {
         return;
     }
-    /* Time in the guest only: a pause or a doorbell sleep dirties
-     * nothing and must not read as a slow vCPU. */
-    run_ns = guest_run_ns - c->slice_start_run_ns;
+    /* Not wall time: a pause or a doorbell sleep dirties nothing and
+     * must not read as a slow vCPU. */
+    run_ns = active_ns - c->slice_start_active_ns;
     /*
      * A slice that dirtied nothing: the workload paused, or the slice
      * was too short to retire a store.  Keep the rate estimate for when
@@ -110,7 +110,7 @@ static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t guest_run_ns,
 
 DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
                                        uint64_t dirty_pages,
-                                       int64_t guest_run_ns)
+                                       int64_t active_ns)
 {
     DirtyLimitDecision d = { 0, 0 };
     double quota = (double)c->quota_pages_per_s;
@@ -122,7 +122,7 @@ DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
     double debt_max_pages = quota * ns_to_s(DIRTYLIMIT_DEBT_MAX_NS);
     double run_pages, run_ns;
 
-    dirtylimit_ctl_learn(c, guest_run_ns, elapsed_ns, pages);
+    dirtylimit_ctl_learn(c, active_ns, elapsed_ns, pages);
     c->in_slice = false;
     c->last_ns = now_ns;
     c->last_dirty_pages = MAX(c->last_dirty_pages, dirty_pages);
@@ -164,10 +164,10 @@ void dirtylimit_ctl_slept(DirtyLimitCtl *c, int64_t slept_ns)
     c->window.slept_ns += MAX(slept_ns, 0);
 }
 
-void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t guest_run_ns)
+void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t active_ns)
 {
     c->in_slice = true;
-    c->slice_start_run_ns = guest_run_ns;
+    c->slice_start_active_ns = active_ns;
 }
 
 /* ---- ring-full: QEMU 7.1's algorithm ---- */

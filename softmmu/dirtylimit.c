@@ -113,6 +113,17 @@ static void dirtylimit_vcpu_timer_arm(CPUState *cpu, DirtyLimitVcpu *v,
     timer_settime(v->timer, 0, &its, NULL);
 }
 
+/*
+ * The duty cycle's active clock (see dirtylimit-controller.h): @now_ns
+ * less the time the vCPU was parked or asleep at the guest's request.
+ */
+static int64_t dirtylimit_vcpu_active_ns(CPUState *cpu, int64_t now_ns)
+{
+    return now_ns - __atomic_load_n(&cpu->parked_ns, __ATOMIC_RELAXED) -
+           (int64_t)__atomic_load_n(&cpu->doorbell_sleep_ns,
+                                    __ATOMIC_RELAXED);
+}
+
 /* Set up the controller for a new quota or policy.  State lock held. */
 static void dirtylimit_vcpu_ctl_setup_locked(CPUState *cpu,
                                              DirtyLimitVcpu *v,
@@ -144,7 +155,7 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
 {
     DirtyLimitDecision d = { 0, 0 };
     uint64_t dirty_pages;
-    int64_t now_ns, run_ns;
+    int64_t now_ns, active_ns;
 
     /*
      * Every page up to now: those harvested, plus those still in the
@@ -155,7 +166,7 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
     dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE);
     dirty_pages += kvm_dirty_ring_peek_pending(cpu);
     now_ns = clock_monotonic_ns();
-    run_ns = __atomic_load_n(&cpu->guest_run_ns, __ATOMIC_RELAXED);
+    active_ns = dirtylimit_vcpu_active_ns(cpu, now_ns);
 
     qemu_mutex_lock(&dl.lock);
     if (v->quota_mbps) {
@@ -163,7 +174,8 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
             dirtylimit_vcpu_ctl_setup_locked(cpu, v, now_ns, dirty_pages);
         }
         if (v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-            d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages, run_ns);
+            d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages,
+                                    active_ns);
             trace_dirtylimit_step(cpu_index(cpu), dirty_pages,
                                   (int64_t)v->duty.debt_pages, d.sleep_ns,
                                   d.run_ns);
@@ -189,11 +201,11 @@ static void dirtylimit_vcpu_slept(DirtyLimitVcpu *v, int64_t slept_ns)
 
 static void dirtylimit_vcpu_run(CPUState *cpu, DirtyLimitVcpu *v)
 {
-    int64_t run_ns = __atomic_load_n(&cpu->guest_run_ns, __ATOMIC_RELAXED);
+    int64_t active_ns = dirtylimit_vcpu_active_ns(cpu, clock_monotonic_ns());
 
     qemu_mutex_lock(&dl.lock);
     if (v->ctl_ready && v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-        dirtylimit_ctl_run(&v->duty, run_ns);
+        dirtylimit_ctl_run(&v->duty, active_ns);
     }
     qemu_mutex_unlock(&dl.lock);
 }

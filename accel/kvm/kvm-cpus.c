@@ -282,7 +282,7 @@ void kvm_cpu_exec_loop(CPUState *cpu)
         throttle_vcpu_before_run(cpu);  /* throttled vCPUs only: sleep */
         entered_ns = clock_monotonic_ns();
         ret = ioctl(cpu->kvm_fd, KVM_RUN, 0);
-        /* Only this is run time to the throttles: not parked, not asleep. */
+        /* Only this is cpu-throttle's run time: not parked, not asleep. */
         __atomic_fetch_add(&cpu->guest_run_ns,
                            clock_monotonic_ns() - entered_ns,
                            __ATOMIC_RELAXED);

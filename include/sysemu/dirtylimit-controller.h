@@ -14,10 +14,16 @@
  *  - ring-full (QEMU 7.1's published algorithm, the baseline): once a
  *    second, adjust a sleep that is taken only when the dirty ring fills.
  *
- * Run time is the vCPU's own monotonic count of ns spent inside KVM_RUN
- * (CPUState.guest_run_ns, @guest_run_ns below), never wall time: a vCPU
- * parked while the VM is paused, or asleep at the guest's own request
- * (the doorbell), is not running and owes nothing for it.
+ * Run time is never plain wall time: a vCPU parked while the VM is
+ * paused, or asleep at the guest's own request (the doorbell), is not
+ * running and owes nothing for it.  cpu-throttle charges time inside
+ * KVM_RUN (CPUState.guest_run_ns).  The duty cycle learns its vCPU's
+ * rate over @active_ns, wall time less those two (CPUState.parked_ns,
+ * doorbell_sleep_ns): its slices end on a wall-clock timer, so the rate
+ * that sizes them counts what else a slice costs (the exit, the host
+ * preempting the thread), as wall time does.  (Measured on a loaded
+ * 2-core host: learning from KVM_RUN time alone made slices so short
+ * that a 50 MB/s limit ran at 11-30 MB/s in 3 runs of 7.)
  *
  * Units: pages are 4 KiB, time is ns, quotas are pages/s internally and
  * MB/s (MB = 2^20 bytes) at the interface.
@@ -72,7 +78,7 @@ typedef struct DirtyLimitCtl {
     int64_t last_ns;            /* time of the previous step */
     uint64_t last_dirty_pages;  /* counter at the previous step */
     bool in_slice;              /* a slice began at dirtylimit_ctl_run() */
-    int64_t slice_start_run_ns; /* guest_run_ns when it began */
+    int64_t slice_start_active_ns;  /* @active_ns when it began */
     /* Pages dirtied beyond the budget; negative: unused budget (credit). */
     double debt_pages;
     /* Peak-holding estimate of the dirty rate while in KVM_RUN. */
@@ -151,15 +157,15 @@ void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,
 void dirtylimit_ctl_set_quota(DirtyLimitCtl *c, uint64_t quota_pages_per_s);
 /*
  * Account the pages dirtied since the previous step (@dirty_pages is the
- * vCPU's monotonic counter, freshly harvested; @guest_run_ns its time
- * inside KVM_RUN) and decide.  When the decision has no sleep, the
+ * vCPU's monotonic counter, freshly harvested; @active_ns its active
+ * clock, see above) and decide.  When the decision has no sleep, the
  * caller runs the slice: call dirtylimit_ctl_run() when entering it.
  */
 DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
                                        uint64_t dirty_pages,
-                                       int64_t guest_run_ns);
+                                       int64_t active_ns);
 void dirtylimit_ctl_slept(DirtyLimitCtl *c, int64_t slept_ns);
-void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t guest_run_ns);
+void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t active_ns);
 
 /* ---- The ring-full baseline (QEMU 7.1's published algorithm) ---- */
 

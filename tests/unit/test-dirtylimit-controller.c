@@ -5,8 +5,8 @@
  * The simulated vCPU dirties pages at a given rate while it runs.  A
  * slice ends when the controller's timer fires plus a kick latency
  * (jittered, from a fixed seed), or when its dirty ring fills, whichever
- * is first.  It keeps its own count of time inside KVM_RUN, as
- * CPUState.guest_run_ns does; a paused (parked) vCPU adds nothing to it.  Under the duty-cycle policy the vCPU harvests its ring
+ * is first.  It keeps its active clock (time in KVM_RUN, as it has no
+ * exit costs), which a paused (parked) vCPU does not advance.  Under the duty-cycle policy the vCPU harvests its ring
  * before each step, so the controller sees the exact count; the
  * ring-full baseline sees what a reaper harvested every 10 ms.  Pages are
  * binned into 1-second windows of the fake clock: the ground truth the
@@ -39,7 +39,7 @@ typedef enum SimState {
 
 typedef struct SimVcpu {
     int64_t now_ns;
-    int64_t guest_run_ns;       /* time inside KVM_RUN */
+    int64_t active_ns;          /* in KVM_RUN: the active clock */
     double rate_pages_per_s;    /* while running */
     uint32_t ring_entries;
     double dirty_pages;         /* exact, fractional */
@@ -81,7 +81,7 @@ static int64_t sim_latency_ns(SimVcpu *s)
 static void sim_advance(SimVcpu *s, int64_t ns, SimState state)
 {
     if (state == SIM_RUNNING || state == SIM_ENTERING) {
-        s->guest_run_ns += MAX(ns, 0);
+        s->active_ns += MAX(ns, 0);
     }
     while (ns > 0) {
         int w = (int)(s->now_ns / NANOSECONDS_PER_SECOND);
@@ -126,7 +126,7 @@ static void sim_run_duty(SimVcpu *s, DirtyLimitCtl *c, int64_t until_ns)
         /* The vCPU harvests its own ring: the count is exact. */
         s->ring_pending_pages = 0;
         d = dirtylimit_ctl_step(c, s->now_ns, (uint64_t)s->dirty_pages,
-                                s->guest_run_ns);
+                                s->active_ns);
         g_assert_cmpint(d.sleep_ns, >=, 0);
         if (d.sleep_ns) {
             s->max_sleep_ns = MAX(s->max_sleep_ns, d.sleep_ns);
@@ -137,7 +137,7 @@ static void sim_run_duty(SimVcpu *s, DirtyLimitCtl *c, int64_t until_ns)
         s->min_run_ns = MIN(s->min_run_ns, d.run_ns);
         s->max_run_ns = MAX(s->max_run_ns, d.run_ns);
         s->slices++;
-        dirtylimit_ctl_run(c, s->guest_run_ns);
+        dirtylimit_ctl_run(c, s->active_ns);
         run_ns = d.run_ns + sim_latency_ns(s);
         entry_ns = MIN(run_ns, s->entry_cost_ns);
         sim_advance(s, entry_ns, SIM_ENTERING);

@@ -67,11 +67,13 @@ struct CPUState {
     int64_t kick_ack_ns;        /* CLOCK_MONOTONIC of the last one */
     uint64_t doorbell_sleep_ns;
     /*
-     * Time spent inside the KVM_RUN ioctl, monotonic: what the throttles
-     * charge as run time.  Parked (paused) and doorbell sleeps are not in
+     * Time spent inside the KVM_RUN ioctl, monotonic: what cpu-throttle
+     * charges as run time.  Parked (paused) and doorbell sleeps are not in
      * it.  Written by the vCPU's own thread around each KVM_RUN.
      */
     int64_t guest_run_ns;
+    /* Time parked while paused (cpu_wait_runnable()); own thread. */
+    int64_t parked_ns;
 };
 
 #endif /* HW_CORE_CPU_H */
