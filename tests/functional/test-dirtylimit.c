@@ -64,8 +64,16 @@
  */
 #define TEST_PACED_MBPS 20
 #define TEST_PACED_KEEPS 0.45
-/* A pause long enough that paying for it would show for seconds. */
-#define TEST_PAUSE_US (3 * G_USEC_PER_SEC)
+/*
+ * A pause under a 20% throttle: charged for it, a vCPU would owe
+ * 4 s x 20/80 = 1 s of sleep, the whole first second after cont.  (20%:
+ * the stop must find the vCPU outside a throttle sleep for the charge to
+ * happen, which before the fix was 80% likely for each vCPU.)
+ */
+#define TEST_PAUSE_PCT 20
+#define TEST_PAUSE_US (4 * G_USEC_PER_SEC)
+/* Its own count over the first second: half its pace (0 when charged). */
+#define TEST_PAUSE_KEEPS 0.5
 /* After cont, speed is measured over this first stretch. */
 #define TEST_AFTER_CONT_US G_USEC_PER_SEC
 
@@ -100,21 +108,27 @@ static double guest_write_mbps(int cpu, int64_t us)
 
 /*
  * One vCPU over a stretch of time: what the guest wrote per second of
- * wall time and per second its thread was on a CPU, and the share it
- * spent asleep (see CPU_THROTTLE_ASLEEP_LOW) of asleep + on a CPU and
- * of asleep + inside KVM_RUN.
+ * wall time and per second its thread was on a CPU; the share it spent
+ * asleep (see CPU_THROTTLE_ASLEEP_LOW) of asleep + on a CPU and of
+ * asleep + inside KVM_RUN; and the shares of the wall time it spent
+ * inside KVM_RUN and asleep other than in the guest's doorbell (in the
+ * throttle: a host that starves the thread makes it wait to run, not
+ * sleep, so this share does not depend on the host's load).
  */
 typedef struct GuestSpeed {
     double wall_mbps;
     double cpu_mbps;
     double asleep_vs_cpu;
     double asleep_vs_run;
+    double run_share;
+    double throttle_share;
 } GuestSpeed;
 
 typedef struct VcpuThreadTimes {
     int64_t on_cpu_ns;
     int64_t runnable_ns;        /* waiting on a run queue */
     int64_t guest_run_ns;       /* inside KVM_RUN */
+    int64_t doorbell_sleep_ns;  /* asleep at the guest's request */
 } VcpuThreadTimes;
 
 static bool vcpu_thread_times(int cpu_index, VcpuThreadTimes *t)
@@ -125,6 +139,8 @@ static bool vcpu_thread_times(int cpu_index, VcpuThreadTimes *t)
     g_autofree char *text = NULL;
 
     t->guest_run_ns = __atomic_load_n(&cpu->guest_run_ns, __ATOMIC_RELAXED);
+    t->doorbell_sleep_ns = __atomic_load_n(&cpu->doorbell_sleep_ns,
+                                           __ATOMIC_RELAXED);
     if (!g_file_get_contents(path, &text, NULL, NULL)) {
         return false;
     }
@@ -147,7 +163,7 @@ static bool guest_speed_all(int cpus, int64_t us, GuestSpeed *speed)
     }
     g_usleep(us);
     for (int i = 0; i < cpus; i++) {
-        double mb, wall_s, asleep_ns, on_cpu_ns, in_run_ns;
+        double mb, wall_s, asleep_ns, on_cpu_ns, in_run_ns, doorbell_ns;
 
         b[i] = test_vm_sample(i);
         if (!vcpu_thread_times(i, &tb[i])) {
@@ -166,6 +182,10 @@ static bool guest_speed_all(int cpus, int64_t us, GuestSpeed *speed)
                         (tb[i].runnable_ns - ta[i].runnable_ns), 0);
         speed[i].asleep_vs_cpu = asleep_ns / MAX(asleep_ns + on_cpu_ns, 1);
         speed[i].asleep_vs_run = asleep_ns / MAX(asleep_ns + in_run_ns, 1);
+        doorbell_ns = tb[i].doorbell_sleep_ns - ta[i].doorbell_sleep_ns;
+        speed[i].run_share = in_run_ns / NANOSECONDS_PER_SECOND / wall_s;
+        speed[i].throttle_share = MAX(asleep_ns - doorbell_ns, 0) /
+                                  NANOSECONDS_PER_SECOND / wall_s;
     }
     return true;
 }
@@ -513,6 +533,16 @@ static void vm_create_paced_and_free(void)
     test_vm_wait_workload(2);
 }
 
+/*
+ * The most a vCPU should spend in the throttle at @pct: pct/(100-pct) of
+ * its time in the guest, plus a quarter for the carry and the clock's
+ * jitter, plus one 10 ms slice's sleep at 80% per second.
+ */
+static double paced_owed_share(const GuestSpeed *s, int pct)
+{
+    return s->run_share * pct / (100 - pct) * 1.25 + 0.04;
+}
+
 static void test_cpu_throttle_spares_a_paced_vcpu(void)
 {
     /*
@@ -535,10 +565,15 @@ static void test_cpu_throttle_spares_a_paced_vcpu(void)
         g_test_skip(SCHEDSTAT_MISSING);
         return;
     }
-    g_test_message("paced vCPU 0: %.1f MB/s free, %.1f MB/s at %d%%; "
+    g_test_message("paced vCPU 0: %.1f MB/s free, %.1f MB/s at %d%%, in "
+                   "the guest %.3f and in the throttle %.3f of the time; "
                    "full-speed vCPU 1 asleep %.2f..%.2f", free[0].wall_mbps,
                    throttled[0].wall_mbps, CPU_THROTTLE_TEST_PCT,
+                   throttled[0].run_share, throttled[0].throttle_share,
                    throttled[1].asleep_vs_run, throttled[1].asleep_vs_cpu);
+    /* It sleeps 4 ms for each 1 ms it ran, not 80% of the time. */
+    g_assert_cmpfloat(throttled[0].throttle_share, <=,
+                      paced_owed_share(&throttled[0], CPU_THROTTLE_TEST_PCT));
     g_assert_cmpfloat(throttled[0].wall_mbps, >=,
                       TEST_PACED_KEEPS * free[0].wall_mbps);
     g_assert_cmpfloat(throttled[1].asleep_vs_cpu, >=, CPU_THROTTLE_ASLEEP_LOW);
@@ -547,17 +582,16 @@ static void test_cpu_throttle_spares_a_paced_vcpu(void)
 static void test_cpu_throttle_owes_nothing_for_a_pause(void)
 {
     /*
-     * Throttled at 50%, paused 3 s, continued.  Neither vCPU ran while
+     * Throttled at 20%, paused 4 s, continued.  Neither vCPU ran while
      * paused, so neither owes sleep for it: at once, the paced one keeps
-     * its pace and the full-speed one sleeps half the time.
-     * (Charged for the pause, each would sleep 3 s.)
+     * its pace and the full-speed one sleeps a fifth of the time.
      */
     GuestSpeed free[2], after[2];
     bool measured;
 
     vm_create_paced_and_free();
     measured = guest_speed_all(2, G_USEC_PER_SEC, free);
-    throttle_set(50);
+    throttle_set(TEST_PAUSE_PCT);
     g_usleep(G_USEC_PER_SEC);
     vm_pause_for(TEST_PAUSE_US);
     measured = measured && guest_speed_all(2, TEST_AFTER_CONT_US, after);
@@ -567,14 +601,19 @@ static void test_cpu_throttle_owes_nothing_for_a_pause(void)
         g_test_skip(SCHEDSTAT_MISSING);
         return;
     }
-    g_test_message("first second after a 3 s pause at 50%%: paced vCPU 0 "
-                   "%.1f MB/s (%.1f free); vCPU 1 asleep %.2f..%.2f",
+    g_test_message("first second after a 4 s pause at %d%%: paced vCPU 0 "
+                   "%.1f MB/s (%.1f free), in the throttle %.3f of the time; "
+                   "vCPU 1 asleep %.2f..%.2f", TEST_PAUSE_PCT,
                    after[0].wall_mbps, free[0].wall_mbps,
-                   after[1].asleep_vs_run, after[1].asleep_vs_cpu);
+                   after[0].throttle_share, after[1].asleep_vs_run,
+                   after[1].asleep_vs_cpu);
+    g_assert_cmpfloat(after[0].throttle_share, <=,
+                      paced_owed_share(&after[0], TEST_PAUSE_PCT));
     g_assert_cmpfloat(after[0].wall_mbps, >=,
-                      TEST_PACED_KEEPS * free[0].wall_mbps);
-    g_assert_cmpfloat(after[1].asleep_vs_cpu, >=, 0.4);
-    g_assert_cmpfloat(after[1].asleep_vs_run, <=, 0.6);
+                      TEST_PAUSE_KEEPS * free[0].wall_mbps);
+    /* See CPU_THROTTLE_ASLEEP_LOW for why these two shares. */
+    g_assert_cmpfloat(after[1].asleep_vs_cpu, >=, TEST_PAUSE_PCT / 100.0 - 0.1);
+    g_assert_cmpfloat(after[1].asleep_vs_run, <=, TEST_PAUSE_PCT / 100.0 + 0.1);
 }
 
 int main(int argc, char **argv)
