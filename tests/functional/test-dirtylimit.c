@@ -57,13 +57,16 @@
 /*
  * A paced guest: 20 MB/s in doorbell-paced batches needs a few % of a
  * CPU, well inside the 20% the throttle leaves it.  Charged only for its
- * time in the guest it keeps ~85% of its pace (the pacer catches up at
- * most 10 ms of the 40 ms sleeps; less on a loaded host, where a
- * preempted KVM_RUN counts as run time); charged for wall time it kept
- * 30-35% (measured before the fix).
+ * time in the guest it keeps ~85% of its pace on a quiet host (the pacer
+ * catches up at most 10 ms of the 40 ms sleeps); charged for wall time,
+ * before the fix, it kept 27-35% and spent 70-75% of the time in the
+ * throttle.  What proves the point is its time in the throttle (see
+ * paced_owed_share); its own count must show at least a quarter of its
+ * pace, as a loaded host can starve the thread (seen: 5.6 of 15.7 MB/s
+ * with no time in the throttle at all).
  */
 #define TEST_PACED_MBPS 20
-#define TEST_PACED_KEEPS 0.45
+#define TEST_PACED_KEEPS 0.25
 /*
  * A pause under a 20% throttle: charged for it, a vCPU would owe
  * 4 s x 20/80 = 1 s of sleep, the whole first second after cont.  (20%:
