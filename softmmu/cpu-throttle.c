@@ -2,7 +2,9 @@
  * auto-converge's all-vCPU percentage throttle (QEMU's cpu-throttle):
  * every vCPU runs CPU_THROTTLE_TIMESLICE_NS, then sleeps
  * pct / (100 - pct) of the time it ran, so it is asleep pct % of the
- * time.  It acts through the dirty limiter's actuator
+ * time.  Run time is time inside KVM_RUN (CPUState.guest_run_ns): a
+ * vCPU that was paused, or that the guest put to sleep, owes nothing
+ * for it.  It acts through the dirty limiter's actuator
  * (throttle_vcpu_before_run in softmmu/dirtylimit.c): the vCPU thread
  * sleeps outside KVM_RUN, interruptibly, no lock held.
  */
@@ -64,25 +66,21 @@ int cpu_throttle_get_percentage(void)
     return __atomic_load_n(&throttle.percentage, __ATOMIC_ACQUIRE);
 }
 
-DirtyLimitDecision cpu_throttle_vcpu_step(CPUState *cpu, int64_t now_ns)
+DirtyLimitDecision cpu_throttle_vcpu_step(CPUState *cpu)
 {
     int i = cpu_index(cpu);
     unsigned int epoch = __atomic_load_n(&throttle.epoch, __ATOMIC_ACQUIRE);
+    int64_t run_ns = __atomic_load_n(&cpu->guest_run_ns, __ATOMIC_RELAXED);
 
     if (throttle.vcpu_epoch[i] != epoch) {
-        memset(&throttle.vcpu[i], 0, sizeof(throttle.vcpu[i]));
+        cpu_throttle_start(&throttle.vcpu[i], run_ns);
         throttle.vcpu_epoch[i] = epoch;
     }
     return cpu_throttle_step(&throttle.vcpu[i], cpu_throttle_get_percentage(),
-                             now_ns);
+                             run_ns);
 }
 
 void cpu_throttle_vcpu_slept(CPUState *cpu, int64_t slept_ns)
 {
     cpu_throttle_slept(&throttle.vcpu[cpu_index(cpu)], slept_ns);
-}
-
-void cpu_throttle_vcpu_run(CPUState *cpu, int64_t now_ns)
-{
-    cpu_throttle_run(&throttle.vcpu[cpu_index(cpu)], now_ns);
 }

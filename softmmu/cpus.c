@@ -151,11 +151,16 @@ bool cpu_wait_runnable(CPUState *cpu)
     }
     vm_lock();
     while (!cpu->quit && (cpu->stop || cpu->halted != CPU_HALT_NONE)) {
+        int64_t parked_ns = clock_monotonic_ns();
+
         if (!cpu->stopped) {
             cpu->stopped = true;
             qemu_cond_broadcast(&cpus_pause_cond);
         }
         vm_cond_wait(&cpus_resume_cond);
+        /* Not run time, for the throttles. */
+        __atomic_fetch_add(&cpu->parked_ns, clock_monotonic_ns() - parked_ns,
+                           __ATOMIC_RELAXED);
     }
     cpu->stopped = false;
     quit = cpu->quit;

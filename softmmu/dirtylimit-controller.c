@@ -72,16 +72,18 @@ void dirtylimit_ctl_set_quota(DirtyLimitCtl *c, uint64_t quota_pages_per_s)
 }
 
 /* Learn the running rate from the slice that just ended. */
-static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t now_ns,
+static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t active_ns,
                                  int64_t elapsed_ns, uint64_t pages)
 {
     int64_t run_ns;
     double sample_pages_per_s, weight;
 
-    if (!c->run_start_ns) {
+    if (!c->in_slice) {
         return;
     }
-    run_ns = now_ns - c->run_start_ns;
+    /* Not wall time: a pause or a doorbell sleep dirties nothing and
+     * must not read as a slow vCPU. */
+    run_ns = active_ns - c->slice_start_active_ns;
     /*
      * A slice that dirtied nothing: the workload paused, or the slice
      * was too short to retire a store.  Keep the rate estimate for when
@@ -107,7 +109,8 @@ static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t now_ns,
 }
 
 DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
-                                       uint64_t dirty_pages)
+                                       uint64_t dirty_pages,
+                                       int64_t active_ns)
 {
     DirtyLimitDecision d = { 0, 0 };
     double quota = (double)c->quota_pages_per_s;
@@ -119,8 +122,8 @@ DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
     double debt_max_pages = quota * ns_to_s(DIRTYLIMIT_DEBT_MAX_NS);
     double run_pages, run_ns;
 
-    dirtylimit_ctl_learn(c, now_ns, elapsed_ns, pages);
-    c->run_start_ns = 0;
+    dirtylimit_ctl_learn(c, active_ns, elapsed_ns, pages);
+    c->in_slice = false;
     c->last_ns = now_ns;
     c->last_dirty_pages = MAX(c->last_dirty_pages, dirty_pages);
     dirtylimit_window_account(&c->window, now_ns, pages, 0);
@@ -161,10 +164,10 @@ void dirtylimit_ctl_slept(DirtyLimitCtl *c, int64_t slept_ns)
     c->window.slept_ns += MAX(slept_ns, 0);
 }
 
-void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t now_ns)
+void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t active_ns)
 {
-    /* 0 means "not running": a clock at exactly 0 starts at 1 ns. */
-    c->run_start_ns = MAX(now_ns, 1);
+    c->in_slice = true;
+    c->slice_start_active_ns = active_ns;
 }
 
 /* ---- ring-full: QEMU 7.1's algorithm ---- */
@@ -274,15 +277,19 @@ void dirtylimit_ringfull_slept(DirtyLimitRingFullCtl *c, int64_t slept_ns)
 
 /* ---- auto-converge: QEMU's time-slice percentage throttle ---- */
 
+void cpu_throttle_start(CpuThrottleVcpu *v, int64_t guest_run_ns)
+{
+    memset(v, 0, sizeof(*v));
+    v->last_run_ns = guest_run_ns;
+}
+
 DirtyLimitDecision cpu_throttle_step(CpuThrottleVcpu *v, int percentage,
-                                     int64_t now_ns)
+                                     int64_t guest_run_ns)
 {
     DirtyLimitDecision d = { 0, 0 };
 
-    if (v->run_start_ns) {
-        v->ran_ns += MAX(now_ns - v->run_start_ns, 0);
-        v->run_start_ns = 0;
-    }
+    v->ran_ns += MAX(guest_run_ns - v->last_run_ns, 0);
+    v->last_run_ns = MAX(v->last_run_ns, guest_run_ns);
     if (percentage <= 0) {
         v->ran_ns = 0;
         v->owed_sleep_ns = 0;
@@ -290,8 +297,11 @@ DirtyLimitDecision cpu_throttle_step(CpuThrottleVcpu *v, int percentage,
     }
     percentage = MIN(percentage, CPU_THROTTLE_PCT_MAX);
     if (v->ran_ns >= CPU_THROTTLE_TIMESLICE_NS) {
-        v->owed_sleep_ns += v->ran_ns * percentage / (100 - percentage);
-        v->ran_ns = 0;
+        /* One slice's sleep at most: see CPU_THROTTLE_TIMESLICE_NS. */
+        v->owed_sleep_ns += CPU_THROTTLE_TIMESLICE_NS * percentage /
+                            (100 - percentage);
+        v->ran_ns = MIN(v->ran_ns - CPU_THROTTLE_TIMESLICE_NS,
+                        CPU_THROTTLE_TIMESLICE_NS);
     }
     d.sleep_ns = v->owed_sleep_ns;
     if (!d.sleep_ns) {
@@ -303,9 +313,4 @@ DirtyLimitDecision cpu_throttle_step(CpuThrottleVcpu *v, int percentage,
 void cpu_throttle_slept(CpuThrottleVcpu *v, int64_t slept_ns)
 {
     v->owed_sleep_ns = MAX(v->owed_sleep_ns - MAX(slept_ns, 0), 0);
-}
-
-void cpu_throttle_run(CpuThrottleVcpu *v, int64_t now_ns)
-{
-    v->run_start_ns = MAX(now_ns, 1);
 }

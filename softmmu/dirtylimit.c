@@ -64,14 +64,6 @@ static const char *const dirtylimit_policy_names[] = {
     [DIRTYLIMIT_RING_FULL] = "ring-full",
 };
 
-static int64_t dirtylimit_clock_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
-}
-
 /* ---- the actuator, on the vCPU thread ---- */
 
 void throttle_vcpu_enable(int cpu_index, unsigned int by, bool on)
@@ -121,6 +113,17 @@ static void dirtylimit_vcpu_timer_arm(CPUState *cpu, DirtyLimitVcpu *v,
     timer_settime(v->timer, 0, &its, NULL);
 }
 
+/*
+ * The duty cycle's active clock (see dirtylimit-controller.h): @now_ns
+ * less the time the vCPU was parked or asleep at the guest's request.
+ */
+static int64_t dirtylimit_vcpu_active_ns(CPUState *cpu, int64_t now_ns)
+{
+    return now_ns - __atomic_load_n(&cpu->parked_ns, __ATOMIC_RELAXED) -
+           (int64_t)__atomic_load_n(&cpu->doorbell_sleep_ns,
+                                    __ATOMIC_RELAXED);
+}
+
 /* Set up the controller for a new quota or policy.  State lock held. */
 static void dirtylimit_vcpu_ctl_setup_locked(CPUState *cpu,
                                              DirtyLimitVcpu *v,
@@ -152,7 +155,7 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
 {
     DirtyLimitDecision d = { 0, 0 };
     uint64_t dirty_pages;
-    int64_t now_ns;
+    int64_t now_ns, active_ns;
 
     /*
      * Every page up to now: those harvested, plus those still in the
@@ -162,7 +165,8 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
      */
     dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE);
     dirty_pages += kvm_dirty_ring_peek_pending(cpu);
-    now_ns = dirtylimit_clock_ns();
+    now_ns = clock_monotonic_ns();
+    active_ns = dirtylimit_vcpu_active_ns(cpu, now_ns);
 
     qemu_mutex_lock(&dl.lock);
     if (v->quota_mbps) {
@@ -170,7 +174,8 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
             dirtylimit_vcpu_ctl_setup_locked(cpu, v, now_ns, dirty_pages);
         }
         if (v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-            d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages);
+            d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages,
+                                    active_ns);
             trace_dirtylimit_step(cpu_index(cpu), dirty_pages,
                                   (int64_t)v->duty.debt_pages, d.sleep_ns,
                                   d.run_ns);
@@ -194,11 +199,13 @@ static void dirtylimit_vcpu_slept(DirtyLimitVcpu *v, int64_t slept_ns)
     qemu_mutex_unlock(&dl.lock);
 }
 
-static void dirtylimit_vcpu_run(DirtyLimitVcpu *v, int64_t now_ns)
+static void dirtylimit_vcpu_run(CPUState *cpu, DirtyLimitVcpu *v)
 {
+    int64_t active_ns = dirtylimit_vcpu_active_ns(cpu, clock_monotonic_ns());
+
     qemu_mutex_lock(&dl.lock);
     if (v->ctl_ready && v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-        dirtylimit_ctl_run(&v->duty, now_ns);
+        dirtylimit_ctl_run(&v->duty, active_ns);
     }
     qemu_mutex_unlock(&dl.lock);
 }
@@ -208,7 +215,6 @@ static void throttle_vcpu_throttled(CPUState *cpu, unsigned int by)
 {
     DirtyLimitVcpu *v = &dl.vcpu[cpu_index(cpu)];
     DirtyLimitDecision d;
-    int64_t now_ns;
 
     for (;;) {
         int64_t slept_ns;
@@ -221,8 +227,7 @@ static void throttle_vcpu_throttled(CPUState *cpu, unsigned int by)
             d = dirtylimit_decision_merge(d, dirtylimit_vcpu_step(cpu, v));
         }
         if (by & THROTTLE_BY_CPU_THROTTLE) {
-            d = dirtylimit_decision_merge(
-                d, cpu_throttle_vcpu_step(cpu, dirtylimit_clock_ns()));
+            d = dirtylimit_decision_merge(d, cpu_throttle_vcpu_step(cpu));
         }
         if (!d.sleep_ns) {
             break;
@@ -242,12 +247,8 @@ static void throttle_vcpu_throttled(CPUState *cpu, unsigned int by)
             return;
         }
     }
-    now_ns = dirtylimit_clock_ns();
     if (by & THROTTLE_BY_DIRTYLIMIT) {
-        dirtylimit_vcpu_run(v, now_ns);
-    }
-    if (by & THROTTLE_BY_CPU_THROTTLE) {
-        cpu_throttle_vcpu_run(cpu, now_ns);
+        dirtylimit_vcpu_run(cpu, v);
     }
     dirtylimit_vcpu_timer_arm(cpu, v, d.run_ns);
 }
@@ -285,18 +286,25 @@ static bool dirtylimit_check_index(int cpu_index, Error **errp)
     return true;
 }
 
-static void dirtylimit_tracking_update(void)
+/* Before the first limit is set: a limit without tracking is no limit. */
+static bool dirtylimit_tracking_start(Error **errp)
 {
-    Error *err = NULL;
+    if (dl.tracking) {
+        return true;
+    }
+    if (!memory_global_dirty_log_start(GLOBAL_DIRTY_LIMIT, errp)) {
+        error_prepend(errp, "cannot start dirty page tracking for the "
+                      "limit: ");
+        return false;
+    }
+    dl.tracking = true;
+    return true;
+}
 
-    if (dl.limited_vcpus && !dl.tracking) {
-        /* Cannot fail: the ring is on and we are the only LIMIT user. */
-        if (!memory_global_dirty_log_start(GLOBAL_DIRTY_LIMIT, &err)) {
-            error_report_err(err);
-            return;
-        }
-        dl.tracking = true;
-    } else if (!dl.limited_vcpus && dl.tracking) {
+/* After the last limit is cancelled. */
+static void dirtylimit_tracking_stop_unused(void)
+{
+    if (!dl.limited_vcpus && dl.tracking) {
         memory_global_dirty_log_stop(GLOBAL_DIRTY_LIMIT);
         dl.tracking = false;
     }
@@ -342,12 +350,15 @@ bool dirtylimit_set_vcpu(int cpu_index, uint64_t quota_mbps, Error **errp)
                    "[1, %llu] MB/s", quota_mbps, DIRTYLIMIT_MAX_QUOTA_MBPS);
         return false;
     }
+    /* First, so that a failure leaves every limit as it was. */
+    if (!dirtylimit_tracking_start(errp)) {
+        return false;
+    }
     for (int i = 0; i < cpus_count(); i++) {
         if (cpu_index == -1 || cpu_index == i) {
             dirtylimit_set_one(i, quota_mbps);
         }
     }
-    dirtylimit_tracking_update();
     return true;
 }
 
@@ -358,7 +369,7 @@ void dirtylimit_cancel_vcpu(int cpu_index)
             dirtylimit_set_one(i, 0);
         }
     }
-    dirtylimit_tracking_update();
+    dirtylimit_tracking_stop_unused();
 }
 
 bool dirtylimit_vcpu_limited(int cpu_index)
@@ -404,7 +415,7 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
 {
     DirtyLimitVcpu *v;
     DirtyLimitReport report = { 0, 0, 0 };
-    int64_t now_ns = dirtylimit_clock_ns();
+    int64_t now_ns = clock_monotonic_ns();
 
     if (cpu_index < 0 || cpu_index >= RS_MAX_CPUS) {
         return false;

@@ -152,6 +152,8 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
         __atomic_fetch_add(&ring_dropped_total, h.dropped, __ATOMIC_RELAXED);
     }
     __atomic_fetch_add(&ring_harvested_total, h.harvested, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&cpu->dirty_ring_harvested, h.harvested,
+                       __ATOMIC_RELAXED);
     __atomic_fetch_add(&cpu->dirty_pages,
                        h.harvested - h.dropped - ring_repeats,
                        __ATOMIC_RELEASE);
@@ -231,14 +233,6 @@ void kvm_dirty_ring_track_vcpus(uint64_t *const *bitmaps, int nr_cpus,
     qemu_mutex_unlock(&kvm_slots_lock);
 }
 
-/*
- * Ring-full exits in a row with nothing to harvest before we call the
- * ring stuck.  A healthy ring-full exit always finds at least the
- * reserve's worth of entries; a few empty ones can happen when the reaper
- * emptied the ring between the exit and our harvest.
- */
-#define KVM_DIRTY_RING_STUCK_EXITS 64
-
 uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu)
 {
     uint32_t entries = cpu->dirty_ring_entries;
@@ -260,15 +254,19 @@ uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu)
 
 bool kvm_handle_dirty_ring_full(CPUState *cpu)
 {
-    uint64_t harvested_before = cpu->dirty_ring_pages_at_full;
+    uint64_t harvested_before = cpu->dirty_ring_harvested_at_full;
 
     __atomic_fetch_add(&cpu->dirty_ring_full_count, 1, __ATOMIC_RELAXED);
     kvm_dirty_ring_reap_one(cpu);
-    /* Anything harvested for this vCPU since its last ring-full exit, by
-     * us or by the reaper, means the ring is moving. */
-    cpu->dirty_ring_pages_at_full = __atomic_load_n(&cpu->dirty_pages,
-                                                    __ATOMIC_ACQUIRE);
-    if (cpu->dirty_ring_pages_at_full != harvested_before) {
+    /*
+     * Any entry harvested from this vCPU's ring since its last ring-full
+     * exit, by us or by the reaper, means the ring is moving.  Entries,
+     * not dirty_pages: a vCPU rewriting one page fills its ring with
+     * that page, which dirty_pages counts once.
+     */
+    cpu->dirty_ring_harvested_at_full =
+        __atomic_load_n(&cpu->dirty_ring_harvested, __ATOMIC_RELAXED);
+    if (cpu->dirty_ring_harvested_at_full != harvested_before) {
         cpu->dirty_ring_empty_full_exits = 0;
         return true;
     }

@@ -276,10 +276,16 @@ static bool kvm_handle_exit(CPUState *cpu)
 void kvm_cpu_exec_loop(CPUState *cpu)
 {
     while (cpu_wait_runnable(cpu)) {
+        int64_t entered_ns;
         int ret;
 
         throttle_vcpu_before_run(cpu);  /* throttled vCPUs only: sleep */
+        entered_ns = clock_monotonic_ns();
         ret = ioctl(cpu->kvm_fd, KVM_RUN, 0);
+        /* Only this is cpu-throttle's run time: not parked, not asleep. */
+        __atomic_fetch_add(&cpu->guest_run_ns,
+                           clock_monotonic_ns() - entered_ns,
+                           __ATOMIC_RELAXED);
 
         if (ret < 0) {
             if (errno == EINTR || errno == EAGAIN) {

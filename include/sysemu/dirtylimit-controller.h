@@ -14,6 +14,17 @@
  *  - ring-full (QEMU 7.1's published algorithm, the baseline): once a
  *    second, adjust a sleep that is taken only when the dirty ring fills.
  *
+ * Run time is never plain wall time: a vCPU parked while the VM is
+ * paused, or asleep at the guest's own request (the doorbell), is not
+ * running and owes nothing for it.  cpu-throttle charges time inside
+ * KVM_RUN (CPUState.guest_run_ns).  The duty cycle learns its vCPU's
+ * rate over @active_ns, wall time less those two (CPUState.parked_ns,
+ * doorbell_sleep_ns): its slices end on a wall-clock timer, so the rate
+ * that sizes them counts what else a slice costs (the exit, the host
+ * preempting the thread), as wall time does.  (Measured on a loaded
+ * 2-core host: learning from KVM_RUN time alone made slices so short
+ * that a 50 MB/s limit ran at 11-30 MB/s in 3 runs of 7.)
+ *
  * Units: pages are 4 KiB, time is ns, quotas are pages/s internally and
  * MB/s (MB = 2^20 bytes) at the interface.
  */
@@ -66,7 +77,8 @@ typedef struct DirtyLimitCtl {
     uint64_t quota_pages_per_s;
     int64_t last_ns;            /* time of the previous step */
     uint64_t last_dirty_pages;  /* counter at the previous step */
-    int64_t run_start_ns;       /* the current slice began; 0 = asleep */
+    bool in_slice;              /* a slice began at dirtylimit_ctl_run() */
+    int64_t slice_start_active_ns;  /* @active_ns when it began */
     /* Pages dirtied beyond the budget; negative: unused budget (credit). */
     double debt_pages;
     /* Peak-holding estimate of the dirty rate while in KVM_RUN. */
@@ -145,14 +157,15 @@ void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,
 void dirtylimit_ctl_set_quota(DirtyLimitCtl *c, uint64_t quota_pages_per_s);
 /*
  * Account the pages dirtied since the previous step (@dirty_pages is the
- * vCPU's monotonic counter, freshly harvested) and decide.  When the
- * decision has no sleep, the caller runs the slice: call
- * dirtylimit_ctl_run() when entering it.
+ * vCPU's monotonic counter, freshly harvested; @active_ns its active
+ * clock, see above) and decide.  When the decision has no sleep, the
+ * caller runs the slice: call dirtylimit_ctl_run() when entering it.
  */
 DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
-                                       uint64_t dirty_pages);
+                                       uint64_t dirty_pages,
+                                       int64_t active_ns);
 void dirtylimit_ctl_slept(DirtyLimitCtl *c, int64_t slept_ns);
-void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t now_ns);
+void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t active_ns);
 
 /* ---- The ring-full baseline (QEMU 7.1's published algorithm) ---- */
 
@@ -201,21 +214,30 @@ void dirtylimit_ringfull_slept(DirtyLimitRingFullCtl *c, int64_t slept_ns);
 
 /* ---- auto-converge's percentage throttle (softmmu/cpu-throttle.c) ---- */
 
-/* QEMU's time slice: a vCPU runs 10 ms, then sleeps pct/(100-pct) of it. */
+/*
+ * QEMU's time slice: a vCPU runs 10 ms, then sleeps pct/(100-pct) of it.
+ * A step charges at most one slice of run time, so one step never owes
+ * more than one slice's sleep (990 ms at 99%), as QEMU's timer adds one
+ * slice's sleep per tick.  Run time beyond the slice (a KVM_RUN the host
+ * preempted past its timer) is carried to the next slice, up to one
+ * slice: a slice no timer ended, or a counter jump, costs two slices'
+ * sleep at most, not minutes.
+ */
 #define CPU_THROTTLE_TIMESLICE_NS 10000000LL
 #define CPU_THROTTLE_PCT_MIN 1
 #define CPU_THROTTLE_PCT_MAX 99
 
 typedef struct CpuThrottleVcpu {
-    int64_t run_start_ns;   /* 0: not running */
+    int64_t last_run_ns;    /* guest_run_ns at the previous step */
     int64_t ran_ns;         /* run time not yet paid for */
     int64_t owed_sleep_ns;  /* sleep decided, not yet taken */
 } CpuThrottleVcpu;
 
+/* The throttle starts acting on a vCPU at @guest_run_ns. */
+void cpu_throttle_start(CpuThrottleVcpu *v, int64_t guest_run_ns);
 DirtyLimitDecision cpu_throttle_step(CpuThrottleVcpu *v, int percentage,
-                                     int64_t now_ns);
+                                     int64_t guest_run_ns);
 void cpu_throttle_slept(CpuThrottleVcpu *v, int64_t slept_ns);
-void cpu_throttle_run(CpuThrottleVcpu *v, int64_t now_ns);
 
 /* Helpers shared by both policies and the tests. */
 void dirtylimit_window_account(DirtyLimitWindow *w, int64_t now_ns,

@@ -67,9 +67,8 @@ void dirtylimit_cleanup(void);
 void throttle_vcpu_enable(int cpu_index, unsigned int by, bool on);
 
 /* cpu-throttle's part of the actuator, on the vCPU thread. */
-DirtyLimitDecision cpu_throttle_vcpu_step(CPUState *cpu, int64_t now_ns);
+DirtyLimitDecision cpu_throttle_vcpu_step(CPUState *cpu);
 void cpu_throttle_vcpu_slept(CPUState *cpu, int64_t slept_ns);
-void cpu_throttle_vcpu_run(CPUState *cpu, int64_t now_ns);
 
 /* HMP (thin wrappers over the qmp_ functions). */
 typedef struct Monitor Monitor;

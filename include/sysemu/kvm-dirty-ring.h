@@ -35,6 +35,14 @@ DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
                                             const uint64_t *slot_pages,
                                             DirtyGfnFunc fn, void *opaque);
 
+/*
+ * Ring-full exits in a row with nothing harvested before we call the
+ * ring stuck.  A healthy ring-full exit always finds at least the
+ * reserve's worth of entries; a few empty ones can happen when the reaper
+ * emptied the ring between the exit and our harvest.
+ */
+#define KVM_DIRTY_RING_STUCK_EXITS 64
+
 bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp);
 void kvm_dirty_ring_cleanup_vcpu(CPUState *cpu);
 /* Harvest every vCPU's ring and reset them; returns entries harvested. */

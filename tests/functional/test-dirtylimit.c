@@ -37,6 +37,48 @@
 #define TEST_STOP_BOUND_US (3 * G_USEC_PER_SEC)
 /* auto-converge's throttle: 80% asleep. */
 #define CPU_THROTTLE_TEST_PCT 80
+/*
+ * A vCPU that always wants to run, throttled at 80%, sleeps 80% of the
+ * time it is not waiting for the host: 4 ms asleep for each 1 ms in the
+ * guest.  Asleep is what the kernel's scheduler statistics say the
+ * thread neither ran nor waited to run.  In the guest is between the
+ * thread's time on a CPU (less: a KVM_RUN the host preempts) and its
+ * time inside KVM_RUN (more: it includes the preemption), so
+ *   asleep / (asleep + time on a CPU) >= 0.8 - 0.08 and
+ *   asleep / (asleep + time inside KVM_RUN) <= 0.8 + 0.08,
+ * whatever the host's load.  (Its speed over its free speed is not the
+ * share on a shared host: a free vCPU gets a fraction of a CPU there, a
+ * throttled one all it asks for.)
+ */
+#define CPU_THROTTLE_ASLEEP_LOW 0.72
+#define CPU_THROTTLE_ASLEEP_HIGH 0.88
+/* The guest's own count: at most this share of a CPU's worth of pages. */
+#define CPU_THROTTLE_SPEED_HIGH 0.28
+/*
+ * A paced guest: 20 MB/s in doorbell-paced batches needs a few % of a
+ * CPU, well inside the 20% the throttle leaves it.  Charged only for its
+ * time in the guest it keeps ~85% of its pace on a quiet host (the pacer
+ * catches up at most 10 ms of the 40 ms sleeps); charged for wall time,
+ * before the fix, it kept 27-35% and spent 70-75% of the time in the
+ * throttle.  What proves the point is its time in the throttle (see
+ * paced_owed_share); its own count must show at least a quarter of its
+ * pace, as a loaded host can starve the thread (seen: 5.6 of 15.7 MB/s
+ * with no time in the throttle at all).
+ */
+#define TEST_PACED_MBPS 20
+#define TEST_PACED_KEEPS 0.25
+/*
+ * A pause under a 20% throttle: charged for it, a vCPU would owe
+ * 4 s x 20/80 = 1 s of sleep, the whole first second after cont.  (20%:
+ * the stop must find the vCPU outside a throttle sleep for the charge to
+ * happen, which before the fix was 80% likely for each vCPU.)
+ */
+#define TEST_PAUSE_PCT 20
+#define TEST_PAUSE_US (4 * G_USEC_PER_SEC)
+/* Its own count over the first second: half its pace (0 when charged). */
+#define TEST_PAUSE_KEEPS 0.5
+/* After cont, speed is measured over this first stretch. */
+#define TEST_AFTER_CONT_US G_USEC_PER_SEC
 
 static void vm_create(uint32_t ring_entries)
 {
@@ -65,6 +107,116 @@ static double guest_write_mbps(int cpu, int64_t us)
     g_assert_true(workload_sample(cpu, &b, NULL));
     return (double)(b.pages_written - a.pages_written) * RS_PAGE_SIZE / MiB /
            ((double)(b.host_ns - a.host_ns) / NANOSECONDS_PER_SECOND);
+}
+
+/*
+ * One vCPU over a stretch of time: what the guest wrote per second of
+ * wall time and per second its thread was on a CPU; the share it spent
+ * asleep (see CPU_THROTTLE_ASLEEP_LOW) of asleep + on a CPU and of
+ * asleep + inside KVM_RUN; and the shares of the wall time it spent
+ * inside KVM_RUN and asleep other than in the guest's doorbell (in the
+ * throttle: a host that starves the thread makes it wait to run, not
+ * sleep, so this share does not depend on the host's load).
+ */
+typedef struct GuestSpeed {
+    double wall_mbps;
+    double cpu_mbps;
+    double asleep_vs_cpu;
+    double asleep_vs_run;
+    double run_share;
+    double throttle_share;
+} GuestSpeed;
+
+typedef struct VcpuThreadTimes {
+    int64_t on_cpu_ns;
+    int64_t runnable_ns;        /* waiting on a run queue */
+    int64_t guest_run_ns;       /* inside KVM_RUN */
+    int64_t doorbell_sleep_ns;  /* asleep at the guest's request */
+} VcpuThreadTimes;
+
+static bool vcpu_thread_times(int cpu_index, VcpuThreadTimes *t)
+{
+    CPUState *cpu = cpus_get(cpu_index);
+    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/schedstat",
+                                            cpu_thread_id(cpu));
+    g_autofree char *text = NULL;
+
+    t->guest_run_ns = __atomic_load_n(&cpu->guest_run_ns, __ATOMIC_RELAXED);
+    t->doorbell_sleep_ns = __atomic_load_n(&cpu->doorbell_sleep_ns,
+                                           __ATOMIC_RELAXED);
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return false;
+    }
+    return sscanf(text, "%" SCNd64 " %" SCNd64, &t->on_cpu_ns,
+                  &t->runnable_ns) == 2;
+}
+
+/* Every vCPU's speed over the same @us, into @speed[]; false when the
+ * kernel has no per-thread scheduler statistics. */
+static bool guest_speed_all(int cpus, int64_t us, GuestSpeed *speed)
+{
+    WorkloadSample a[RS_MAX_CPUS], b[RS_MAX_CPUS];
+    VcpuThreadTimes ta[RS_MAX_CPUS], tb[RS_MAX_CPUS];
+
+    for (int i = 0; i < cpus; i++) {
+        a[i] = test_vm_sample(i);
+        if (!vcpu_thread_times(i, &ta[i])) {
+            return false;
+        }
+    }
+    g_usleep(us);
+    for (int i = 0; i < cpus; i++) {
+        double mb, wall_s, asleep_ns, on_cpu_ns, in_run_ns, doorbell_ns;
+
+        b[i] = test_vm_sample(i);
+        if (!vcpu_thread_times(i, &tb[i])) {
+            return false;
+        }
+        mb = (double)(b[i].pages_written - a[i].pages_written) *
+             RS_PAGE_SIZE / MiB;
+        wall_s = (double)(b[i].host_ns - a[i].host_ns) /
+                 NANOSECONDS_PER_SECOND;
+        speed[i].wall_mbps = mb / wall_s;
+        speed[i].cpu_mbps = mb * NANOSECONDS_PER_SECOND /
+                            MAX(tb[i].on_cpu_ns - ta[i].on_cpu_ns, 1);
+        on_cpu_ns = tb[i].on_cpu_ns - ta[i].on_cpu_ns;
+        in_run_ns = tb[i].guest_run_ns - ta[i].guest_run_ns;
+        asleep_ns = MAX(wall_s * NANOSECONDS_PER_SECOND - on_cpu_ns -
+                        (tb[i].runnable_ns - ta[i].runnable_ns), 0);
+        speed[i].asleep_vs_cpu = asleep_ns / MAX(asleep_ns + on_cpu_ns, 1);
+        speed[i].asleep_vs_run = asleep_ns / MAX(asleep_ns + in_run_ns, 1);
+        doorbell_ns = tb[i].doorbell_sleep_ns - ta[i].doorbell_sleep_ns;
+        speed[i].run_share = in_run_ns / NANOSECONDS_PER_SECOND / wall_s;
+        speed[i].throttle_share = MAX(asleep_ns - doorbell_ns, 0) /
+                                  NANOSECONDS_PER_SECOND / wall_s;
+    }
+    return true;
+}
+
+#define SCHEDSTAT_MISSING "the kernel has no /proc/self/task/N/schedstat " \
+                          "(CONFIG_SCHED_INFO): cannot tell a vCPU's sleep"
+
+
+static void vm_pause_for(int64_t us)
+{
+    vm_lock();
+    vm_stop(RUN_STATE_PAUSED);
+    vm_unlock();
+    g_usleep(us);
+    vm_lock();
+    g_assert_true(vm_start(NULL));
+    vm_unlock();
+}
+
+static void throttle_set(int percentage)
+{
+    vm_lock();
+    if (percentage) {
+        cpu_throttle_set(percentage);
+    } else {
+        cpu_throttle_stop();
+    }
+    vm_unlock();
 }
 
 static void set_limit(int64_t cpu, uint64_t mbps)
@@ -217,6 +369,44 @@ static void test_error_paths(void)
     test_vm_destroy();
 }
 
+static void test_a_failed_tracking_start_is_an_error(void)
+{
+    /*
+     * Dirty tracking cannot start for the limiter (injected: its user is
+     * already taken).  set-vcpu-dirty-limit fails and nothing is limited,
+     * instead of a limit that reports success and is never enforced.
+     */
+    g_autoptr(DirtyLimitInfoList) list = NULL;
+    Error *err = NULL;
+
+    vm_create(TEST_RING_ENTRIES);
+    vm_lock();
+    g_assert_true(memory_global_dirty_log_start(GLOBAL_DIRTY_LIMIT, &err));
+    qmp_set_vcpu_dirty_limit(true, 0, TEST_QUOTA_MBPS, &err);
+    g_assert_nonnull(err);
+    g_test_message("%s", error_get_pretty(err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "dirty"));
+    error_free(err);
+    err = NULL;
+    g_assert_false(dirtylimit_vcpu_limited(0));
+    g_assert_false(dirtylimit_in_service());
+    list = qmp_query_vcpu_dirty_limit(&err);
+    g_assert_null(list);
+    g_assert_null(err);
+
+    /* Once tracking can start, the same command works. */
+    memory_global_dirty_log_stop(GLOBAL_DIRTY_LIMIT);
+    qmp_set_vcpu_dirty_limit(true, 0, TEST_QUOTA_MBPS, &err);
+    g_assert_null(err);
+    g_assert_true(dirtylimit_vcpu_limited(0));
+    g_assert_true(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
+    qmp_cancel_vcpu_dirty_limit(false, 0, &err);
+    g_assert_null(err);
+    g_assert_false(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
+    vm_unlock();
+    test_vm_destroy();
+}
+
 static void test_needs_the_dirty_ring(void)
 {
     Error *err = NULL;
@@ -282,30 +472,151 @@ static void test_stop_and_quit_interrupt_a_sleep(void)
 static void test_cpu_throttle_slows_every_vcpu(void)
 {
     /* QEMU's auto-converge throttle through the same actuator. */
-    double free_mbps, throttled_mbps, again_mbps;
+    g_autoptr(VLOptions) opts = test_vm_options(TEST_RAM_BYTES, 2);
+    WorkloadConfig writer = {
+        .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ,
+        .size_bytes = TEST_REGION_BYTES,
+    };
+    GuestSpeed free[2], throttled[2], again[2];
+    bool measured;
 
-    vm_create(TEST_RING_ENTRIES);
-    free_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
-    vm_lock();
-    cpu_throttle_set(CPU_THROTTLE_TEST_PCT);
-    vm_unlock();
+    opts->accel.dirty_ring_entries = TEST_RING_ENTRIES;
+    test_vm_set_workloads(opts, &writer);
+    test_vm_create(opts);
+    test_vm_wait_workload(2);
+    measured = guest_speed_all(2, G_USEC_PER_SEC, free);
+    throttle_set(CPU_THROTTLE_TEST_PCT);
     g_assert_true(cpu_throttle_active());
     g_assert_cmpint(cpu_throttle_get_percentage(), ==, CPU_THROTTLE_TEST_PCT);
     g_usleep(G_USEC_PER_SEC / 5);
-    throttled_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
-    vm_lock();
-    cpu_throttle_stop();
-    vm_unlock();
+    measured = measured && guest_speed_all(2, 2 * G_USEC_PER_SEC, throttled);
+    throttle_set(0);
     g_assert_false(cpu_throttle_active());
     g_usleep(G_USEC_PER_SEC / 5);
-    again_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
-    g_test_message("free %.0f MB/s, throttled %d%%: %.0f MB/s, again %.0f",
-                   free_mbps, CPU_THROTTLE_TEST_PCT, throttled_mbps,
-                   again_mbps);
-    /* 80% asleep: a fifth of the speed; wide bands for a shared host. */
-    g_assert_cmpfloat(throttled_mbps, <, 0.5 * MAX(free_mbps, again_mbps));
-    g_assert_cmpfloat(throttled_mbps, >, 0.02 * MAX(free_mbps, again_mbps));
+    measured = measured && guest_speed_all(2, G_USEC_PER_SEC, again);
     test_vm_destroy();
+    if (!measured) {
+        g_test_skip(SCHEDSTAT_MISSING);
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        double capacity_mbps = MAX(free[i].cpu_mbps, again[i].cpu_mbps);
+
+        g_test_message("vCPU %d: free %.0f MB/s (%.0f per CPU-second); "
+                       "throttled %d%%: %.0f MB/s, asleep %.2f..%.2f; "
+                       "again %.0f MB/s", i, free[i].wall_mbps,
+                       free[i].cpu_mbps, CPU_THROTTLE_TEST_PCT,
+                       throttled[i].wall_mbps, throttled[i].asleep_vs_run,
+                       throttled[i].asleep_vs_cpu, again[i].wall_mbps);
+        g_assert_cmpfloat(throttled[i].asleep_vs_cpu, >=,
+                          CPU_THROTTLE_ASLEEP_LOW);
+        g_assert_cmpfloat(throttled[i].asleep_vs_run, <=,
+                          CPU_THROTTLE_ASLEEP_HIGH);
+        g_assert_cmpfloat(throttled[i].wall_mbps, <=,
+                          CPU_THROTTLE_SPEED_HIGH * capacity_mbps);
+        g_assert_cmpfloat(throttled[i].wall_mbps, >, 0);
+    }
+}
+
+static void vm_create_paced_and_free(void)
+{
+    g_autoptr(VLOptions) opts = test_vm_options(TEST_RAM_BYTES, 2);
+
+    opts->accel.dirty_ring_entries = TEST_RING_ENTRIES;
+    opts->workload_given[0] = opts->workload_given[1] = true;
+    opts->workloads[0] = (WorkloadConfig) {
+        .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ,
+        .size_bytes = TEST_REGION_BYTES, .rate_mbps = TEST_PACED_MBPS,
+    };
+    opts->workloads[1] = (WorkloadConfig) {
+        .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ,
+        .size_bytes = TEST_REGION_BYTES,
+    };
+    test_vm_create(opts);
+    test_vm_wait_workload(2);
+}
+
+/*
+ * The most a vCPU should spend in the throttle at @pct: pct/(100-pct) of
+ * its time in the guest, plus a quarter for the carry and the clock's
+ * jitter, plus one 10 ms slice's sleep at 80% per second.
+ */
+static double paced_owed_share(const GuestSpeed *s, int pct)
+{
+    return s->run_share * pct / (100 - pct) * 1.25 + 0.04;
+}
+
+static void test_cpu_throttle_spares_a_paced_vcpu(void)
+{
+    /*
+     * vCPU 0 writes at a paced 20 MB/s, asleep in the doorbell most of
+     * the time: the throttle may take 80% of its time, it only needs a
+     * few %, so it keeps its pace.  vCPU 1 writes at full speed and is
+     * slowed, as a check that the throttle is on.
+     */
+    GuestSpeed free[2], throttled[2];
+    bool measured;
+
+    vm_create_paced_and_free();
+    measured = guest_speed_all(2, G_USEC_PER_SEC, free);
+    throttle_set(CPU_THROTTLE_TEST_PCT);
+    g_usleep(G_USEC_PER_SEC / 5);
+    measured = measured && guest_speed_all(2, 2 * G_USEC_PER_SEC, throttled);
+    throttle_set(0);
+    test_vm_destroy();
+    if (!measured) {
+        g_test_skip(SCHEDSTAT_MISSING);
+        return;
+    }
+    g_test_message("paced vCPU 0: %.1f MB/s free, %.1f MB/s at %d%%, in "
+                   "the guest %.3f and in the throttle %.3f of the time; "
+                   "full-speed vCPU 1 asleep %.2f..%.2f", free[0].wall_mbps,
+                   throttled[0].wall_mbps, CPU_THROTTLE_TEST_PCT,
+                   throttled[0].run_share, throttled[0].throttle_share,
+                   throttled[1].asleep_vs_run, throttled[1].asleep_vs_cpu);
+    /* It sleeps 4 ms for each 1 ms it ran, not 80% of the time. */
+    g_assert_cmpfloat(throttled[0].throttle_share, <=,
+                      paced_owed_share(&throttled[0], CPU_THROTTLE_TEST_PCT));
+    g_assert_cmpfloat(throttled[0].wall_mbps, >=,
+                      TEST_PACED_KEEPS * free[0].wall_mbps);
+    g_assert_cmpfloat(throttled[1].asleep_vs_cpu, >=, CPU_THROTTLE_ASLEEP_LOW);
+}
+
+static void test_cpu_throttle_owes_nothing_for_a_pause(void)
+{
+    /*
+     * Throttled at 20%, paused 4 s, continued.  Neither vCPU ran while
+     * paused, so neither owes sleep for it: at once, the paced one keeps
+     * its pace and the full-speed one sleeps a fifth of the time.
+     */
+    GuestSpeed free[2], after[2];
+    bool measured;
+
+    vm_create_paced_and_free();
+    measured = guest_speed_all(2, G_USEC_PER_SEC, free);
+    throttle_set(TEST_PAUSE_PCT);
+    g_usleep(G_USEC_PER_SEC);
+    vm_pause_for(TEST_PAUSE_US);
+    measured = measured && guest_speed_all(2, TEST_AFTER_CONT_US, after);
+    throttle_set(0);
+    test_vm_destroy();
+    if (!measured) {
+        g_test_skip(SCHEDSTAT_MISSING);
+        return;
+    }
+    g_test_message("first second after a 4 s pause at %d%%: paced vCPU 0 "
+                   "%.1f MB/s (%.1f free), in the throttle %.3f of the time; "
+                   "vCPU 1 asleep %.2f..%.2f", TEST_PAUSE_PCT,
+                   after[0].wall_mbps, free[0].wall_mbps,
+                   after[0].throttle_share, after[1].asleep_vs_run,
+                   after[1].asleep_vs_cpu);
+    g_assert_cmpfloat(after[0].throttle_share, <=,
+                      paced_owed_share(&after[0], TEST_PAUSE_PCT));
+    g_assert_cmpfloat(after[0].wall_mbps, >=,
+                      TEST_PAUSE_KEEPS * free[0].wall_mbps);
+    /* See CPU_THROTTLE_ASLEEP_LOW for why these two shares. */
+    g_assert_cmpfloat(after[1].asleep_vs_cpu, >=, TEST_PAUSE_PCT / 100.0 - 0.1);
+    g_assert_cmpfloat(after[1].asleep_vs_run, <=, TEST_PAUSE_PCT / 100.0 + 0.1);
 }
 
 int main(int argc, char **argv)
@@ -318,9 +629,15 @@ int main(int argc, char **argv)
                     test_error_paths);
     g_test_add_func("/dirtylimit/kvm/needs-the-dirty-ring",
                     test_needs_the_dirty_ring);
+    g_test_add_func("/dirtylimit/kvm/a-failed-tracking-start-is-an-error",
+                    test_a_failed_tracking_start_is_an_error);
     g_test_add_func("/dirtylimit/kvm/stop-and-quit-interrupt-a-sleep",
                     test_stop_and_quit_interrupt_a_sleep);
     g_test_add_func("/cpu-throttle/kvm/slows-every-vcpu",
                     test_cpu_throttle_slows_every_vcpu);
+    g_test_add_func("/cpu-throttle/kvm/spares-a-paced-vcpu",
+                    test_cpu_throttle_spares_a_paced_vcpu);
+    g_test_add_func("/cpu-throttle/kvm/owes-nothing-for-a-pause",
+                    test_cpu_throttle_owes_nothing_for_a_pause);
     return g_test_run();
 }

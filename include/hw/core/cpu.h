@@ -47,9 +47,12 @@ struct CPUState {
     uint32_t dirty_ring_entries;
     uint32_t dirty_ring_fetch;  /* (slots lock) next entry to look at */
     uint64_t dirty_pages;       /* (atomic) monotonic, harvested entries */
+    /* (atomic) monotonic: every entry harvested from this vCPU's ring,
+     * repeats of one page and bad entries too (dirty_pages skips them) */
+    uint64_t dirty_ring_harvested;
     uint64_t dirty_ring_full_count;  /* (atomic) ring-full exits */
     uint32_t dirty_ring_empty_full_exits;  /* in a row, own thread */
-    uint64_t dirty_ring_pages_at_full;     /* own thread */
+    uint64_t dirty_ring_harvested_at_full; /* own thread */
 
     /* Entry state, from the machine. */
     uint64_t entry_rip;
@@ -63,6 +66,14 @@ struct CPUState {
     uint64_t kick_ack_count;    /* KVM_RUN returned EINTR for a kick */
     int64_t kick_ack_ns;        /* CLOCK_MONOTONIC of the last one */
     uint64_t doorbell_sleep_ns;
+    /*
+     * Time spent inside the KVM_RUN ioctl, monotonic: what cpu-throttle
+     * charges as run time.  Parked (paused) and doorbell sleeps are not in
+     * it.  Written by the vCPU's own thread around each KVM_RUN.
+     */
+    int64_t guest_run_ns;
+    /* Time parked while paused (cpu_wait_runnable()); own thread. */
+    int64_t parked_ns;
 };
 
 #endif /* HW_CORE_CPU_H */
