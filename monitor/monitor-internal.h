@@ -23,6 +23,9 @@ extern const HMPCommand hmp_info_commands[];
 #define HMP_BANNER "restraint " RESTRAINT_VERSION \
     " monitor - type 'help' for more information\n"
 
+/* Close the descriptors nobody took (monitor-fds.c). */
+void monitor_fds_cleanup(void);
+
 /* -monitor stdio (hmp.c). */
 bool monitor_hmp_stdio_init(Error **errp);
 void monitor_hmp_stdio_cleanup(void);

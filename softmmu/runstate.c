@@ -55,6 +55,14 @@ void vm_stop(RunState state)
     }
 }
 
+void vm_shutdown(void)
+{
+    assert(vm_lock_held());
+    trace_vm_stop(RunState_str(RUN_STATE_SHUTDOWN));
+    pause_all_vcpus();
+    runstate_set(RUN_STATE_SHUTDOWN);
+}
+
 bool vm_start(Error **errp)
 {
     assert(vm_lock_held());
@@ -82,8 +90,14 @@ bool vm_start(Error **errp)
     return true;
 }
 
+/*
+ * On the main loop, after the request's own reply: QEMU sends quit's
+ * reply first, then SHUTDOWN, and no STOP (see vm_shutdown()).
+ */
 static gboolean shutdown_cb(gpointer opaque)
 {
+    qapi_event_send_shutdown(shutdown_cause == SHUTDOWN_CAUSE_GUEST_SHUTDOWN,
+                             shutdown_cause);
     if (main_loop) {
         g_main_loop_quit(main_loop);
     }
@@ -97,8 +111,6 @@ void qemu_system_shutdown_request(ShutdownCause cause)
     }
     trace_shutdown_request(ShutdownCause_str(cause));
     shutdown_cause = cause;
-    /* Guest-initiated or not, the event says who asked. */
-    qapi_event_send_shutdown(false, cause);
     g_idle_add(shutdown_cb, NULL);
 }
 

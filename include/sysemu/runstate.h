@@ -20,12 +20,15 @@ void runstate_set(RunState state);
  * @state, emit STOP if the VM was running.
  */
 void vm_stop(RunState state);
+/* At exit: pause every vCPU, state shutdown, no STOP (QEMU's way). */
+void vm_shutdown(void);
 /* Resume every vCPU, set RUN_STATE_RUNNING, emit RESUME. */
 bool vm_start(Error **errp);
 
 /*
- * Ask the main loop to shut down (QMP quit, SIGINT, SIGTERM): emits
- * SHUTDOWN and ends main_loop_run().  Safe from any thread.  QMP's quit
+ * Ask the main loop to shut down (QMP quit, SIGINT, SIGTERM): the main
+ * loop emits SHUTDOWN (after the reply to the request that asked) and
+ * main_loop_run() returns.  Safe from any thread.  QMP's quit
  * passes SHUTDOWN_CAUSE_HOST_QMP_QUIT.
  */
 void qemu_system_shutdown_request(ShutdownCause cause);
