@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 
 #include "migration/channel.h"
+#include "monitor/monitor.h"
 #include "trace.h"
 
 /* How often a blocking wait looks at its cancel flag, ms. */
@@ -30,9 +31,46 @@ void migration_uri_clear(MigrationUri *uri)
     memset(uri, 0, sizeof(*uri));
 }
 
+/* "fd:NAME": a connected socket a QMP client passed with getfd. */
+static bool migration_uri_parse_fd(const char *uri, MigrationUri *out,
+                                   Error **errp)
+{
+    const char *name = uri + strlen("fd:");
+
+    if (!*name || g_ascii_isdigit(name[0])) {
+        error_setg(errp, "migration URI '%s': expected fd:NAME, NAME given "
+                   "to getfd", uri);
+        return false;
+    }
+    out->kind = MIGRATION_URI_FD;
+    out->path = g_strdup(name);
+    return true;
+}
+
+/* Take the getfd descriptor: blocking I/O, as the threads expect. */
+static int migration_channel_take_fd(const MigrationUri *uri, Error **errp)
+{
+    int fd = monitor_fd_take(uri->path, errp);
+
+    if (fd < 0) {
+        error_prepend(errp, "migration URI 'fd:%s': ", uri->path);
+        return -1;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        error_setg_errno(errp, errno, "migration URI 'fd:%s'", uri->path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp)
 {
     memset(out, 0, sizeof(*out));
+    if (g_str_has_prefix(uri, "fd:")) {
+        return migration_uri_parse_fd(uri, out, errp);
+    }
     if (g_str_has_prefix(uri, "unix:")) {
         const char *path = uri + strlen("unix:");
 
@@ -84,7 +122,7 @@ bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp)
         return true;
     }
     error_setg(errp, "migration URI '%s' is not supported: use "
-               "tcp:HOST:PORT or unix:PATH", uri);
+               "tcp:HOST:PORT, unix:PATH or fd:NAME", uri);
     return false;
 }
 
@@ -183,6 +221,9 @@ int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
     Error *err = NULL;
     int fd = -1;
 
+    if (uri->kind == MIGRATION_URI_FD) {
+        return migration_channel_take_fd(uri, errp);
+    }
     if (uri->kind == MIGRATION_URI_UNIX) {
         channel_unix_addr(uri, &sun);
         fd = channel_connect_addr((struct sockaddr *)&sun, sizeof(sun),
@@ -221,6 +262,11 @@ int migration_channel_listen(const MigrationUri *uri, Error **errp)
     struct sockaddr_un sun;
     int fd = -1, saved_errno = 0;
 
+    if (uri->kind == MIGRATION_URI_FD) {
+        error_setg(errp, "fd:%s: restraint receives migrations on "
+                   "tcp:HOST:PORT or unix:PATH only", uri->path);
+        return -1;
+    }
     if (uri->kind == MIGRATION_URI_UNIX) {
         channel_unix_addr(uri, &sun);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -5,8 +5,9 @@
  * to it by name, as libvirt does with "migrate" {"uri": "fd:NAME"}.
  *
  * One table for the process (QEMU keeps one per monitor; restraint's
- * clients share the VM, and libvirt uses a single monitor).  Main
- * thread, VM lock held: every user is a QMP handler.
+ * clients share the VM, and libvirt uses a single monitor).  getfd and
+ * closefd run on the main thread; the migration thread takes its
+ * descriptor when it connects: the table has its own lock.
  */
 #include "qemu/osdep.h"
 
@@ -18,7 +19,12 @@
  * digit, so "fd:3" keeps meaning descriptor 3 elsewhere. */
 #define MONITOR_FD_NAME_MAX 64
 
-static GHashTable *monitor_fds;     /* name -> GINT_TO_POINTER(fd + 1) */
+typedef struct MonitorFds {
+    GMutex lock;
+    GHashTable *by_name;        /* name -> GINT_TO_POINTER(fd + 1) */
+} MonitorFds;
+
+static MonitorFds monitor_fds;
 
 static bool monitor_fd_name_ok(const char *name)
 {
@@ -51,47 +57,64 @@ void qmp_getfd(const char *fdname, Error **errp)
         error_setg(errp, "no file descriptor supplied via SCM_RIGHTS");
         return;
     }
-    if (!monitor_fds) {
-        monitor_fds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                            monitor_fd_close_value);
-    }
     trace_monitor_fd_add(fdname, fd);
+    g_mutex_lock(&monitor_fds.lock);
+    if (!monitor_fds.by_name) {
+        monitor_fds.by_name = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                    g_free,
+                                                    monitor_fd_close_value);
+    }
     /* A name given again replaces (and closes) the old descriptor. */
-    g_hash_table_insert(monitor_fds, g_strdup(fdname),
+    g_hash_table_insert(monitor_fds.by_name, g_strdup(fdname),
                         GINT_TO_POINTER(fd + 1));
+    g_mutex_unlock(&monitor_fds.lock);
+}
+
+/* Take @name out of the table: its descriptor, or -1. */
+static int monitor_fd_steal(const char *name)
+{
+    gpointer key, value;
+    int fd = -1;
+
+    g_mutex_lock(&monitor_fds.lock);
+    if (monitor_fds.by_name &&
+        g_hash_table_steal_extended(monitor_fds.by_name, name, &key,
+                                    &value)) {
+        g_free(key);
+        fd = GPOINTER_TO_INT(value) - 1;
+    }
+    g_mutex_unlock(&monitor_fds.lock);
+    return fd;
 }
 
 void qmp_closefd(const char *fdname, Error **errp)
 {
-    gpointer value;
+    int fd = monitor_fd_steal(fdname);
 
-    if (!monitor_fds ||
-        !g_hash_table_lookup_extended(monitor_fds, fdname, NULL, &value)) {
+    if (fd < 0) {
         error_setg(errp, "file descriptor named '%s' not found", fdname);
         return;
     }
-    trace_monitor_fd_close(fdname, GPOINTER_TO_INT(value) - 1);
-    g_hash_table_remove(monitor_fds, fdname);
+    trace_monitor_fd_close(fdname, fd);
+    close(fd);
 }
 
 int monitor_fd_take(const char *name, Error **errp)
 {
-    gpointer key, value;
-    int fd;
+    int fd = monitor_fd_steal(name);
 
-    if (!monitor_fds ||
-        !g_hash_table_steal_extended(monitor_fds, name, &key, &value)) {
+    if (fd < 0) {
         error_setg(errp, "file descriptor named '%s' not found: pass it "
                    "with getfd first", name);
         return -1;
     }
-    g_free(key);
-    fd = GPOINTER_TO_INT(value) - 1;
     trace_monitor_fd_take(name, fd);
     return fd;
 }
 
 void monitor_fds_cleanup(void)
 {
-    g_clear_pointer(&monitor_fds, g_hash_table_unref);
+    g_mutex_lock(&monitor_fds.lock);
+    g_clear_pointer(&monitor_fds.by_name, g_hash_table_unref);
+    g_mutex_unlock(&monitor_fds.lock);
 }

@@ -10,7 +10,19 @@
 /* HMP output: whoever runs a command line sends or returns it. */
 struct Monitor {
     GString *out;
+    HMPWaitFunc *wait;          /* set by hmp_wait_until(), or NULL */
 };
+
+/* How often a waiting HMP command is asked whether it has ended. */
+#define HMP_WAIT_POLL_MS 100
+
+/*
+ * After a line left @mon->wait set: poll it (HMP_WAIT_POLL_MS), then
+ * hand @done what it printed.  Returns the timer's source id.
+ */
+guint hmp_wait_start(HMPWaitFunc *fn, void (*done)(void *opaque,
+                                                   GString *out),
+                     void *opaque);
 
 /* The HMP command tables (hmp-commands.c), each ending with a NULL name. */
 extern const HMPCommand hmp_commands[];

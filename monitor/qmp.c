@@ -72,6 +72,8 @@ typedef struct MonitorClient {
     QmpSession session;         /* QMP */
     GString *line;              /* HMP: the line so far */
     bool line_too_long;         /* HMP */
+    guint wait_id;              /* HMP: a command is still running */
+    GString *unread;            /* HMP: input after that command */
 } MonitorClient;
 
 typedef struct MonitorState {
@@ -122,6 +124,9 @@ static void monitor_client_free(gpointer opaque)
     if (c->out_watch) {
         g_source_remove(c->out_watch);
     }
+    if (c->wait_id) {
+        g_source_remove(c->wait_id);
+    }
     close(c->fd);
     if (c->received_fd >= 0) {
         close(c->received_fd);
@@ -131,6 +136,7 @@ static void monitor_client_free(gpointer opaque)
     g_string_free(c->out, TRUE);
     if (c->line) {
         g_string_free(c->line, TRUE);
+        g_string_free(c->unread, TRUE);
     }
     g_free(c);
 }
@@ -241,6 +247,28 @@ static JsonObject *monitor_qmp_greeting(void)
     return greeting;
 }
 
+static gboolean monitor_client_readable(int fd, GIOCondition cond,
+                                        gpointer opaque);
+static void monitor_hmp_input(MonitorClient *c, const char *data,
+                              size_t len);
+
+/* The waiting command ended: prompt, then the input held back. */
+static void monitor_hmp_wait_done(void *opaque, GString *out)
+{
+    MonitorClient *c = opaque;
+    g_autoptr(GString) unread = c->unread;
+
+    c->wait_id = 0;
+    c->unread = g_string_new(NULL);
+    g_string_append(out, HMP_PROMPT);
+    monitor_client_send(c, out->str);
+    monitor_hmp_input(c, unread->str, unread->len);
+    if (!c->wait_id && !c->dead && !c->in_watch) {
+        c->in_watch = g_unix_fd_add(c->fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                    monitor_client_readable, c);
+    }
+}
+
 static void monitor_hmp_run_line(MonitorClient *c, const char *line)
 {
     Monitor mon = { .out = g_string_new(NULL) };
@@ -248,7 +276,11 @@ static void monitor_hmp_run_line(MonitorClient *c, const char *line)
     vm_lock();
     hmp_handle_line(&mon, line);
     vm_unlock();
-    monitor_printf(&mon, HMP_PROMPT);
+    if (mon.wait) {
+        c->wait_id = hmp_wait_start(mon.wait, monitor_hmp_wait_done, c);
+    } else {
+        monitor_printf(&mon, HMP_PROMPT);
+    }
     monitor_client_send(c, mon.out->str);
     g_string_free(mon.out, TRUE);
 }
@@ -256,6 +288,10 @@ static void monitor_hmp_run_line(MonitorClient *c, const char *line)
 static void monitor_hmp_input(MonitorClient *c, const char *data, size_t len)
 {
     for (size_t i = 0; i < len && !c->dead; i++) {
+        if (c->wait_id) {
+            g_string_append_len(c->unread, data + i, len - i);
+            return;
+        }
         if (data[i] != '\n') {
             if (c->line->len >= HMP_MAX_LINE_BYTES) {
                 c->line_too_long = true;
@@ -350,7 +386,8 @@ static gboolean monitor_client_readable(int fd, GIOCondition cond,
     } else {
         monitor_hmp_input(c, buf, len);
     }
-    if (c->dead) {
+    /* Dead, or HMP waiting for a command: read no more for now. */
+    if (c->dead || c->wait_id) {
         c->in_watch = 0;
         return G_SOURCE_REMOVE;
     }
@@ -379,6 +416,7 @@ static void monitor_client_new(MonitorListener *l, int fd)
         monitor_client_send_json(c, monitor_qmp_greeting());
     } else {
         c->line = g_string_new(NULL);
+        c->unread = g_string_new(NULL);
         monitor_client_send(c, HMP_BANNER HMP_PROMPT);
     }
 }

@@ -12,16 +12,17 @@
 typedef enum MigrationUriKind {
     MIGRATION_URI_TCP,
     MIGRATION_URI_UNIX,
+    MIGRATION_URI_FD,           /* outgoing only: a descriptor from getfd */
 } MigrationUriKind;
 
 typedef struct MigrationUri {
     MigrationUriKind kind;
     char *host;                 /* tcp: may be "" (any address to listen) */
     char *port;                 /* tcp */
-    char *path;                 /* unix */
+    char *path;                 /* unix; fd: the getfd name */
 } MigrationUri;
 
-/* Pure: "tcp:HOST:PORT" ("tcp:[v6]:PORT"), "unix:PATH". */
+/* Pure: "tcp:HOST:PORT" ("tcp:[v6]:PORT"), "unix:PATH", "fd:NAME". */
 bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp);
 void migration_uri_clear(MigrationUri *uri);
 

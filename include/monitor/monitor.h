@@ -26,7 +26,7 @@ bool monitor_init_chardev(const char *id, const char *path, int fd,
 /*
  * Descriptors passed with QMP's getfd (monitor-fds.c): take the one
  * named @name out of the table; the caller owns it.  -1 and an error
- * when there is none.
+ * when there is none.  Any thread.
  */
 int monitor_fd_take(const char *name, Error **errp);
 /*
