@@ -309,6 +309,22 @@ static bool check_consistency(VLOptions *opts, Error **errp)
             return false;
         }
     }
+    for (guint i = 0; opts->daemonize && i < opts->monitor_specs->len; i++) {
+        if (!strcmp(g_ptr_array_index(opts->monitor_specs, i), "stdio")) {
+            error_setg(errp, "-daemonize sends stdio to /dev/null: give "
+                       "-monitor a socket, not stdio");
+            return false;
+        }
+    }
+    if (opts->daemonize && opts->live_view == LIVE_VIEW_ON) {
+        error_setg(errp, "-daemonize sends stdout to /dev/null: -x-live on "
+                   "would show nothing");
+        return false;
+    }
+    if (opts->daemonize) {
+        /* stdout is a terminal only until the daemon is ready. */
+        opts->live_view = LIVE_VIEW_OFF;
+    }
     if (opts->kernel_path) {
         for (int i = 0; i < RS_MAX_CPUS; i++) {
             if (opts->workload_given[i]) {

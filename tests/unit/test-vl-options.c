@@ -97,6 +97,8 @@ static const BadCase bad_cases[] = {
     { "-machine none -workload cpu=0,kind=write", "-machine none has no vCPUs" },
     { "-machine none -kernel /x.elf", "has no guest RAM" },
     { "-machine none -incoming defer", "has no guest RAM" },
+    { "-daemonize -monitor stdio", "give -monitor a socket" },
+    { "-daemonize -x-live on", "would show nothing" },
     { "stray", "'stray': not an option" },
 };
 
