@@ -71,6 +71,11 @@ bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp)
     if (g_str_has_prefix(uri, "fd:")) {
         return migration_uri_parse_fd(uri, out, errp);
     }
+    if (g_str_has_prefix(uri, "exec:") && uri[strlen("exec:")]) {
+        out->kind = MIGRATION_URI_EXEC;
+        out->path = g_strdup(uri + strlen("exec:"));
+        return true;
+    }
     if (g_str_has_prefix(uri, "unix:")) {
         const char *path = uri + strlen("unix:");
 
@@ -122,7 +127,7 @@ bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp)
         return true;
     }
     error_setg(errp, "migration URI '%s' is not supported: use "
-               "tcp:HOST:PORT, unix:PATH or fd:NAME", uri);
+               "tcp:HOST:PORT, unix:PATH, fd:NAME or exec:COMMAND", uri);
     return false;
 }
 
@@ -224,6 +229,9 @@ int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
     if (uri->kind == MIGRATION_URI_FD) {
         return migration_channel_take_fd(uri, errp);
     }
+    if (uri->kind == MIGRATION_URI_EXEC) {
+        return migration_exec_connect(uri->path, errp);
+    }
     if (uri->kind == MIGRATION_URI_UNIX) {
         channel_unix_addr(uri, &sun);
         fd = channel_connect_addr((struct sockaddr *)&sun, sizeof(sun),
@@ -264,8 +272,11 @@ int migration_channel_listen(const MigrationUri *uri, Error **errp)
 
     if (uri->kind == MIGRATION_URI_FD) {
         error_setg(errp, "fd:%s: restraint receives migrations on "
-                   "tcp:HOST:PORT or unix:PATH only", uri->path);
+                   "tcp:HOST:PORT, unix:PATH or exec:COMMAND", uri->path);
         return -1;
+    }
+    if (uri->kind == MIGRATION_URI_EXEC) {
+        return migration_exec_listen(uri->path, errp);
     }
     if (uri->kind == MIGRATION_URI_UNIX) {
         channel_unix_addr(uri, &sun);

@@ -115,7 +115,8 @@ const char *vl_usage(void)
 "    -audiodev ARG -msg ARG -sandbox ARG (no seccomp filter is applied)\n"
 "\n"
 "Migration:\n"
-"  -incoming URI | defer   wait for a migration (tcp:HOST:PORT, unix:PATH)\n"
+"  -incoming URI | defer   wait for a migration (tcp:HOST:PORT, unix:PATH,\n"
+"                     exec:COMMAND whose stdout is the stream)\n"
 "\n"
 "Watching:\n"
 "  -x-live on|off|auto\n"
@@ -290,9 +291,9 @@ static bool parse_workload(VLOptions *opts, const char *arg, Error **errp)
 static bool parse_incoming(VLOptions *opts, const char *arg, Error **errp)
 {
     if (strcmp(arg, "defer") && !g_str_has_prefix(arg, "tcp:") &&
-        !g_str_has_prefix(arg, "unix:")) {
-        error_setg(errp, "-incoming %s: expected tcp:HOST:PORT, unix:PATH "
-                   "or defer", arg);
+        !g_str_has_prefix(arg, "unix:") && !g_str_has_prefix(arg, "exec:")) {
+        error_setg(errp, "-incoming %s: expected tcp:HOST:PORT, unix:PATH, "
+                   "exec:COMMAND or defer", arg);
         return false;
     }
     g_free(opts->incoming);

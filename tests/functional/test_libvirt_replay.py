@@ -14,7 +14,8 @@ QMP of a capability probe, a start with dirty-rate calls, a migration
 - the migration runs as libvirt runs it: getfd with SCM_RIGHTS, then
   migrate fd:migrate, pause-before-switchover, migrate-continue;
 - HMP migrate without -d waits and prints the error; quit answers before
-  SHUTDOWN and no STOP follows.
+  SHUTDOWN and no STOP follows;
+- exec: URIs save a guest to a command and load it back.
 """
 
 import json
@@ -513,13 +514,46 @@ def test_hmp_migrate_waits_and_quit_order(tmp):
             p.wait()
 
 
+def test_exec_save_and_restore(tmp):
+    """QEMU's save to a command and load from one: exec: URIs."""
+    from restraint_vm import RestraintVM
+    saved = os.path.join(tmp, 'saved.bin')
+    with RestraintVM(['-m', '64M', '-workload',
+                      'cpu=0,kind=write,size=8M,rate=50']) as src:
+        src.cmd('stop')
+        before = src.cmd('x-query-ram-hash')['hash']
+        src.cmd('migrate', {'uri': f'exec:cat > {saved}'})
+        check(wait_status(src.client, 'completed'),
+              f'migrate exec:cat > FILE completes '
+              f'({src.cmd("query-migrate").get("error-desc")})')
+        src.cmd('migrate', {'uri': 'exec:cat > /dev/null; exit 3'})
+        failed = poll(lambda: src.cmd('query-migrate')['status'] == 'failed',
+                      timeout=60)
+        check(failed, 'a command that exits non-zero fails the migration ('
+              f'{src.cmd("query-migrate").get("error-desc")})')
+    with RestraintVM(['-m', '64M', '-S', '-incoming',
+                      f'exec:cat {saved}']) as dst:
+        check(poll(lambda: dst.cmd('query-migrate').get('status') ==
+                   'completed', timeout=60),
+              '-incoming exec:cat FILE loads it')
+        after = dst.cmd('x-query-ram-hash')['hash']
+        check(before == after, f'the RAM is the one saved ({before}, '
+              f'{after})')
+    with RestraintVM(['-m', '64M', '-S', '-incoming',
+                      'exec:head -c 100000 /dev/zero']) as bad:
+        check(poll(lambda: bad.cmd('query-migrate').get('status') ==
+                   'failed', timeout=60),
+              '-incoming exec: of something else fails cleanly')
+
+
 def main():
     require_kvm()
     with tempfile.TemporaryDirectory(prefix='restraint-libvirt-') as tmp:
         for fn in (test_every_recorded_command_line_starts, test_probe,
                    test_start_dirtyrate_dirtylimit_reconnect,
                    test_migration_as_libvirt,
-                   test_hmp_migrate_waits_and_quit_order):
+                   test_hmp_migrate_waits_and_quit_order,
+                   test_exec_save_and_restore):
             print(f'# {fn.__name__}', flush=True)
             sub = os.path.join(tmp, fn.__name__)
             os.makedirs(sub)
