@@ -385,8 +385,13 @@ static const struct {
     { "unix:/tmp/mig.sock", true, MIGRATION_URI_UNIX, NULL, NULL,
       "/tmp/mig.sock" },
     { "unix:", false },
-    { "exec:cat", false },
+    /* exec: and fd: (getfd names; a number is not one). */
+    { "exec:cat > /tmp/saved", true, MIGRATION_URI_EXEC, NULL, NULL,
+      "cat > /tmp/saved" },
+    { "exec:", false },
+    { "fd:migrate", true, MIGRATION_URI_FD, NULL, NULL, "migrate" },
     { "fd:3", false },
+    { "fd:", false },
     { "", false },
 };
 
