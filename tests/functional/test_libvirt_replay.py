@@ -514,6 +514,44 @@ def test_hmp_migrate_waits_and_quit_order(tmp):
             p.wait()
 
 
+def test_chardev_path_monitors(tmp):
+    """-chardev socket,path= with -mon: QMP (control) and HMP (readline)
+    monitors restraint listens on itself, and what query-chardev says."""
+    qmp_path = os.path.join(tmp, 'qmp.sock')
+    hmp_path = os.path.join(tmp, 'hmp.sock')
+    proc = subprocess.Popen(
+        [RESTRAINT, '-m', '64', '-chardev',
+         f'socket,id=qmp0,path={qmp_path},server=on,wait=off', '-mon',
+         'chardev=qmp0,mode=control', '-chardev',
+         f'socket,id=hmp0,path={hmp_path},server=on,wait=off', '-mon',
+         'chardev=hmp0,mode=readline'], stdout=subprocess.DEVNULL)
+    try:
+        poll(lambda: os.path.exists(qmp_path) and os.path.exists(hmp_path),
+             timeout=30)
+        hmp = hmp_session(hmp_path)
+        hmp.sendall(b'info status\n')
+        check('VM status: running' in hmp_read_prompt(hmp, 2),
+              '-mon mode=readline: HMP on the chardev')
+        q = QMPClient(qmp_path)
+        q.handshake()
+        chardevs = {c['label']: c['filename'] for c in q.cmd('query-chardev')}
+        check(chardevs == {'qmp0': f'unix:{qmp_path},server=on',
+                           'hmp0': f'unix:{hmp_path},server=on'},
+              f'query-chardev: both, connected ({chardevs})')
+        hmp.close()
+        check(poll(lambda: {c['label']: c['filename'] for c in
+                            q.cmd('query-chardev')}['hmp0'].startswith(
+                                'disconnected:'), timeout=10),
+              'query-chardev: "disconnected:" once its client left')
+        q.cmd('quit')
+        check(proc.wait(timeout=20) == 0 and not os.path.exists(qmp_path),
+              'quit: exits 0 and removes the sockets it created')
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
 def test_exec_save_and_restore(tmp):
     """QEMU's save to a command and load from one: exec: URIs."""
     from restraint_vm import RestraintVM
@@ -553,7 +591,7 @@ def main():
                    test_start_dirtyrate_dirtylimit_reconnect,
                    test_migration_as_libvirt,
                    test_hmp_migrate_waits_and_quit_order,
-                   test_exec_save_and_restore):
+                   test_chardev_path_monitors, test_exec_save_and_restore):
             print(f'# {fn.__name__}', flush=True)
             sub = os.path.join(tmp, fn.__name__)
             os.makedirs(sub)
