@@ -1,17 +1,20 @@
 /*
- * exec: migration URIs, QEMU's way to save a guest to a command and load
- * it back: "migrate exec:cat > FILE", "-incoming exec:cat FILE".
+ * Streams with no far side: exec: URIs, QEMU's way to save a guest to a
+ * command and load it back ("migrate exec:cat > FILE", "-incoming
+ * exec:cat FILE"), and fd: URIs whose descriptor is a pipe or a file
+ * (libvirt's virsh save and restore).
  *
- *   source: migration thread <-socketpair-> relay --stdin--> sh -c CMD
- *   dest:   sh -c CMD --stdout--> relay <-abstract UNIX socket->
+ *   source: migration thread <-socketpair-> relay ---> CMD's stdin / fd
+ *   dest:   CMD's stdout / fd ---> relay <-abstract UNIX socket->
  *           the main loop's accept, then the migration-incoming thread
  *
  * The migration threads talk to a socket as for tcp: and unix:.  The
  * relay thread forwards the stream record by record, so it knows where
- * the stream ends, and then stands in for the return path a command
- * does not have: on the source, a command that took the whole stream
- * and exited 0 has "loaded" it; on the destination, a stream read
- * whole from a command needs nobody's "go".
+ * the stream ends, and then stands in for the return path a command or
+ * a file does not have: on the source, a command that took the whole
+ * stream and exited 0 (or a descriptor that took all of it) has
+ * "loaded" it; on the destination, a stream read whole needs nobody's
+ * "go".
  */
 #include "qemu/osdep.h"
 
@@ -29,19 +32,59 @@
 
 typedef struct ExecRelay {
     int stream_fd;              /* the migration side's socket */
-    int command_fd;             /* the command's stdin or stdout */
-    GPid pid;
+    int command_fd;             /* the command's stdin or stdout, or fd: */
+    GPid pid;                   /* 0 for fd: */
     bool outgoing;              /* stream_fd -> command, else reverse */
-    char *command;
+    char *command;              /* for messages: "exec:CMD" or "fd:NAME" */
 } ExecRelay;
+
+/* read()/write(): the command side may be a pipe or a file. */
+static bool exec_read_all(int fd, uint8_t *buf, size_t len, Error **errp)
+{
+    while (len) {
+        ssize_t n = read(fd, buf, len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error_setg(errp, "the stream ended early (%s)",
+                       n < 0 ? strerror(errno) : "end of file");
+            return false;
+        }
+        buf += n;
+        len -= n;
+    }
+    return true;
+}
+
+static bool exec_write_all(int fd, const uint8_t *buf, size_t len,
+                           Error **errp)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error_setg_errno(errp, errno, "cannot write the stream");
+            return false;
+        }
+        buf += n;
+        len -= n;
+    }
+    return true;
+}
 
 static bool exec_copy(ExecRelay *r, void *buf, size_t len, Error **errp)
 {
-    int from = r->outgoing ? r->stream_fd : r->command_fd;
-    int to = r->outgoing ? r->command_fd : r->stream_fd;
-
-    return migration_channel_read_all(from, buf, len, errp) &&
-           migration_channel_write_all(to, buf, len, errp);
+    if (r->outgoing) {
+        return migration_channel_read_all(r->stream_fd, buf, len, errp) &&
+               exec_write_all(r->command_fd, buf, len, errp);
+    }
+    return exec_read_all(r->command_fd, buf, len, errp) &&
+           migration_channel_write_all(r->stream_fd, buf, len, errp);
 }
 
 /* Forward the header and every record up to the end's checksum. */
@@ -95,15 +138,18 @@ static bool exec_reap(ExecRelay *r, Error **errp)
 {
     int status;
 
+    if (!r->pid) {
+        return true;            /* fd: no command */
+    }
     while (waitpid(r->pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            error_setg_errno(errp, errno, "exec:%s", r->command);
+            error_setg_errno(errp, errno, "%s", r->command);
             return false;
         }
     }
     r->pid = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-        error_setg(errp, "exec:%s failed (status 0x%x)", r->command, status);
+        error_setg(errp, "%s failed (status 0x%x)", r->command, status);
         return false;
     }
     return true;
@@ -169,13 +215,13 @@ static gpointer exec_relay_thread(gpointer opaque)
  */
 static bool exec_spawn(ExecRelay *r, Error **errp)
 {
-    char *argv[] = { "/bin/sh", "-c", r->command, NULL };
+    char *argv[] = { "/bin/sh", "-c", r->command + strlen("exec:"), NULL };
     g_autoptr(GError) gerr = NULL;
     int fds[2];
     bool ok;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
-        error_setg_errno(errp, errno, "exec:%s: socketpair", r->command);
+        error_setg_errno(errp, errno, "%s: socketpair", r->command);
         return false;
     }
     ok = g_spawn_async_with_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
@@ -184,7 +230,7 @@ static bool exec_spawn(ExecRelay *r, Error **errp)
                                 r->outgoing ? -1 : fds[1], -1, &gerr);
     close(fds[1]);
     if (!ok) {
-        error_setg(errp, "exec:%s: %s", r->command, gerr->message);
+        error_setg(errp, "%s: %s", r->command, gerr->message);
         close(fds[0]);
         return false;
     }
@@ -192,56 +238,90 @@ static bool exec_spawn(ExecRelay *r, Error **errp)
     return true;
 }
 
-static bool exec_start_relay(ExecRelay *r, Error **errp)
+/*
+ * Spawn the command (exec:) or take @fd (fd:), then the relay thread.
+ * On failure @fd is closed.
+ */
+static bool exec_start_relay(ExecRelay *r, int fd, Error **errp)
 {
     GThread *thread;
 
-    if (!exec_spawn(r, errp)) {
+    if (fd >= 0) {
+        r->command_fd = fd;
+    } else if (!exec_spawn(r, errp)) {
         return false;
     }
     trace_migration_exec_start(r->command, r->outgoing, (int)r->pid);
     thread = g_thread_try_new("migration-exec", exec_relay_thread, r, NULL);
     if (!thread) {
-        error_setg(errp, "exec:%s: cannot create the relay thread",
-                   r->command);
+        error_setg(errp, "%s: cannot create the relay thread", r->command);
         close(r->command_fd);
-        kill(r->pid, SIGTERM);
-        exec_reap(r, NULL);
+        if (r->pid) {
+            kill(r->pid, SIGTERM);
+            exec_reap(r, NULL);
+        }
         return false;
     }
     g_thread_unref(thread);     /* it cleans up after itself */
     return true;
 }
 
-int migration_exec_connect(const char *command, Error **errp)
+static ExecRelay *exec_relay_new(const char *kind, const char *what,
+                                 bool outgoing)
 {
     ExecRelay *r = g_new0(ExecRelay, 1);
+
+    r->command = g_strconcat(kind, what, NULL);
+    r->outgoing = outgoing;
+    r->command_fd = -1;
+    return r;
+}
+
+static void exec_relay_free(ExecRelay *r)
+{
+    g_free(r->command);
+    g_free(r);
+}
+
+/* Outgoing: the migration's socket; the relay feeds the command or @fd. */
+static int exec_connect(ExecRelay *r, int fd, Error **errp)
+{
     int fds[2];
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
-        error_setg_errno(errp, errno, "exec:%s: socketpair", command);
-        g_free(r);
+        error_setg_errno(errp, errno, "%s: socketpair", r->command);
+        if (fd >= 0) {
+            close(fd);
+        }
+        exec_relay_free(r);
         return -1;
     }
-    r->outgoing = true;
     r->stream_fd = fds[1];
-    r->command = g_strdup(command);
-    if (!exec_start_relay(r, errp)) {
+    if (!exec_start_relay(r, fd, errp)) {
         close(fds[0]);
         close(fds[1]);
-        g_free(r->command);
-        g_free(r);
+        exec_relay_free(r);
         return -1;
     }
     return fds[0];
 }
 
-int migration_exec_listen(const char *command, Error **errp)
+int migration_exec_connect(const char *command, Error **errp)
+{
+    return exec_connect(exec_relay_new("exec:", command, true), -1, errp);
+}
+
+int migration_fd_relay_connect(const char *name, int fd, Error **errp)
+{
+    return exec_connect(exec_relay_new("fd:", name, true), fd, errp);
+}
+
+/* Incoming: a listening socket whose one connection carries the stream. */
+static int exec_listen(ExecRelay *r, int fd, Error **errp)
 {
     /* An abstract socket: no file to clean up, nobody else to find it. */
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     socklen_t len;
-    ExecRelay *r;
     int listen_fd, conn_fd;
 
     listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -250,25 +330,22 @@ int migration_exec_listen(const char *command, Error **errp)
                    "restraint-exec-%d-%08x", (int)getpid(), g_random_int());
     if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sun, len) < 0 ||
         listen(listen_fd, 1) < 0) {
-        error_setg_errno(errp, errno, "exec:%s: cannot listen", command);
+        error_setg_errno(errp, errno, "%s: cannot listen", r->command);
         goto fail_listen;
     }
     /* Connected before the main loop accepts: the backlog holds it. */
     conn_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (conn_fd < 0 || connect(conn_fd, (struct sockaddr *)&sun, len) < 0) {
-        error_setg_errno(errp, errno, "exec:%s: cannot connect", command);
+        error_setg_errno(errp, errno, "%s: cannot connect", r->command);
         if (conn_fd >= 0) {
             close(conn_fd);
         }
         goto fail_listen;
     }
-    r = g_new0(ExecRelay, 1);
     r->stream_fd = conn_fd;
-    r->command = g_strdup(command);
-    if (!exec_start_relay(r, errp)) {
+    if (!exec_start_relay(r, fd, errp)) {
         close(conn_fd);
-        g_free(r->command);
-        g_free(r);
+        fd = -1;                /* closed by exec_start_relay() */
         goto fail_listen;
     }
     return listen_fd;
@@ -277,5 +354,19 @@ fail_listen:
     if (listen_fd >= 0) {
         close(listen_fd);
     }
+    if (fd >= 0) {
+        close(fd);
+    }
+    exec_relay_free(r);
     return -1;
+}
+
+int migration_exec_listen(const char *command, Error **errp)
+{
+    return exec_listen(exec_relay_new("exec:", command, false), -1, errp);
+}
+
+int migration_fd_relay_listen(const char *name, int fd, Error **errp)
+{
+    return exec_listen(exec_relay_new("fd:", name, false), fd, errp);
 }

@@ -12,8 +12,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <sys/stat.h>
+
 #include "migration/channel.h"
 #include "monitor/monitor.h"
+#include "qemu/cutils.h"
 #include "trace.h"
 
 /* How often a blocking wait looks at its cancel flag, ms. */
@@ -31,15 +34,18 @@ void migration_uri_clear(MigrationUri *uri)
     memset(uri, 0, sizeof(*uri));
 }
 
-/* "fd:NAME": a connected socket a QMP client passed with getfd. */
+/*
+ * "fd:NAME": a descriptor a QMP client passed with getfd; "fd:N": one
+ * this process inherited (QEMU's two meanings).
+ */
 static bool migration_uri_parse_fd(const char *uri, MigrationUri *out,
                                    Error **errp)
 {
     const char *name = uri + strlen("fd:");
 
-    if (!*name || g_ascii_isdigit(name[0])) {
-        error_setg(errp, "migration URI '%s': expected fd:NAME, NAME given "
-                   "to getfd", uri);
+    if (!*name) {
+        error_setg(errp, "migration URI '%s': expected fd:NAME (given to "
+                   "getfd) or fd:N (inherited)", uri);
         return false;
     }
     out->kind = MIGRATION_URI_FD;
@@ -47,21 +53,34 @@ static bool migration_uri_parse_fd(const char *uri, MigrationUri *out,
     return true;
 }
 
-/* Take the getfd descriptor: blocking I/O, as the threads expect. */
-static int migration_channel_take_fd(const MigrationUri *uri, Error **errp)
+/*
+ * Take the fd: descriptor, set up for the blocking I/O of the migration
+ * threads.  *@is_socket: whether it can carry the return path.
+ */
+static int migration_channel_take_fd(const MigrationUri *uri,
+                                     bool *is_socket, Error **errp)
 {
-    int fd = monitor_fd_take(uri->path, errp);
+    uint64_t number;
+    struct stat st;
+    int fd;
 
+    if (qemu_strtou64(uri->path, &number) && number <= INT_MAX) {
+        fd = (int)number;
+    } else {
+        fd = monitor_fd_take(uri->path, errp);
+    }
     if (fd < 0) {
         error_prepend(errp, "migration URI 'fd:%s': ", uri->path);
         return -1;
     }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
+    if (fstat(fd, &st) < 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
         fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
         error_setg_errno(errp, errno, "migration URI 'fd:%s'", uri->path);
         close(fd);
         return -1;
     }
+    *is_socket = S_ISSOCK(st.st_mode);
     return fd;
 }
 
@@ -227,7 +246,12 @@ int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
     int fd = -1;
 
     if (uri->kind == MIGRATION_URI_FD) {
-        return migration_channel_take_fd(uri, errp);
+        bool is_socket;
+
+        fd = migration_channel_take_fd(uri, &is_socket, errp);
+        /* A pipe or a file (virsh save) goes through a relay. */
+        return fd < 0 || is_socket ? fd :
+               migration_fd_relay_connect(uri->path, fd, errp);
     }
     if (uri->kind == MIGRATION_URI_EXEC) {
         return migration_exec_connect(uri->path, errp);
@@ -271,9 +295,17 @@ int migration_channel_listen(const MigrationUri *uri, Error **errp)
     int fd = -1, saved_errno = 0;
 
     if (uri->kind == MIGRATION_URI_FD) {
-        error_setg(errp, "fd:%s: restraint receives migrations on "
-                   "tcp:HOST:PORT, unix:PATH or exec:COMMAND", uri->path);
-        return -1;
+        bool is_socket;
+
+        fd = migration_channel_take_fd(uri, &is_socket, errp);
+        if (fd >= 0 && is_socket) {
+            error_setg(errp, "fd:%s: a socket: receive live migrations on "
+                       "tcp:HOST:PORT or unix:PATH; fd: is for a pipe or "
+                       "a file (virsh restore)", uri->path);
+            close(fd);
+            return -1;
+        }
+        return fd < 0 ? -1 : migration_fd_relay_listen(uri->path, fd, errp);
     }
     if (uri->kind == MIGRATION_URI_EXEC) {
         return migration_exec_listen(uri->path, errp);

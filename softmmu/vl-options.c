@@ -116,7 +116,8 @@ const char *vl_usage(void)
 "\n"
 "Migration:\n"
 "  -incoming URI | defer   wait for a migration (tcp:HOST:PORT, unix:PATH,\n"
-"                     exec:COMMAND whose stdout is the stream)\n"
+"                     exec:COMMAND whose stdout is the stream, fd:N\n"
+"                     an inherited pipe or file)\n"
 "\n"
 "Watching:\n"
 "  -x-live on|off|auto\n"
@@ -291,9 +292,10 @@ static bool parse_workload(VLOptions *opts, const char *arg, Error **errp)
 static bool parse_incoming(VLOptions *opts, const char *arg, Error **errp)
 {
     if (strcmp(arg, "defer") && !g_str_has_prefix(arg, "tcp:") &&
-        !g_str_has_prefix(arg, "unix:") && !g_str_has_prefix(arg, "exec:")) {
+        !g_str_has_prefix(arg, "unix:") && !g_str_has_prefix(arg, "exec:") &&
+        !g_str_has_prefix(arg, "fd:")) {
         error_setg(errp, "-incoming %s: expected tcp:HOST:PORT, unix:PATH, "
-                   "exec:COMMAND or defer", arg);
+                   "exec:COMMAND, fd:N or defer", arg);
         return false;
     }
     g_free(opts->incoming);

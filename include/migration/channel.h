@@ -12,7 +12,7 @@
 typedef enum MigrationUriKind {
     MIGRATION_URI_TCP,
     MIGRATION_URI_UNIX,
-    MIGRATION_URI_FD,           /* outgoing only: a descriptor from getfd */
+    MIGRATION_URI_FD,           /* getfd's or inherited; incoming: no socket */
     MIGRATION_URI_EXEC,         /* a shell command: the stream's file */
 } MigrationUriKind;
 
@@ -48,6 +48,9 @@ int migration_channel_accept(int listen_fd, Error **errp);
  */
 int migration_exec_connect(const char *command, Error **errp);
 int migration_exec_listen(const char *command, Error **errp);
+/* The same for an fd: that is a pipe or a file; takes @fd. */
+int migration_fd_relay_connect(const char *name, int fd, Error **errp);
+int migration_fd_relay_listen(const char *name, int fd, Error **errp);
 
 /* All of @buf, or false ("connection lost: ..."). Never raises SIGPIPE. */
 bool migration_channel_write_all(int fd, const void *buf, size_t len,

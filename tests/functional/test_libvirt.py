@@ -12,8 +12,8 @@ host_uuid values, the same network namespace.  A domain whose
   --dirtyrate against the guest's own count of pages written;
   qemu-monitor-command set-vcpu-dirty-limit holds; migrate --live to the
   second daemon and back (--p2p --auto-converge); a paused migration
-  keeps RAM identical; shutdown; libvirtd restarted while the domain
-  runs (it reconnects); destroy.
+  keeps RAM identical; save and restore; shutdown; libvirtd restarted
+  while the domain runs (it reconnects); destroy.
 
 Every virsh command and its answer is printed: `make libvirt-demo` runs
 this script to show the story.  Skips (77) without root, KVM, libvirtd,
@@ -345,6 +345,24 @@ def test_migrations(lv1, lv2):
     check(ok and domstate(lv1) == 'running', 'and back to the first')
 
 
+def test_save_restore(lv1):
+    """virsh save writes the stream to a pipe or file given with getfd;
+    virsh restore feeds it back on an inherited descriptor (fd:N)."""
+    saved = os.path.join(lv1.dir, f'{DOMAIN}.save')
+    virsh(lv1, 'suspend', DOMAIN)
+    before = qmp(lv1, 'x-query-ram-hash')['hash']
+    ok = virsh(lv1, 'save', DOMAIN, saved).returncode == 0
+    check(ok and domstate(lv1) == 'shut off', 'virsh save: shut off')
+    ok = virsh(lv1, 'restore', saved, '--paused').returncode == 0
+    after = qmp(lv1, 'x-query-ram-hash')['hash'] if ok else None
+    check(ok and before == after, f'virsh restore --paused: the saved RAM '
+          f'({before} -> {after})')
+    virsh(lv1, 'resume', DOMAIN)
+    pages0, _ = pages_written(lv1)
+    check(poll(lambda: pages_written(lv1)[0] > pages0, timeout=30),
+          'resumed: the writer writes again')
+
+
 def test_shutdown_restart_destroy(lv1):
     virsh(lv1, 'shutdown', DOMAIN)
     check(poll(lambda: domstate(lv1) == 'shut off', timeout=60),
@@ -429,6 +447,7 @@ def run(tmp, daemons):
         return
     for fn, args in ((test_dirty_rates, (lv1,)), (test_dirty_limit, (lv1,)),
                      (test_migrations, (lv1, lv2)),
+                     (test_save_restore, (lv1,)),
                      (test_shutdown_restart_destroy, (lv1,))):
         print(f'# {fn.__name__}', flush=True)
         try:

@@ -552,6 +552,54 @@ def test_chardev_path_monitors(tmp):
         proc.wait()
 
 
+def test_fd_save_and_restore(tmp):
+    """virsh save's path: migrate fd:NAME to a pipe passed with getfd;
+    virsh restore's: -incoming fd:N, a file the process inherited."""
+    from restraint_vm import RestraintVM
+    saved = os.path.join(tmp, 'saved.bin')
+    with RestraintVM(['-m', '64M', '-workload',
+                      'cpu=0,kind=write,size=8M,rate=50']) as src:
+        src.cmd('stop')
+        before = src.cmd('x-query-ram-hash')['hash']
+        read_end, write_end = os.pipe()
+        reply = send_with_fd(src.client, {'execute': 'getfd', 'id': 'g',
+                                          'arguments': {'fdname': 'save'}},
+                             write_end)
+        os.close(write_end)
+        check('return' in reply, f'getfd with a pipe ({reply})')
+        writer = subprocess.Popen(['cat'], stdin=read_end,
+                                  stdout=open(saved, 'wb'))
+        os.close(read_end)
+        src.cmd('migrate', {'uri': 'fd:save'})
+        check(wait_status(src.client, 'completed'),
+              f'migrate fd:NAME to a pipe completes '
+              f'({src.cmd("query-migrate").get("error-desc")})')
+        check(writer.wait(timeout=30) == 0, 'the pipe reached its end')
+    qmp_path = os.path.join(tmp, 'dst.qmp')
+    with open(saved, 'rb') as f:
+        os.set_inheritable(f.fileno(), True)
+        proc = subprocess.Popen(
+            [RESTRAINT, '-m', '64M', '-S', '-incoming', f'fd:{f.fileno()}',
+             '-qmp', f'unix:{qmp_path},server=on,wait=off'],
+            pass_fds=[f.fileno()], stdout=subprocess.DEVNULL)
+    try:
+        poll(lambda: os.path.exists(qmp_path), timeout=30)
+        dst = QMPClient(qmp_path)
+        dst.handshake()
+        check(poll(lambda: dst.cmd('query-migrate').get('status') ==
+                   'completed', timeout=60),
+              '-incoming fd:N (an inherited file) loads it')
+        after = dst.cmd('x-query-ram-hash')['hash']
+        check(before == after, f'the RAM is the one saved ({before}, '
+              f'{after})')
+        dst.cmd('quit')
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
 def test_exec_save_and_restore(tmp):
     """QEMU's save to a command and load from one: exec: URIs."""
     from restraint_vm import RestraintVM
@@ -591,7 +639,8 @@ def main():
                    test_start_dirtyrate_dirtylimit_reconnect,
                    test_migration_as_libvirt,
                    test_hmp_migrate_waits_and_quit_order,
-                   test_chardev_path_monitors, test_exec_save_and_restore):
+                   test_chardev_path_monitors, test_fd_save_and_restore,
+                   test_exec_save_and_restore):
             print(f'# {fn.__name__}', flush=True)
             sub = os.path.join(tmp, fn.__name__)
             os.makedirs(sub)
