@@ -184,6 +184,12 @@ static bool exec_handshake(ExecRelay *r, bool stream_ok, Error **errp)
                                        errp);
 }
 
+static void exec_relay_free(ExecRelay *r)
+{
+    g_free(r->command);
+    g_free(r);
+}
+
 static gpointer exec_relay_thread(gpointer opaque)
 {
     ExecRelay *r = opaque;
@@ -204,14 +210,13 @@ static gpointer exec_relay_thread(gpointer opaque)
         kill(r->pid, SIGTERM);
         exec_reap(r, NULL);
     }
-    g_free(r->command);
-    g_free(r);
+    exec_relay_free(r);
     return NULL;
 }
 
 /*
- * sh -c @command with its stdin (outgoing) or stdout on a socket, so
- * the channel's send()/recv() work on our end.
+ * sh -c @command with its stdin (outgoing) or stdout on a socket: its
+ * end of the stream, closed, is the command's end of file.
  */
 static bool exec_spawn(ExecRelay *r, Error **errp)
 {
@@ -275,12 +280,6 @@ static ExecRelay *exec_relay_new(const char *kind, const char *what,
     r->outgoing = outgoing;
     r->command_fd = -1;
     return r;
-}
-
-static void exec_relay_free(ExecRelay *r)
-{
-    g_free(r->command);
-    g_free(r);
 }
 
 /* Outgoing: the migration's socket; the relay feeds the command or @fd. */
