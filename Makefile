@@ -5,6 +5,11 @@
 #   make bench  the benchmarks (tables, figures)
 #   make demo   the whole story, scripted, with plots (DEMO_QUICK=1: short)
 #   make traces record real programs' dirty-page traces into traces/
+#   make libvirt-demo  real libvirtd + virsh drive restraint (as root)
+#
+# Each target installs only what it needs (scripts/install-deps): make
+# and make run the build's packages, make check adds the tests' (clang,
+# Prometheus, libvirt), make demo adds gnuplot.
 
 BUILD ?= build
 NINJA ?= ninja
@@ -13,16 +18,17 @@ RUN_ARGS ?= -m 1G -smp 2 -accel kvm,dirty-ring-size=4096 \
 	-workload cpu=1,kind=read,size=256M \
 	-monitor stdio
 
-.PHONY: all deps run check bench demo traces clean
+.PHONY: all deps run check bench demo traces libvirt-demo clean
 
 all: $(BUILD)/build.ninja
+	@./scripts/install-deps build
 	$(NINJA) -C $(BUILD)
 
 deps:
-	@./scripts/install-deps
+	@./scripts/install-deps check
 
 $(BUILD)/build.ninja:
-	@./scripts/install-deps
+	@./scripts/install-deps build
 	./configure --builddir=$(BUILD)
 
 run: all
@@ -30,17 +36,25 @@ run: all
 	echo "QMP socket: $$sock  (try: scripts/qmp-shell $$sock)"; \
 	exec $(BUILD)/restraint $(RUN_ARGS) -qmp unix:$$sock,server=on,wait=off
 
-check: deps
+check:
+	@./scripts/install-deps check
 	@./scripts/run-checks
 
 bench: all
 	@./scripts/run-benchmarks
 
 demo: all
+	@./scripts/install-deps demo
 	@RESTRAINT=$(BUILD)/restraint DEMO_OUT=$(BUILD)/demo ./scripts/demo
 
 traces: all
 	@BUILD=$(BUILD) ./scripts/record-traces
+
+# The libvirt test, telling its story: every virsh command and answer.
+libvirt-demo: all
+	@./scripts/install-deps check
+	@RESTRAINT=$(abspath $(BUILD))/restraint \
+		PYTHONPATH=tests/functional python3 tests/functional/test_libvirt.py
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

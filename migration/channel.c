@@ -12,7 +12,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <sys/stat.h>
+
 #include "migration/channel.h"
+#include "monitor/monitor.h"
+#include "qemu/cutils.h"
 #include "trace.h"
 
 /* How often a blocking wait looks at its cancel flag, ms. */
@@ -35,9 +39,67 @@ void migration_uri_clear(MigrationUri *uri)
     memset(uri, 0, sizeof(*uri));
 }
 
+/*
+ * "fd:NAME": a descriptor a QMP client passed with getfd; "fd:N": one
+ * this process inherited (QEMU's two meanings).
+ */
+static bool migration_uri_parse_fd(const char *uri, MigrationUri *out,
+                                   Error **errp)
+{
+    const char *name = uri + strlen("fd:");
+
+    if (!*name) {
+        error_setg(errp, "migration URI '%s': expected fd:NAME (given to "
+                   "getfd) or fd:N (inherited)", uri);
+        return false;
+    }
+    out->kind = MIGRATION_URI_FD;
+    out->path = g_strdup(name);
+    return true;
+}
+
+/*
+ * Take the fd: descriptor, set up for the blocking I/O of the migration
+ * threads.  *@is_socket: whether it can carry the return path.
+ */
+static int migration_channel_take_fd(const MigrationUri *uri,
+                                     bool *is_socket, Error **errp)
+{
+    uint64_t number;
+    struct stat st;
+    int fd;
+
+    if (qemu_strtou64(uri->path, &number) && number <= INT_MAX) {
+        fd = (int)number;
+    } else {
+        fd = monitor_fd_take(uri->path, errp);
+    }
+    if (fd < 0) {
+        error_prepend(errp, "migration URI 'fd:%s': ", uri->path);
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        error_setg_errno(errp, errno, "migration URI 'fd:%s'", uri->path);
+        close(fd);
+        return -1;
+    }
+    *is_socket = S_ISSOCK(st.st_mode);
+    return fd;
+}
+
 bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp)
 {
     memset(out, 0, sizeof(*out));
+    if (g_str_has_prefix(uri, "fd:")) {
+        return migration_uri_parse_fd(uri, out, errp);
+    }
+    if (g_str_has_prefix(uri, "exec:") && uri[strlen("exec:")]) {
+        out->kind = MIGRATION_URI_EXEC;
+        out->path = g_strdup(uri + strlen("exec:"));
+        return true;
+    }
     if (g_str_has_prefix(uri, "unix:")) {
         const char *path = uri + strlen("unix:");
 
@@ -89,7 +151,7 @@ bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp)
         return true;
     }
     error_setg(errp, "migration URI '%s' is not supported: use "
-               "tcp:HOST:PORT or unix:PATH", uri);
+               "tcp:HOST:PORT, unix:PATH, fd:NAME or exec:COMMAND", uri);
     return false;
 }
 
@@ -202,6 +264,17 @@ int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
     Error *err = NULL;
     int fd = -1;
 
+    if (uri->kind == MIGRATION_URI_FD) {
+        bool is_socket;
+
+        fd = migration_channel_take_fd(uri, &is_socket, errp);
+        /* A pipe or a file (virsh save) goes through a relay. */
+        return fd < 0 || is_socket ? fd :
+               migration_fd_relay_connect(uri->path, fd, errp);
+    }
+    if (uri->kind == MIGRATION_URI_EXEC) {
+        return migration_exec_connect(uri->path, errp);
+    }
     if (uri->kind == MIGRATION_URI_UNIX) {
         channel_unix_addr(uri, &sun);
         fd = channel_connect_addr((struct sockaddr *)&sun, sizeof(sun),
@@ -240,6 +313,22 @@ int migration_channel_listen(const MigrationUri *uri, Error **errp)
     struct sockaddr_un sun;
     int fd = -1, saved_errno = 0;
 
+    if (uri->kind == MIGRATION_URI_FD) {
+        bool is_socket;
+
+        fd = migration_channel_take_fd(uri, &is_socket, errp);
+        if (fd >= 0 && is_socket) {
+            error_setg(errp, "fd:%s: a socket: receive live migrations on "
+                       "tcp:HOST:PORT or unix:PATH; fd: is for a pipe or "
+                       "a file (virsh restore)", uri->path);
+            close(fd);
+            return -1;
+        }
+        return fd < 0 ? -1 : migration_fd_relay_listen(uri->path, fd, errp);
+    }
+    if (uri->kind == MIGRATION_URI_EXEC) {
+        return migration_exec_listen(uri->path, errp);
+    }
     if (uri->kind == MIGRATION_URI_UNIX) {
         channel_unix_addr(uri, &sun);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

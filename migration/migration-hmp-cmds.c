@@ -10,6 +10,26 @@
 /* HMP's max-bandwidth without a suffix is MiB/s, as in QEMU. */
 #define HMP_BANDWIDTH_DEFAULT_UNIT MiB
 
+/*
+ * Without -d, HMP migrate returns when the migration leaves setup and
+ * active, as QEMU's does, printing the error if it failed.
+ */
+static bool hmp_migrate_wait(Monitor *mon)
+{
+    g_autoptr(MigrationInfo) info = qmp_query_migrate(NULL);
+
+    if (!info->has_status || info->status == MIGRATION_STATUS_SETUP ||
+        info->status == MIGRATION_STATUS_ACTIVE ||
+        info->status == MIGRATION_STATUS_DEVICE) {
+        return false;
+    }
+    if (info->status == MIGRATION_STATUS_FAILED) {
+        monitor_printf(mon, "Error: migration failed: %s\n",
+                       info->error_desc ? info->error_desc : "unknown error");
+    }
+    return true;
+}
+
 /* migrate [-d] uri */
 void hmp_migrate(Monitor *mon, int argc, char **argv)
 {
@@ -22,7 +42,9 @@ void hmp_migrate(Monitor *mon, int argc, char **argv)
     }
     qmp_migrate(argv[first], false, false, false, false, true, detach,
                 false, false, &err);
-    hmp_handle_error(mon, err);
+    if (!hmp_handle_error(mon, err) && !detach) {
+        hmp_wait_until(mon, hmp_migrate_wait);
+    }
 }
 
 void hmp_migrate_cancel(Monitor *mon, int argc, char **argv)

@@ -39,8 +39,11 @@
 #define MIGRATION_PACE_SLICE_NS (20 * 1000 * 1000LL)
 /* How long the source waits for the destination's "loaded", ms. */
 #define MIGRATION_ACK_TIMEOUT_MS 60000
-/* max-bandwidth above this would overflow bits-per-second arithmetic. */
-#define MIGRATION_MAX_BANDWIDTH (UINT64_MAX >> 3)
+/*
+ * QEMU's and libvirt's "unlimited" (libvirt sends 9223372036853727232);
+ * the pacing arithmetic is in double, so any value up to here is safe.
+ */
+#define MIGRATION_MAX_BANDWIDTH ((uint64_t)INT64_MAX)
 
 static MigrationState current_migration = {
     .status = MIGRATION_STATUS_NONE,

@@ -145,15 +145,86 @@ void hmp_handle_line(Monitor *mon, const char *line)
     cmd->fn(mon, argc, argv);
 }
 
+void hmp_wait_until(Monitor *mon, HMPWaitFunc *fn)
+{
+    mon->wait = fn;
+}
+
+typedef struct HMPWait {
+    HMPWaitFunc *fn;
+    void (*done)(void *opaque, GString *out);
+    void *opaque;
+} HMPWait;
+
+static gboolean hmp_wait_poll(gpointer opaque)
+{
+    HMPWait *w = opaque;
+    Monitor mon = { .out = g_string_new(NULL) };
+    bool ended;
+
+    vm_lock();
+    ended = w->fn(&mon);
+    vm_unlock();
+    if (ended) {
+        w->done(w->opaque, mon.out);
+    }
+    g_string_free(mon.out, TRUE);
+    return ended ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+guint hmp_wait_start(HMPWaitFunc *fn, void (*done)(void *opaque,
+                                                   GString *out),
+                     void *opaque)
+{
+    HMPWait *w = g_new0(HMPWait, 1);
+
+    w->fn = fn;
+    w->done = done;
+    w->opaque = opaque;
+    return g_timeout_add_full(G_PRIORITY_DEFAULT, HMP_WAIT_POLL_MS,
+                              hmp_wait_poll, w, g_free);
+}
+
 /* ---- -monitor stdio */
 
 typedef struct HMPStdio {
     guint watch_id;
+    guint wait_id;              /* a command is still running */
     GString *line;
+    GString *unread;            /* input after a waiting command */
     bool discarding;            /* the current line is too long */
 } HMPStdio;
 
 static HMPStdio *hmp_stdio;
+
+static gboolean hmp_stdio_readable(int fd, GIOCondition cond,
+                                   gpointer opaque);
+static void hmp_stdio_input(const char *buf, size_t len);
+
+static void hmp_stdio_print(GString *out, bool prompt)
+{
+    if (prompt) {
+        g_string_append(out, HMP_PROMPT);
+    }
+    fwrite(out->str, 1, out->len, stdout);
+    fflush(stdout);
+}
+
+/* The waiting command ended: prompt, then the input held back. */
+static void hmp_stdio_wait_done(void *opaque, GString *out)
+{
+    g_autoptr(GString) unread = hmp_stdio->unread;
+
+    hmp_stdio->wait_id = 0;
+    hmp_stdio->unread = g_string_new(NULL);
+    hmp_stdio_print(out, true);
+    hmp_stdio_input(unread->str, unread->len);
+    if (!hmp_stdio->wait_id) {
+        hmp_stdio->watch_id = g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP |
+                                            G_IO_ERR, hmp_stdio_readable,
+                                            NULL);
+    }
+}
 
 static void hmp_stdio_run_line(const char *line)
 {
@@ -162,9 +233,11 @@ static void hmp_stdio_run_line(const char *line)
     vm_lock();
     hmp_handle_line(&mon, line);
     vm_unlock();
-    monitor_printf(&mon, HMP_PROMPT);
-    fwrite(mon.out->str, 1, mon.out->len, stdout);
-    fflush(stdout);
+    hmp_stdio_print(mon.out, !mon.wait);
+    if (mon.wait) {
+        hmp_stdio->wait_id = hmp_wait_start(mon.wait, hmp_stdio_wait_done,
+                                            NULL);
+    }
     g_string_free(mon.out, TRUE);
 }
 
@@ -180,7 +253,21 @@ static gboolean hmp_stdio_readable(int fd, GIOCondition cond, gpointer opaque)
         hmp_stdio->watch_id = 0;    /* end of input: HMP stays quiet */
         return G_SOURCE_REMOVE;
     }
-    for (ssize_t i = 0; i < len; i++) {
+    hmp_stdio_input(buf, len);
+    if (hmp_stdio->wait_id) {
+        hmp_stdio->watch_id = 0;    /* back when the command ends */
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void hmp_stdio_input(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (hmp_stdio->wait_id) {
+            g_string_append_len(hmp_stdio->unread, buf + i, len - i);
+            return;
+        }
         if (buf[i] != '\n') {
             if (hmp_stdio->line->len >= HMP_MAX_LINE_BYTES) {
                 hmp_stdio->discarding = true;
@@ -199,7 +286,6 @@ static gboolean hmp_stdio_readable(int fd, GIOCondition cond, gpointer opaque)
         }
         g_string_truncate(hmp_stdio->line, 0);
     }
-    return G_SOURCE_CONTINUE;
 }
 
 bool monitor_hmp_stdio_init(Error **errp)
@@ -210,6 +296,7 @@ bool monitor_hmp_stdio_init(Error **errp)
     }
     hmp_stdio = g_new0(HMPStdio, 1);
     hmp_stdio->line = g_string_new(NULL);
+    hmp_stdio->unread = g_string_new(NULL);
     hmp_stdio->watch_id = g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP |
                                         G_IO_ERR, hmp_stdio_readable, NULL);
     printf(HMP_BANNER HMP_PROMPT);
@@ -225,7 +312,11 @@ void monitor_hmp_stdio_cleanup(void)
     if (hmp_stdio->watch_id) {
         g_source_remove(hmp_stdio->watch_id);
     }
+    if (hmp_stdio->wait_id) {
+        g_source_remove(hmp_stdio->wait_id);
+    }
     g_string_free(hmp_stdio->line, TRUE);
+    g_string_free(hmp_stdio->unread, TRUE);
     g_free(hmp_stdio);
     hmp_stdio = NULL;
 }

@@ -10,7 +10,19 @@
 /* HMP output: whoever runs a command line sends or returns it. */
 struct Monitor {
     GString *out;
+    HMPWaitFunc *wait;          /* set by hmp_wait_until(), or NULL */
 };
+
+/* How often a waiting HMP command is asked whether it has ended. */
+#define HMP_WAIT_POLL_MS 100
+
+/*
+ * After a line left @mon->wait set: poll it (HMP_WAIT_POLL_MS), then
+ * hand @done what it printed.  Returns the timer's source id.
+ */
+guint hmp_wait_start(HMPWaitFunc *fn, void (*done)(void *opaque,
+                                                   GString *out),
+                     void *opaque);
 
 /* The HMP command tables (hmp-commands.c), each ending with a NULL name. */
 extern const HMPCommand hmp_commands[];
@@ -22,6 +34,9 @@ extern const HMPCommand hmp_info_commands[];
 #define HMP_PROMPT "(restraint) "
 #define HMP_BANNER "restraint " RESTRAINT_VERSION \
     " monitor - type 'help' for more information\n"
+
+/* Close the descriptors nobody took (monitor-fds.c). */
+void monitor_fds_cleanup(void);
 
 /* -monitor stdio (hmp.c). */
 bool monitor_hmp_stdio_init(Error **errp);

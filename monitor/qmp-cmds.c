@@ -20,16 +20,23 @@ void qmp_qmp_capabilities(QMPCapabilityList *enable, Error **errp)
     }
 }
 
+/*
+ * The QEMU release whose QMP interface restraint implements: clients
+ * such as libvirt (which needs >= 4.2.0) choose their dialect by it.
+ * restraint's own version is in "package".
+ */
+#define QMP_QEMU_MAJOR 8
+#define QMP_QEMU_MINOR 2
+#define QMP_QEMU_MICRO 0
+
 VersionInfo *qmp_query_version(Error **errp)
 {
     VersionInfo *info = g_new0(VersionInfo, 1);
-    unsigned major = 0, minor = 0, micro = 0;
 
-    sscanf(RESTRAINT_VERSION, "%u.%u.%u", &major, &minor, &micro);
     info->qemu = g_new0(VersionTriple, 1);
-    info->qemu->major = major;
-    info->qemu->minor = minor;
-    info->qemu->micro = micro;
+    info->qemu->major = QMP_QEMU_MAJOR;
+    info->qemu->minor = QMP_QEMU_MINOR;
+    info->qemu->micro = QMP_QEMU_MICRO;
     info->package = g_strdup("restraint-" RESTRAINT_VERSION);
     return info;
 }

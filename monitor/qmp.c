@@ -8,6 +8,7 @@
  */
 #include "qemu/osdep.h"
 
+#include <fcntl.h>
 #include <glib-unix.h>
 #include <netdb.h>
 #include <poll.h>
@@ -38,6 +39,8 @@
 #define MONITOR_READ_CHUNK_BYTES 65536
 /* At exit, how long we try to deliver the last replies and events. */
 #define MONITOR_CLEANUP_FLUSH_MS 1000
+/* libvirt passes one descriptor per message; room for a few more. */
+#define MONITOR_MAX_FDS_PER_MESSAGE 16
 
 typedef enum MonitorMode {
     MONITOR_MODE_QMP,
@@ -48,6 +51,9 @@ typedef struct MonitorListener {
     MonitorMode mode;
     int fd;
     guint watch_id;
+    char *label;                /* the chardev id, for query-chardev */
+    char *filename;             /* "unix:PATH,server=on", ... */
+    int client_count;           /* connected now */
     char *unix_path;            /* ours to unlink, or NULL */
     dev_t unix_dev;
     ino_t unix_ino;
@@ -56,6 +62,8 @@ typedef struct MonitorListener {
 typedef struct MonitorClient {
     MonitorMode mode;
     int fd;
+    MonitorListener *listener;  /* outlives its clients */
+    int received_fd;            /* the last SCM_RIGHTS fd, or -1 */
     guint in_watch;
     guint out_watch;
     GString *out;               /* bytes not yet sent */
@@ -64,6 +72,8 @@ typedef struct MonitorClient {
     QmpSession session;         /* QMP */
     GString *line;              /* HMP: the line so far */
     bool line_too_long;         /* HMP */
+    guint wait_id;              /* HMP: a command is still running */
+    GString *unread;            /* HMP: input after that command */
 } MonitorClient;
 
 typedef struct MonitorState {
@@ -82,6 +92,10 @@ typedef struct MonitorEvents {
 
 static MonitorState monitor_state;
 static MonitorEvents monitor_events;
+/* The QMP client whose request runs now (main thread), for getfd. */
+static MonitorClient *monitor_cur_client;
+/* -qmp and -monitor listeners are named as QEMU names them. */
+static int monitor_compat_count;
 
 /* ---- clients */
 
@@ -110,11 +124,19 @@ static void monitor_client_free(gpointer opaque)
     if (c->out_watch) {
         g_source_remove(c->out_watch);
     }
+    if (c->wait_id) {
+        g_source_remove(c->wait_id);
+    }
     close(c->fd);
+    if (c->received_fd >= 0) {
+        close(c->received_fd);
+    }
+    c->listener->client_count--;
     json_splitter_destroy(&c->splitter);
     g_string_free(c->out, TRUE);
     if (c->line) {
         g_string_free(c->line, TRUE);
+        g_string_free(c->unread, TRUE);
     }
     g_free(c);
 }
@@ -205,7 +227,9 @@ static void monitor_qmp_message(void *opaque, const char *text, size_t len,
     } else {
         trace_qmp_request(c->fd, len);
         vm_lock();
+        monitor_cur_client = c;
         reply = qmp_dispatch_text(&c->session, text, len);
+        monitor_cur_client = NULL;
         vm_unlock();
     }
     monitor_client_send_json(c, reply);
@@ -223,6 +247,28 @@ static JsonObject *monitor_qmp_greeting(void)
     return greeting;
 }
 
+static gboolean monitor_client_readable(int fd, GIOCondition cond,
+                                        gpointer opaque);
+static void monitor_hmp_input(MonitorClient *c, const char *data,
+                              size_t len);
+
+/* The waiting command ended: prompt, then the input held back. */
+static void monitor_hmp_wait_done(void *opaque, GString *out)
+{
+    MonitorClient *c = opaque;
+    g_autoptr(GString) unread = c->unread;
+
+    c->wait_id = 0;
+    c->unread = g_string_new(NULL);
+    g_string_append(out, HMP_PROMPT);
+    monitor_client_send(c, out->str);
+    monitor_hmp_input(c, unread->str, unread->len);
+    if (!c->wait_id && !c->dead && !c->in_watch) {
+        c->in_watch = g_unix_fd_add(c->fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                    monitor_client_readable, c);
+    }
+}
+
 static void monitor_hmp_run_line(MonitorClient *c, const char *line)
 {
     Monitor mon = { .out = g_string_new(NULL) };
@@ -230,7 +276,11 @@ static void monitor_hmp_run_line(MonitorClient *c, const char *line)
     vm_lock();
     hmp_handle_line(&mon, line);
     vm_unlock();
-    monitor_printf(&mon, HMP_PROMPT);
+    if (mon.wait) {
+        c->wait_id = hmp_wait_start(mon.wait, monitor_hmp_wait_done, c);
+    } else {
+        monitor_printf(&mon, HMP_PROMPT);
+    }
     monitor_client_send(c, mon.out->str);
     g_string_free(mon.out, TRUE);
 }
@@ -238,6 +288,10 @@ static void monitor_hmp_run_line(MonitorClient *c, const char *line)
 static void monitor_hmp_input(MonitorClient *c, const char *data, size_t len)
 {
     for (size_t i = 0; i < len && !c->dead; i++) {
+        if (c->wait_id) {
+            g_string_append_len(c->unread, data + i, len - i);
+            return;
+        }
         if (data[i] != '\n') {
             if (c->line->len >= HMP_MAX_LINE_BYTES) {
                 c->line_too_long = true;
@@ -258,6 +312,62 @@ static void monitor_hmp_input(MonitorClient *c, const char *data, size_t len)
     }
 }
 
+int monitor_take_received_fd(void)
+{
+    int fd;
+
+    if (!monitor_cur_client) {
+        return -1;
+    }
+    fd = monitor_cur_client->received_fd;
+    monitor_cur_client->received_fd = -1;
+    return fd;
+}
+
+/* Keep the last descriptor a client passed (SCM_RIGHTS), for getfd. */
+static void monitor_client_keep_fds(MonitorClient *c, struct msghdr *msg)
+{
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(msg); cmsg;
+         cmsg = CMSG_NXTHDR(msg, cmsg)) {
+        size_t n;
+
+        if (cmsg->cmsg_level != SOL_SOCKET ||
+            cmsg->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+            if (c->received_fd >= 0) {
+                close(c->received_fd);
+            }
+            c->received_fd = fd;
+            trace_monitor_client_received_fd(c->fd, fd);
+        }
+    }
+}
+
+/* recv() that also takes the descriptors a client passes. */
+static ssize_t monitor_client_recv(MonitorClient *c, char *buf, size_t size)
+{
+    char control[CMSG_SPACE(MONITOR_MAX_FDS_PER_MESSAGE * sizeof(int))];
+    struct iovec iov = { .iov_base = buf, .iov_len = size };
+    struct msghdr msg = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control,
+        .msg_controllen = sizeof(control),
+    };
+    ssize_t len = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+    if (len >= 0) {
+        monitor_client_keep_fds(c, &msg);
+    }
+    return len;
+}
+
 static gboolean monitor_client_readable(int fd, GIOCondition cond,
                                         gpointer opaque)
 {
@@ -265,7 +375,7 @@ static gboolean monitor_client_readable(int fd, GIOCondition cond,
     char buf[MONITOR_READ_CHUNK_BYTES];
     ssize_t len;
 
-    len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    len = monitor_client_recv(c, buf, sizeof(buf));
     if (len < 0 && (errno == EINTR || errno == EAGAIN)) {
         return G_SOURCE_CONTINUE;
     }
@@ -276,19 +386,24 @@ static gboolean monitor_client_readable(int fd, GIOCondition cond,
     } else {
         monitor_hmp_input(c, buf, len);
     }
-    if (c->dead) {
+    /* Dead, or HMP waiting for a command: read no more for now. */
+    if (c->dead || c->wait_id) {
         c->in_watch = 0;
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
 }
 
-static void monitor_client_new(MonitorMode mode, int fd)
+static void monitor_client_new(MonitorListener *l, int fd)
 {
     MonitorClient *c = g_new0(MonitorClient, 1);
+    MonitorMode mode = l->mode;
 
     c->mode = mode;
     c->fd = fd;
+    c->listener = l;
+    c->received_fd = -1;
+    l->client_count++;
     c->out = g_string_new(NULL);
     g_ptr_array_add(monitor_state.clients, c);
     trace_monitor_client_open(fd, monitor_state.clients->len);
@@ -301,6 +416,7 @@ static void monitor_client_new(MonitorMode mode, int fd)
         monitor_client_send_json(c, monitor_qmp_greeting());
     } else {
         c->line = g_string_new(NULL);
+        c->unread = g_string_new(NULL);
         monitor_client_send(c, HMP_BANNER HMP_PROMPT);
     }
 }
@@ -336,7 +452,7 @@ static gboolean monitor_listener_accept(int listen_fd, GIOCondition cond,
         if (monitor_state.clients->len >= MONITOR_MAX_CLIENTS) {
             monitor_refuse(fd);
         } else {
-            monitor_client_new(l->mode, fd);
+            monitor_client_new(l, fd);
         }
     }
     return G_SOURCE_CONTINUE;
@@ -357,6 +473,8 @@ static void monitor_listener_free(gpointer opaque)
         unlink(l->unix_path);
     }
     g_free(l->unix_path);
+    g_free(l->label);
+    g_free(l->filename);
     g_free(l);
 }
 
@@ -550,6 +668,12 @@ static void monitor_state_init(void)
     }
 }
 
+static void monitor_listener_start(MonitorListener *l)
+{
+    l->watch_id = g_unix_fd_add(l->fd, G_IO_IN, monitor_listener_accept, l);
+    g_ptr_array_add(monitor_state.listeners, l);
+}
+
 static bool monitor_add_listener(MonitorMode mode, const char *option,
                                  const char *spec, Error **errp)
 {
@@ -564,9 +688,86 @@ static bool monitor_add_listener(MonitorMode mode, const char *option,
         g_free(l);
         return false;
     }
-    l->watch_id = g_unix_fd_add(l->fd, G_IO_IN, monitor_listener_accept, l);
-    g_ptr_array_add(monitor_state.listeners, l);
+    l->label = g_strdup_printf("compat_monitor%d", monitor_compat_count++);
+    /* QEMU's spelling: the address and server=on, no other options. */
+    l->filename = g_strdup_printf("%.*s,server=on", (int)strcspn(spec, ","),
+                                  spec);
+    monitor_listener_start(l);
     return true;
+}
+
+/* An inherited descriptor must be a listening stream socket. */
+static bool monitor_adopt_fd(int fd, MonitorListener *l, Error **errp)
+{
+    struct sockaddr_un addr;
+    socklen_t addr_len = sizeof(addr);
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
+        !listening) {
+        error_setg(errp, "fd=%d is not a listening socket", fd);
+        return false;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        error_setg_errno(errp, errno, "fd=%d", fd);
+        return false;
+    }
+    l->fd = fd;
+    if (getsockname(fd, (struct sockaddr *)&addr, &addr_len) == 0 &&
+        addr.sun_family == AF_UNIX && addr_len > sizeof(sa_family_t)) {
+        l->filename = g_strdup_printf("unix:%s,server=on", addr.sun_path);
+    } else {
+        l->filename = g_strdup_printf("fd:%d,server=on", fd);
+    }
+    return true;
+}
+
+bool monitor_init_chardev(const char *id, const char *path, int fd,
+                          bool qmp, Error **errp)
+{
+    MonitorListener *l = g_new0(MonitorListener, 1);
+
+    monitor_state_init();
+    l->mode = qmp ? MONITOR_MODE_QMP : MONITOR_MODE_HMP;
+    if (path) {
+        l->fd = monitor_listen_unix(path, l, errp);
+        l->filename = g_strdup_printf("unix:%s,server=on", path);
+    } else if (!monitor_adopt_fd(fd, l, errp)) {
+        l->fd = -1;
+    }
+    if (l->fd < 0) {
+        error_prepend(errp, "-chardev socket,id=%s: ", id);
+        g_free(l->unix_path);
+        g_free(l->filename);
+        g_free(l);
+        return false;
+    }
+    l->label = g_strdup(id);
+    monitor_listener_start(l);
+    return true;
+}
+
+ChardevInfoList *qmp_query_chardev(Error **errp)
+{
+    ChardevInfoList *head = NULL, **tail = &head;
+
+    for (guint i = 0; monitor_state.listeners &&
+         i < monitor_state.listeners->len; i++) {
+        MonitorListener *l = g_ptr_array_index(monitor_state.listeners, i);
+        ChardevInfoList *elem = g_new0(ChardevInfoList, 1);
+
+        elem->value = g_new0(ChardevInfo, 1);
+        elem->value->label = g_strdup(l->label);
+        /* QEMU's spelling: "disconnected:" while no client is there. */
+        elem->value->filename = g_strdup_printf(
+            "%s%s", l->client_count ? "" : "disconnected:", l->filename);
+        elem->value->frontend_open = true;
+        *tail = elem;
+        tail = &elem->next;
+    }
+    return head;
 }
 
 bool monitor_init_qmp(const char *spec, Error **errp)
@@ -703,6 +904,7 @@ void monitor_cleanup(void)
     qemu_mutex_unlock(&monitor_events.lock);
 
     monitor_hmp_stdio_cleanup();
+    monitor_fds_cleanup();
     if (!monitor_state.clients) {
         return;
     }

@@ -202,7 +202,8 @@ RunState runstate_before_migration(void)
     return rsm.before_migration;
 }
 
-bool vm_stop(RunState state)
+/* vm_stop() and vm_shutdown(): set @state, pause, STOP if @send_stop. */
+static bool vm_stop_as(RunState state, bool send_stop)
 {
     RunState from;
     bool ok = true;
@@ -216,12 +217,25 @@ bool vm_stop(RunState state)
     if (ok) {
         /* Set before the wait: meanwhile everyone sees the new state. */
         pause_all_vcpus();
-        if (from == RUN_STATE_RUNNING) {
+        if (send_stop && from == RUN_STATE_RUNNING) {
             qapi_event_send_stop();
         }
     }
     runstate_end();
     return ok;
+}
+
+bool vm_stop(RunState state)
+{
+    return vm_stop_as(state, true);
+}
+
+void vm_shutdown(void)
+{
+    /* Every state may end in shutdown (the table says so); no STOP. */
+    bool ok = vm_stop_as(RUN_STATE_SHUTDOWN, false);
+
+    assert(ok);
 }
 
 /* Why vm_start() cannot run the guest from @state (QEMU's wording). */
@@ -289,8 +303,14 @@ bool vm_end_migration(bool completed, Error **errp)
     return back != RUN_STATE_RUNNING || vm_start(errp);
 }
 
+/*
+ * On the main loop, after the request's own reply: QEMU sends quit's
+ * reply first, then SHUTDOWN, and no STOP (see vm_shutdown()).
+ */
 static gboolean shutdown_cb(gpointer opaque)
 {
+    qapi_event_send_shutdown(shutdown_cause == SHUTDOWN_CAUSE_GUEST_SHUTDOWN,
+                             shutdown_cause);
     if (main_loop) {
         g_main_loop_quit(main_loop);
     }
@@ -304,8 +324,6 @@ void qemu_system_shutdown_request(ShutdownCause cause)
     }
     trace_shutdown_request(ShutdownCause_str(cause));
     shutdown_cause = cause;
-    /* Guest-initiated or not, the event says who asked. */
-    qapi_event_send_shutdown(false, cause);
     g_idle_add(shutdown_cb, NULL);
 }
 

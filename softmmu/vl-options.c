@@ -8,6 +8,19 @@
 #include "sysemu/memory.h"
 #include "sysemu/vl-options.h"
 
+/* The options main() runs with, for the monitor's queries. */
+static const VLOptions *vl_options_in_use;
+
+void vl_options_set_current(const VLOptions *opts)
+{
+    vl_options_in_use = opts;
+}
+
+const VLOptions *vl_options_current(void)
+{
+    return vl_options_in_use;
+}
+
 VLOptions *vl_options_new(void)
 {
     VLOptions *opts = g_new0(VLOptions, 1);
@@ -35,6 +48,18 @@ void vl_options_free(VLOptions *opts)
     g_ptr_array_unref(opts->qmp_specs);
     g_ptr_array_unref(opts->monitor_specs);
     g_ptr_array_unref(opts->trace_patterns);
+    g_free(opts->memory_backend_id);
+    g_free(opts->uuid);
+    g_free(opts->pidfile);
+    if (opts->objects) {
+        g_ptr_array_unref(opts->objects);
+    }
+    if (opts->chardevs) {
+        g_ptr_array_unref(opts->chardevs);
+    }
+    if (opts->mons) {
+        g_ptr_array_unref(opts->mons);
+    }
     g_free(opts);
 }
 
@@ -58,14 +83,41 @@ const char *vl_usage(void)
 "                     (default: its whole slice of RAM), target MB/s\n"
 "                     (MB = 2^20 bytes, 0 = full speed)\n"
 "  -S                 do not start the vCPUs (use 'cont')\n"
-"  -name NAME | guest=NAME\n"
+"  -name NAME | guest=NAME[,debug-threads=on|off]\n"
+"  -machine restraint|none[,accel=kvm[:tcg]][,usb=off]\n"
+"           [,dump-guest-core=on|off][,memory-backend=ID]\n"
+"                     none: no RAM, no vCPUs (for capability probes)\n"
+"  -smp N[,sockets=S][,dies=D][,cores=C][,threads=T][,maxcpus=N]\n"
+"                     S * D * C * T = N; no hot-plug: maxcpus = N\n"
+"  -object memory-backend-ram,id=ID,size=SIZE\n"
+"                     the machine's RAM (with memory-backend=ID; = -m)\n"
+"  -object secret,id=ID,file=FILE|data=DATA[,format=raw|base64]\n"
+"                     read and kept, unused\n"
+"  -uuid UUID         the VM's UUID (query-uuid)\n"
 "\n"
 "Monitors:\n"
 "  -qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off\n"
 "  -monitor stdio | unix:PATH,server=on,wait=off\n"
+"  -chardev socket,id=ID,fd=N|path=PATH,server=on,wait=off\n"
+"                     a socket for -mon; fd=N: a listening socket the\n"
+"                     parent (libvirt) left open\n"
+"  -mon chardev=ID[,mode=control|readline]\n"
+"                     QMP (control) or HMP (readline) on that socket\n"
+"\n"
+"Process:\n"
+"  -pidfile FILE      write the PID to FILE (locked; removed at exit)\n"
+"  -daemonize         run in the background; return 0 once the monitors\n"
+"                     listen and the pidfile is written\n"
+"\n"
+"Accepted and ignored (QEMU/libvirt options that change nothing here):\n"
+"    -no-user-config -nodefaults -nographic -display none -no-acpi\n"
+"    -no-reboot -no-shutdown -overcommit ARG -rtc ARG -boot ARG\n"
+"    -audiodev ARG -msg ARG -sandbox ARG (no seccomp filter is applied)\n"
 "\n"
 "Migration:\n"
-"  -incoming URI | defer   wait for a migration (tcp:HOST:PORT, unix:PATH)\n"
+"  -incoming URI | defer   wait for a migration (tcp:HOST:PORT, unix:PATH,\n"
+"                     exec:COMMAND whose stdout is the stream, fd:N\n"
+"                     an inherited pipe or file)\n"
 "\n"
 "Watching:\n"
 "  -x-live on|off|auto\n"
@@ -88,13 +140,11 @@ const char *vl_usage(void)
 
 static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
 {
-    g_autoptr(GHashTable) kv = NULL;
-    const char *const allowed[] = { "size", NULL };
+    g_autoptr(GHashTable) kv = vl_keyval(arg, "size", "memory", "-m", errp);
     const char *size;
     uint64_t bytes;
 
-    kv = keyval_parse(arg, "size", "-m", errp);
-    if (!kv || !keyval_check_keys(kv, allowed, "-m", errp)) {
+    if (!kv) {
         return false;
     }
     size = g_hash_table_lookup(kv, "size");
@@ -102,52 +152,38 @@ static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
         error_setg(errp, "-m %s: not a size (examples: 512, 512M, 4G)", arg);
         return false;
     }
+    if (!vl_check_ram_size("-m", bytes, errp)) {
+        error_prepend(errp, "%s: ", arg);
+        return false;
+    }
+    opts->ram_bytes = bytes;
+    opts->ram_given = true;
+    return true;
+}
+
+bool vl_check_ram_size(const char *option, uint64_t bytes, Error **errp)
+{
     if (bytes < VL_MIN_RAM_BYTES || bytes > VL_MAX_RAM_BYTES) {
-        error_setg(errp, "-m %s: guest RAM must be between %" PRIu64 " MiB "
-                   "and %" PRIu64 " GiB", arg, VL_MIN_RAM_BYTES / MiB,
+        error_setg(errp, "%s: guest RAM must be between %" PRIu64 " MiB "
+                   "and %" PRIu64 " GiB", option, VL_MIN_RAM_BYTES / MiB,
                    VL_MAX_RAM_BYTES / GiB);
         return false;
     }
     if (!QEMU_IS_ALIGNED(bytes, 2 * MiB)) {
-        error_setg(errp, "-m %s: guest RAM must be a multiple of 2 MiB", arg);
+        error_setg(errp, "%s: guest RAM must be a multiple of 2 MiB", option);
         return false;
     }
-    opts->ram_bytes = bytes;
-    return true;
-}
-
-static bool parse_smp(VLOptions *opts, const char *arg, Error **errp)
-{
-    g_autoptr(GHashTable) kv = NULL;
-    const char *const allowed[] = { "cpus", NULL };
-    const char *cpus;
-    uint64_t n;
-
-    kv = keyval_parse(arg, "cpus", "-smp", errp);
-    if (!kv || !keyval_check_keys(kv, allowed, "-smp", errp)) {
-        return false;
-    }
-    cpus = g_hash_table_lookup(kv, "cpus");
-    if (!cpus || !qemu_strtou64(cpus, &n) || n < 1 || n > RS_MAX_CPUS) {
-        error_setg(errp, "-smp %s: the number of vCPUs must be an integer "
-                   "from 1 to %d", arg, RS_MAX_CPUS);
-        return false;
-    }
-    opts->smp_cpus = n;
     return true;
 }
 
 static bool parse_accel(VLOptions *opts, const char *arg, Error **errp)
 {
-    g_autoptr(GHashTable) kv = NULL;
-    const char *const allowed[] = { "accel", "dirty-ring-size",
-                                    "x-manual-protect", "x-reaper-period-ms",
-                                    NULL };
+    g_autoptr(GHashTable) kv = vl_keyval(arg, "accel", "accel", "-accel",
+                                         errp);
     const char *accel, *ring, *v;
     uint64_t entries = 0, period_ms;
 
-    kv = keyval_parse(arg, "accel", "-accel", errp);
-    if (!kv || !keyval_check_keys(kv, allowed, "-accel", errp)) {
+    if (!kv) {
         return false;
     }
     accel = g_hash_table_lookup(kv, "accel");
@@ -197,15 +233,13 @@ static bool parse_accel(VLOptions *opts, const char *arg, Error **errp)
 
 static bool parse_workload(VLOptions *opts, const char *arg, Error **errp)
 {
-    g_autoptr(GHashTable) kv = NULL;
-    const char *const allowed[] = { "cpu", "kind", "size", "rate",
-                                    "pattern", NULL };
+    g_autoptr(GHashTable) kv = vl_keyval(arg, NULL, "workload", "-workload",
+                                         errp);
     const char *v;
     uint64_t cpu, n;
     WorkloadConfig cfg = { .kind = RS_WL_IDLE, .pattern = RS_PAT_SEQ };
 
-    kv = keyval_parse(arg, NULL, "-workload", errp);
-    if (!kv || !keyval_check_keys(kv, allowed, "-workload", errp)) {
+    if (!kv) {
         return false;
     }
     v = g_hash_table_lookup(kv, "cpu");
@@ -255,26 +289,13 @@ static bool parse_workload(VLOptions *opts, const char *arg, Error **errp)
     return true;
 }
 
-static bool parse_name(VLOptions *opts, const char *arg, Error **errp)
-{
-    g_autoptr(GHashTable) kv = NULL;
-    const char *const allowed[] = { "guest", NULL };
-
-    kv = keyval_parse(arg, "guest", "-name", errp);
-    if (!kv || !keyval_check_keys(kv, allowed, "-name", errp)) {
-        return false;
-    }
-    g_free(opts->name);
-    opts->name = g_strdup(g_hash_table_lookup(kv, "guest"));
-    return true;
-}
-
 static bool parse_incoming(VLOptions *opts, const char *arg, Error **errp)
 {
     if (strcmp(arg, "defer") && !g_str_has_prefix(arg, "tcp:") &&
-        !g_str_has_prefix(arg, "unix:")) {
-        error_setg(errp, "-incoming %s: expected tcp:HOST:PORT, unix:PATH "
-                   "or defer", arg);
+        !g_str_has_prefix(arg, "unix:") && !g_str_has_prefix(arg, "exec:") &&
+        !g_str_has_prefix(arg, "fd:")) {
+        error_setg(errp, "-incoming %s: expected tcp:HOST:PORT, unix:PATH, "
+                   "exec:COMMAND, fd:N or defer", arg);
         return false;
     }
     g_free(opts->incoming);
@@ -291,6 +312,22 @@ static bool check_consistency(VLOptions *opts, Error **errp)
             return false;
         }
     }
+    for (guint i = 0; opts->daemonize && i < opts->monitor_specs->len; i++) {
+        if (!strcmp(g_ptr_array_index(opts->monitor_specs, i), "stdio")) {
+            error_setg(errp, "-daemonize sends stdio to /dev/null: give "
+                       "-monitor a socket, not stdio");
+            return false;
+        }
+    }
+    if (opts->daemonize && opts->live_view == LIVE_VIEW_ON) {
+        error_setg(errp, "-daemonize sends stdout to /dev/null: -x-live on "
+                   "would show nothing");
+        return false;
+    }
+    if (opts->daemonize) {
+        /* stdout is a terminal only until the daemon is ready. */
+        opts->live_view = LIVE_VIEW_OFF;
+    }
     if (opts->kernel_path) {
         for (int i = 0; i < RS_MAX_CPUS; i++) {
             if (opts->workload_given[i]) {
@@ -303,86 +340,207 @@ static bool check_consistency(VLOptions *opts, Error **errp)
     return true;
 }
 
+static bool parse_kernel(VLOptions *opts, const char *arg, Error **errp)
+{
+    g_free(opts->kernel_path);
+    opts->kernel_path = g_strdup(arg);
+    return true;
+}
+
+static bool parse_qmp(VLOptions *opts, const char *arg, Error **errp)
+{
+    g_ptr_array_add(opts->qmp_specs, g_strdup(arg));
+    return true;
+}
+
+static bool parse_monitor(VLOptions *opts, const char *arg, Error **errp)
+{
+    g_ptr_array_add(opts->monitor_specs, g_strdup(arg));
+    return true;
+}
+
+static bool parse_trace(VLOptions *opts, const char *arg, Error **errp)
+{
+    if (!strcmp(arg, "help")) {
+        opts->trace_help = true;
+    } else {
+        g_ptr_array_add(opts->trace_patterns, g_strdup(arg));
+    }
+    return true;
+}
+
+static bool parse_live(VLOptions *opts, const char *arg, Error **errp)
+{
+    if (!live_view_parse_mode(arg, &opts->live_view)) {
+        error_setg(errp, "-x-live %s: must be on, off or auto", arg);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_metrics(VLOptions *opts, const char *arg, Error **errp)
+{
+    if (!g_str_has_prefix(arg, "tcp:")) {
+        error_setg(errp, "-metrics %s: expected tcp:HOST:PORT "
+                   "(e.g. tcp:127.0.0.1:9100)", arg);
+        return false;
+    }
+    g_free(opts->metrics_spec);
+    opts->metrics_spec = g_strdup(arg);
+    return true;
+}
+
+static bool parse_trace_file(VLOptions *opts, const char *arg, Error **errp)
+{
+    g_free(opts->trace_file);
+    opts->trace_file = g_strdup(arg);
+    return true;
+}
+
+static bool parse_pidfile(VLOptions *opts, const char *arg, Error **errp)
+{
+    g_free(opts->pidfile);
+    opts->pidfile = g_strdup(arg);
+    return true;
+}
+
+static bool parse_display(VLOptions *opts, const char *arg, Error **errp)
+{
+    if (strcmp(arg, "none")) {
+        error_setg(errp, "-display %s: restraint has no display: only "
+                   "'none'", arg);
+        return false;
+    }
+    return true;
+}
+
+/* Flags: no argument. */
+static bool parse_help(VLOptions *opts, const char *arg, Error **errp)
+{
+    opts->help = true;
+    return true;
+}
+
+static bool parse_version(VLOptions *opts, const char *arg, Error **errp)
+{
+    opts->version = true;
+    return true;
+}
+
+static bool parse_paused(VLOptions *opts, const char *arg, Error **errp)
+{
+    opts->start_paused = true;
+    return true;
+}
+
+static bool parse_daemonize(VLOptions *opts, const char *arg, Error **errp)
+{
+    opts->daemonize = true;
+    return true;
+}
+
+/*
+ * Options libvirt (and QEMU users) pass that change nothing here:
+ * restraint reads no config files, creates no default devices, has no
+ * display, audio, ACPI, RTC choice or boot order, does not reboot, and
+ * locks no memory.  -no-shutdown is accepted although restraint exits
+ * on shutdown as QEMU does without it.  -sandbox is accepted, not
+ * applied: restraint installs no seccomp filter.
+ */
+static bool parse_ignored(VLOptions *opts, const char *arg, Error **errp)
+{
+    return true;
+}
+
+typedef struct VLOptionDef {
+    const char *name;
+    bool takes_arg;
+    bool (*parse)(VLOptions *opts, const char *arg, Error **errp);
+} VLOptionDef;
+
+static const VLOptionDef vl_option_defs[] = {
+    { "-h", false, parse_help },
+    { "-help", false, parse_help },
+    { "-version", false, parse_version },
+    { "-S", false, parse_paused },
+    { "-daemonize", false, parse_daemonize },
+    { "-m", true, parse_ram },
+    { "-smp", true, vl_parse_smp },
+    { "-machine", true, vl_parse_machine },
+    { "-M", true, vl_parse_machine },
+    { "-accel", true, parse_accel },
+    { "-object", true, vl_parse_object },
+    { "-kernel", true, parse_kernel },
+    { "-workload", true, parse_workload },
+    { "-name", true, vl_parse_name },
+    { "-uuid", true, vl_parse_uuid },
+    { "-qmp", true, parse_qmp },
+    { "-monitor", true, parse_monitor },
+    { "-chardev", true, vl_parse_chardev },
+    { "-mon", true, vl_parse_mon },
+    { "-pidfile", true, parse_pidfile },
+    { "-incoming", true, parse_incoming },
+    { "-trace", true, parse_trace },
+    { "-D", true, parse_trace_file },
+    { "-x-live", true, parse_live },
+    { "-metrics", true, parse_metrics },
+    { "-display", true, parse_display },
+    /* Accepted and ignored: see parse_ignored(). */
+    { "-no-user-config", false, parse_ignored },
+    { "-nodefaults", false, parse_ignored },
+    { "-nographic", false, parse_ignored },
+    { "-no-acpi", false, parse_ignored },
+    { "-no-reboot", false, parse_ignored },
+    { "-no-shutdown", false, parse_ignored },
+    { "-overcommit", true, parse_ignored },
+    { "-rtc", true, parse_ignored },
+    { "-boot", true, parse_ignored },
+    { "-audiodev", true, parse_ignored },
+    { "-msg", true, parse_ignored },
+    { "-sandbox", true, parse_ignored },
+    { NULL, false, NULL },
+};
+
+static const VLOptionDef *vl_find_option(const char *name)
+{
+    for (const VLOptionDef *def = vl_option_defs; def->name; def++) {
+        if (!strcmp(def->name, name)) {
+            return def;
+        }
+    }
+    return NULL;
+}
+
 bool vl_parse_args(VLOptions *opts, int argc, char **argv, Error **errp)
 {
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
+        const VLOptionDef *def;
         const char *arg = NULL;
-        bool ok = true;
 
         /* QEMU accepts --opt for -opt. */
         if (opt[0] == '-' && opt[1] == '-') {
             opt++;
         }
-        if (!strcmp(opt, "-h") || !strcmp(opt, "-help")) {
-            opts->help = true;
-            continue;
-        }
-        if (!strcmp(opt, "-version")) {
-            opts->version = true;
-            continue;
-        }
-        if (!strcmp(opt, "-S")) {
-            opts->start_paused = true;
-            continue;
-        }
         if (opt[0] != '-') {
             error_setg(errp, "'%s': not an option (see -help)", opt);
             return false;
         }
-        if (i + 1 >= argc) {
-            error_setg(errp, "%s: requires an argument", opt);
-            return false;
-        }
-        arg = argv[++i];
-        if (!strcmp(opt, "-m")) {
-            ok = parse_ram(opts, arg, errp);
-        } else if (!strcmp(opt, "-smp")) {
-            ok = parse_smp(opts, arg, errp);
-        } else if (!strcmp(opt, "-accel")) {
-            ok = parse_accel(opts, arg, errp);
-        } else if (!strcmp(opt, "-kernel")) {
-            g_free(opts->kernel_path);
-            opts->kernel_path = g_strdup(arg);
-        } else if (!strcmp(opt, "-workload")) {
-            ok = parse_workload(opts, arg, errp);
-        } else if (!strcmp(opt, "-qmp")) {
-            g_ptr_array_add(opts->qmp_specs, g_strdup(arg));
-        } else if (!strcmp(opt, "-monitor")) {
-            g_ptr_array_add(opts->monitor_specs, g_strdup(arg));
-        } else if (!strcmp(opt, "-name")) {
-            ok = parse_name(opts, arg, errp);
-        } else if (!strcmp(opt, "-incoming")) {
-            ok = parse_incoming(opts, arg, errp);
-        } else if (!strcmp(opt, "-trace")) {
-            if (!strcmp(arg, "help")) {
-                opts->trace_help = true;
-            } else {
-                g_ptr_array_add(opts->trace_patterns, g_strdup(arg));
-            }
-        } else if (!strcmp(opt, "-x-live")) {
-            if (!live_view_parse_mode(arg, &opts->live_view)) {
-                error_setg(errp, "-x-live %s: must be on, off or auto", arg);
-                return false;
-            }
-        } else if (!strcmp(opt, "-metrics")) {
-            if (!g_str_has_prefix(arg, "tcp:")) {
-                error_setg(errp, "-metrics %s: expected tcp:HOST:PORT "
-                           "(e.g. tcp:127.0.0.1:9100)", arg);
-                return false;
-            }
-            g_free(opts->metrics_spec);
-            opts->metrics_spec = g_strdup(arg);
-        } else if (!strcmp(opt, "-D")) {
-            g_free(opts->trace_file);
-            opts->trace_file = g_strdup(arg);
-        } else {
+        def = vl_find_option(opt);
+        if (!def) {
             error_setg(errp, "%s: unknown option (see -help)", opt);
             return false;
         }
-        if (!ok) {
+        if (def->takes_arg) {
+            if (i + 1 >= argc) {
+                error_setg(errp, "%s: requires an argument", opt);
+                return false;
+            }
+            arg = argv[++i];
+        }
+        if (!def->parse(opts, arg, errp)) {
             return false;
         }
     }
-    return check_consistency(opts, errp);
+    return check_consistency(opts, errp) && vl_check_machine(opts, errp);
 }

@@ -12,6 +12,7 @@
 #include "monitor/live-view.h"
 #include "monitor/metrics.h"
 #include "monitor/monitor.h"
+#include "sysemu/daemonize.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"
 #include "sysemu/kvm.h"
@@ -36,8 +37,26 @@ static bool vl_init_trace(const VLOptions *opts, Error **errp)
     return true;
 }
 
+/* -mon chardev=ID: a monitor on the -chardev's socket. */
+static bool vl_init_mons(const VLOptions *opts, Error **errp)
+{
+    for (guint i = 0; opts->mons && i < opts->mons->len; i++) {
+        const VLMonitor *mon = g_ptr_array_index(opts->mons, i);
+        const VLChardev *chr = vl_find_chardev(opts, mon->chardev_id);
+
+        if (!monitor_init_chardev(chr->id, chr->path, chr->fd, mon->control,
+                                  errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool vl_init_monitors(const VLOptions *opts, Error **errp)
 {
+    if (!vl_init_mons(opts, errp)) {
+        return false;
+    }
     for (guint i = 0; i < opts->qmp_specs->len; i++) {
         if (!monitor_init_qmp(g_ptr_array_index(opts->qmp_specs, i), errp)) {
             return false;
@@ -49,6 +68,26 @@ static bool vl_init_monitors(const VLOptions *opts, Error **errp)
             return false;
         }
     }
+    return true;
+}
+
+/*
+ * -machine none (libvirt's capability probe) needs no KVM to answer
+ * queries: like QEMU with accel=kvm:tcg, it runs without, and query-kvm
+ * says so.  A real machine cannot.
+ */
+static bool vl_init_kvm(const VLOptions *opts, Error **errp)
+{
+    Error *err = NULL;
+
+    if (kvm_init(&opts->accel, &err)) {
+        return true;
+    }
+    if (!opts->machine_none) {
+        error_propagate(errp, err);
+        return false;
+    }
+    error_free(err);
     return true;
 }
 
@@ -93,15 +132,23 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
 
+    /* Before any thread starts: only the daemon comes back. */
+    if (opts->daemonize && !vl_daemonize_start(&err)) {
+        goto out;
+    }
+    vl_options_set_current(opts);
+
     /* Initialisation, in order; each step is undone below in reverse. */
-    if (!vl_init_trace(opts, &err)) {
+    if (!vl_load_secrets(opts, &err) ||
+        (opts->pidfile && !vl_pidfile_write(opts->pidfile, &err)) ||
+        !vl_init_trace(opts, &err)) {
         goto out;
     }
     main_loop_init();
-    if (!kvm_init(&opts->accel, &err)) {
+    if (!vl_init_kvm(opts, &err)) {
         goto out_loop;
     }
-    if (!machine_init(opts, &err)) {
+    if (!opts->machine_none && !machine_init(opts, &err)) {
         goto out_kvm;
     }
     /* Before the monitors print: the view claims its screen lines. */
@@ -122,11 +169,14 @@ int main(int argc, char **argv)
         goto out_monitors;
     }
 
+    /* Listening, pidfile written: whoever waits for the daemon may go. */
+    vl_daemonize_ready();
+
     main_loop_run();
     status = EXIT_SUCCESS;
 
     vm_lock();
-    vm_stop(RUN_STATE_SHUTDOWN);
+    vm_shutdown();
     vm_unlock();
 out_monitors:
     /* The views give the terminal back and stop their sampling. */
@@ -150,5 +200,7 @@ out:
         error_report_err(err);
     }
     trace_cleanup();
+    vl_options_set_current(NULL);
+    vl_pidfile_remove();
     return status;
 }

@@ -92,6 +92,8 @@ const char *error_class_name(ErrorClass err_class)
     switch (err_class) {
     case ERROR_CLASS_COMMAND_NOT_FOUND:
         return "CommandNotFound";
+    case ERROR_CLASS_DEVICE_NOT_FOUND:
+        return "DeviceNotFound";
     case ERROR_CLASS_GENERIC_ERROR:
     default:
         return "GenericError";

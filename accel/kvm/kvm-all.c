@@ -209,6 +209,11 @@ void kvm_cleanup(void)
     kvm_state = NULL;
 }
 
+bool kvm_enabled(void)
+{
+    return kvm_state != NULL;
+}
+
 int kvm_max_vcpus(void)
 {
     return kvm_state ? kvm_state->max_vcpus : 0;

@@ -13,16 +13,21 @@
 typedef enum MigrationUriKind {
     MIGRATION_URI_TCP,
     MIGRATION_URI_UNIX,
+    MIGRATION_URI_FD,           /* getfd's or inherited; incoming: no socket */
+    MIGRATION_URI_EXEC,         /* a shell command: the stream's file */
 } MigrationUriKind;
 
 typedef struct MigrationUri {
     MigrationUriKind kind;
     char *host;                 /* tcp: may be "" (any address to listen) */
     char *port;                 /* tcp */
-    char *path;                 /* unix */
+    char *path;                 /* unix; fd: the getfd name; exec: command */
 } MigrationUri;
 
-/* Pure: "tcp:HOST:PORT" ("tcp:[v6]:PORT"), "unix:PATH". */
+/*
+ * Pure: "tcp:HOST:PORT" ("tcp:[v6]:PORT"), "unix:PATH", "fd:NAME",
+ * "exec:COMMAND".
+ */
 bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp);
 void migration_uri_clear(MigrationUri *uri);
 
@@ -35,6 +40,18 @@ int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
 /* Bind and listen (a UNIX path must not exist yet).  fd or -1. */
 int migration_channel_listen(const MigrationUri *uri, Error **errp);
 int migration_channel_accept(int listen_fd, Error **errp);
+
+/*
+ * exec: (channel-exec.c).  Connect: a socket whose stream goes to the
+ * command's stdin.  Listen: a socket on which the stream read from the
+ * command's stdout arrives as one connection.  A relay thread stands in
+ * for the return path the command lacks.
+ */
+int migration_exec_connect(const char *command, Error **errp);
+int migration_exec_listen(const char *command, Error **errp);
+/* The same for an fd: that is a pipe or a file; takes @fd. */
+int migration_fd_relay_connect(const char *name, int fd, Error **errp);
+int migration_fd_relay_listen(const char *name, int fd, Error **errp);
 
 /* All of @buf, or false ("connection lost: ..."). Never raises SIGPIPE. */
 bool migration_channel_write_all(int fd, const void *buf, size_t len,

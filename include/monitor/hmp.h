@@ -46,6 +46,15 @@ bool hmp_parse_size(const char *str, uint64_t *bytes, Error **errp);
 bool hmp_parse_int(const char *str, const char *what, int64_t min,
                    int64_t max, int64_t *out, Error **errp);
 
+/*
+ * A command that ends later (HMP migrate without -d): called every
+ * HMP_WAIT_POLL_MS on the main thread with the VM lock held until it
+ * returns true, having printed its last words.  The monitor reads no
+ * further input meanwhile, as QEMU suspends its monitor.
+ */
+typedef bool HMPWaitFunc(Monitor *mon);
+void hmp_wait_until(Monitor *mon, HMPWaitFunc *fn);
+
 /* Run one command line (the VM lock is held). */
 void hmp_handle_line(Monitor *mon, const char *line);
 

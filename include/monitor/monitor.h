@@ -14,6 +14,28 @@
 bool monitor_init_qmp(const char *spec, Error **errp);
 /* -monitor stdio | unix:PATH,server=on,wait=off */
 bool monitor_init_hmp(const char *spec, Error **errp);
+/*
+ * -chardev socket,id=@id with -mon chardev=@id: a QMP (@qmp) or HMP
+ * server on UNIX socket @path, or, when @path is NULL, on the listening
+ * socket @fd its parent (libvirt) created and left open for us.  Clients
+ * may come and go: the listener accepts the next one.
+ */
+bool monitor_init_chardev(const char *id, const char *path, int fd,
+                          bool qmp, Error **errp);
+
+/*
+ * Descriptors passed with QMP's getfd (monitor-fds.c): take the one
+ * named @name out of the table; the caller owns it.  -1 and an error
+ * when there is none.  Any thread.
+ */
+int monitor_fd_take(const char *name, Error **errp);
+/*
+ * The descriptor the client of the running QMP request passed with it
+ * (SCM_RIGHTS), now the caller's; -1 if none.  Main thread, in a QMP
+ * handler.
+ */
+int monitor_take_received_fd(void);
+
 /* Close every listener and client, unlink UNIX sockets we created. */
 void monitor_cleanup(void);
 

@@ -14,6 +14,7 @@
 typedef enum ErrorClass {
     ERROR_CLASS_GENERIC_ERROR = 0,
     ERROR_CLASS_COMMAND_NOT_FOUND,
+    ERROR_CLASS_DEVICE_NOT_FOUND,       /* QEMU's class: no such device */
 } ErrorClass;
 
 typedef struct Error Error;

@@ -40,6 +40,8 @@ extern KVMState *kvm_state;
 bool kvm_init(const KVMOptions *opts, Error **errp);
 void kvm_cleanup(void);
 int kvm_max_vcpus(void);
+/* kvm_init() succeeded and kvm_cleanup() has not run. */
+bool kvm_enabled(void);
 
 /* Register guest RAM [gpa, gpa + size) at @hva as memslot @slot. */
 bool kvm_set_user_memory(uint32_t slot, uint64_t gpa, uint64_t size,

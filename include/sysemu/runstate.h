@@ -50,6 +50,8 @@ bool vm_stop(RunState state);
  * guest fault (even one the main loop has not applied yet).
  */
 bool vm_start(Error **errp);
+/* At exit: pause every vCPU, state shutdown, no STOP (QEMU's way). */
+void vm_shutdown(void);
 
 /*
  * What vm_stop(RUN_STATE_FINISH_MIGRATE) found, as the migration must
@@ -67,7 +69,8 @@ bool vm_end_migration(bool completed, Error **errp);
 
 /*
  * Ask the main loop to shut down (QMP quit, SIGINT, SIGTERM): emits
- * SHUTDOWN and ends main_loop_run().  Safe from any thread.  QMP's quit
+ * SHUTDOWN (after the reply to the request that asked) and ends
+ * main_loop_run().  Safe from any thread.  QMP's quit
  * passes SHUTDOWN_CAUSE_HOST_QMP_QUIT.
  */
 void qemu_system_shutdown_request(ShutdownCause cause);

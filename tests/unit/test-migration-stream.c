@@ -470,8 +470,13 @@ static const struct {
     { "unix:/tmp/mig.sock", true, MIGRATION_URI_UNIX, NULL, NULL,
       "/tmp/mig.sock" },
     { "unix:", false },
-    { "exec:cat", false },
-    { "fd:3", false },
+    /* exec: and fd: (a getfd name, or an inherited descriptor). */
+    { "exec:cat > /tmp/saved", true, MIGRATION_URI_EXEC, NULL, NULL,
+      "cat > /tmp/saved" },
+    { "exec:", false },
+    { "fd:migrate", true, MIGRATION_URI_FD, NULL, NULL, "migrate" },
+    { "fd:3", true, MIGRATION_URI_FD, NULL, NULL, "3" },
+    { "fd:", false },
     { "", false },
 };
 
