@@ -2,8 +2,12 @@
  * The per-vCPU dirty limit on real KVM, in-process: vCPU 0 writes at full
  * speed, vCPU 1 reads.  Every rate is checked against the guest's own
  * counters (pages_written), not only against restraint's estimate.
- * Bands are generous: the machine is small and shared.
+ * The quota's accuracy is asserted at the figure we publish
+ * (docs/comparison-with-qemu.md): mean error <= 5% for 10, 50 and 200
+ * MB/s on rings of 1024 and 65536 entries, the median of 3 short runs.
  */
+#include <math.h>
+
 #include "qemu/osdep.h"
 
 #include <fcntl.h>
@@ -22,10 +26,18 @@
 #define TEST_REGION_BYTES (64 * MiB)
 #define TEST_RAM_BYTES (16 * MiB + 2 * 128 * MiB)
 #define TEST_RING_ENTRIES 4096
-/* Generous bands around a 50 MB/s limit (the issue's). */
+/*
+ * The query and cancel path, with a wide band around a 50 MB/s limit: one
+ * run on a shared host; quota-holds-within-5pct asserts the figure.
+ */
 #define TEST_QUOTA_MBPS 50
 #define TEST_BAND_LOW_MBPS 35.0
 #define TEST_BAND_HIGH_MBPS 65.0
+/* The published figure: |mean error| of a held quota, median of runs. */
+#define HOLD_MAX_ERROR 0.05
+#define HOLD_RUNS 3
+#define HOLD_SETTLE_US (G_USEC_PER_SEC)
+#define HOLD_MEASURE_US (G_USEC_PER_SEC)
 /* How long the limit runs before we measure, and the measurement. */
 #define TEST_SETTLE_US (3 * G_USEC_PER_SEC)
 #define TEST_MEASURE_US (2 * G_USEC_PER_SEC)
@@ -75,6 +87,55 @@ static void set_limit(int64_t cpu, uint64_t mbps)
     qmp_set_vcpu_dirty_limit(cpu >= 0, cpu, mbps, &err);
     vm_unlock();
     g_assert_null(err);
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* |mean error| of one short hold of @quota_mbps on vCPU 0. */
+static double hold_error(uint64_t quota_mbps)
+{
+    double mbps;
+
+    set_limit(0, quota_mbps);
+    g_usleep(HOLD_SETTLE_US);
+    mbps = guest_write_mbps(0, HOLD_MEASURE_US);
+    set_limit(0, 0);
+    /* Let the vCPU run free before the next hold starts afresh. */
+    g_usleep(G_USEC_PER_SEC / 5);
+    return fabs(mbps - quota_mbps) / quota_mbps;
+}
+
+static void test_quota_holds_within_published_error(gconstpointer data)
+{
+    static const uint64_t quotas_mbps[] = { 10, 50, 200 };
+    uint32_t ring_entries = GPOINTER_TO_UINT(data);
+
+    if (test_vm_timing_distorted()) {
+        g_test_skip("ThreadSanitizer slows the calculator and the "
+                    "throttle timers: the quota's accuracy is not "
+                    "measured in this build");
+        return;
+    }
+    vm_create(ring_entries);
+    for (size_t q = 0; q < G_N_ELEMENTS(quotas_mbps); q++) {
+        double errors[HOLD_RUNS];
+
+        for (int run = 0; run < HOLD_RUNS; run++) {
+            errors[run] = hold_error(quotas_mbps[q]);
+        }
+        qsort(errors, HOLD_RUNS, sizeof(errors[0]), compare_doubles);
+        g_test_message("ring %u, quota %" PRIu64 " MB/s: |mean error| "
+                       "%.2f%% %.2f%% %.2f%%, median %.2f%%", ring_entries,
+                       quotas_mbps[q], 100 * errors[0], 100 * errors[1],
+                       100 * errors[2], 100 * errors[HOLD_RUNS / 2]);
+        g_assert_cmpfloat(errors[HOLD_RUNS / 2], <=, HOLD_MAX_ERROR);
+    }
+    test_vm_destroy();
 }
 
 static void test_limit_holds_and_cancel_restores(void)
@@ -314,6 +375,12 @@ int main(int argc, char **argv)
     test_vm_require_kvm("the dirty limit needs real KVM");
     g_test_add_func("/dirtylimit/kvm/limit-50-holds-and-cancel-restores",
                     test_limit_holds_and_cancel_restores);
+    g_test_add_data_func("/dirtylimit/kvm/quota-holds-within-5pct/ring-1024",
+                         GUINT_TO_POINTER(1024),
+                         test_quota_holds_within_published_error);
+    g_test_add_data_func("/dirtylimit/kvm/quota-holds-within-5pct/"
+                         "ring-65536", GUINT_TO_POINTER(65536),
+                         test_quota_holds_within_published_error);
     g_test_add_func("/dirtylimit/kvm/refuses-what-it-should",
                     test_error_paths);
     g_test_add_func("/dirtylimit/kvm/needs-the-dirty-ring",
