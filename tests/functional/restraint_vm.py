@@ -321,16 +321,20 @@ class RestraintVM:
 
 
 class Checks:
-    """The verdicts of a test script: check() prints each one, and
-    exit_code() is 1 when any failed.
+    """The verdicts of a test script: check() prints each one, skip() says
+    which could not run and why; exit_code() is 1 when any failed, else
+    77 (the harness's skip) when any could not run, else 0.
 
         checks = Checks()
         checks.check(vm.is_running(), 'the VMM is up')
+        if not shutil.which('gnuplot'):
+            checks.skip('plots: gnuplot is not installed')
         sys.exit(checks.exit_code())
     """
 
     def __init__(self):
         self.failures = []
+        self.skipped = []
 
     def check(self, cond, what):
         print(('ok   ' if cond else 'FAIL ') + what, flush=True)
@@ -338,9 +342,20 @@ class Checks:
             self.failures.append(what)
         return cond
 
+    def skip(self, why):
+        print('SKIP ' + why, flush=True)
+        self.skipped.append(why)
+
     def exit_code(self):
-        print(f'{len(self.failures)} failure(s)', flush=True)
-        return 1 if self.failures else 0
+        print(f'{len(self.failures)} failure(s), {len(self.skipped)} '
+              'check(s) could not run', flush=True)
+        if self.failures:
+            return 1
+        if self.skipped:
+            print('SKIP: not every check could run: ' +
+                  '; '.join(self.skipped), flush=True)
+            return SKIP_EXIT_CODE
+        return 0
 
 
 def poll(fn, timeout=30.0, step=0.02):
