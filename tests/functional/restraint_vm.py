@@ -56,6 +56,16 @@ def require_kvm():
         sys.exit(SKIP_EXIT_CODE)
 
 
+def timing_distorted():
+    """Why timing-dependent figures cannot be asserted in this build, or
+    None: ThreadSanitizer slows every host thread several times (meson
+    passes the build's b_sanitize as $RESTRAINT_SANITIZE)."""
+    if 'thread' in os.environ.get('RESTRAINT_SANITIZE', ''):
+        return ('this is a ThreadSanitizer build, whose host threads run '
+                'several times slower')
+    return None
+
+
 class QMPError(Exception):
     """An error reply: .reply is the whole reply, .klass and .desc its parts."""
 

@@ -14,6 +14,7 @@ import threading
 import time
 
 from restraint_vm import Checks, RestraintVM, QMPError, require_kvm
+from restraint_vm import timing_distorted
 from restraint_vm import poll as poll_until
 
 CHECKS = Checks()
@@ -157,9 +158,12 @@ def test_killed_destination_fails_the_source_which_runs_on(tmp):
         time.sleep(2)
         b, t1 = src.cmd('query-migrate')['ram']['transferred'], time.monotonic()
         rate = (b - a) / (t1 - t0)
-        check(abs(rate - 8 * MIB) <= 0.05 * 8 * MIB,
-              f'max-bandwidth is honoured within 5% ({rate / MIB:.2f} MiB/s '
-              f'for 8)')
+        if timing_distorted():
+            CHECKS.skip(f'max-bandwidth within 5%: {timing_distorted()}')
+        else:
+            check(abs(rate - 8 * MIB) <= 0.05 * 8 * MIB,
+                  f'max-bandwidth is honoured within 5% '
+                  f'({rate / MIB:.2f} MiB/s for 8)')
         dst._kill()
         end = wait_status(src, TERMINAL, 30)
         check(end == 'failed', f'the source reports failed ({end})')
