@@ -39,4 +39,4 @@ demo: all
 	@RESTRAINT=$(BUILD)/restraint DEMO_OUT=$(BUILD)/demo ./scripts/demo
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
