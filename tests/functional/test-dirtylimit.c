@@ -6,12 +6,12 @@
  * (docs/comparison-with-qemu.md): mean error <= 5% for 10, 50 and 200
  * MB/s on rings of 1024 and 65536 entries, the median of 3 short runs.
  */
-#include <math.h>
-
 #include "qemu/osdep.h"
 
 #include <fcntl.h>
+#include <math.h>
 
+#include "hw/core/cpu.h"
 #include "hw/machine.h"
 #include "hw/workload.h"
 #include "qapi/qapi-commands.h"
@@ -38,6 +38,14 @@
 #define HOLD_RUNS 3
 #define HOLD_SETTLE_US (G_USEC_PER_SEC)
 #define HOLD_MEASURE_US (G_USEC_PER_SEC)
+/*
+ * A hold that falls short while vCPU 0's thread waited on a host run
+ * queue for more than this share of the window measured the host, not
+ * the limiter (which only ever slows a vCPU down): it is run again, at
+ * most HOLD_MAX_ATTEMPTS times in all per quota.
+ */
+#define HOLD_STARVED_SHARE 0.10
+#define HOLD_MAX_ATTEMPTS (3 * HOLD_RUNS)
 /* How long the limit runs before we measure, and the measurement. */
 #define TEST_SETTLE_US (3 * G_USEC_PER_SEC)
 #define TEST_MEASURE_US (2 * G_USEC_PER_SEC)
@@ -91,23 +99,46 @@ static void set_limit(int64_t cpu, uint64_t mbps)
 
 static int compare_doubles(const void *a, const void *b)
 {
-    double x = *(const double *)a, y = *(const double *)b;
+    double x = fabs(*(const double *)a), y = fabs(*(const double *)b);
 
     return (x > y) - (x < y);
 }
 
-/* |mean error| of one short hold of @quota_mbps on vCPU 0. */
-static double hold_error(uint64_t quota_mbps)
+/* Nanoseconds @cpu's thread has waited on a run queue (schedstat). */
+static uint64_t vcpu_runqueue_wait_ns(int cpu)
 {
+    pid_t tid = __atomic_load_n(&cpus_get(cpu)->thread_id, __ATOMIC_ACQUIRE);
+    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/schedstat",
+                                            (int)tid);
+    g_autofree char *text = NULL;
+    uint64_t run_ns, wait_ns;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        sscanf(text, "%" SCNu64 " %" SCNu64, &run_ns, &wait_ns) != 2) {
+        return 0;
+    }
+    return wait_ns;
+}
+
+/*
+ * The signed mean error of one short hold of @quota_mbps on vCPU 0, and
+ * the share of the window its thread spent waiting for a host CPU.
+ */
+static double hold_error(uint64_t quota_mbps, double *starved_share)
+{
+    uint64_t wait0_ns;
     double mbps;
 
     set_limit(0, quota_mbps);
     g_usleep(HOLD_SETTLE_US);
+    wait0_ns = vcpu_runqueue_wait_ns(0);
     mbps = guest_write_mbps(0, HOLD_MEASURE_US);
+    *starved_share = (double)(vcpu_runqueue_wait_ns(0) - wait0_ns) /
+                     (HOLD_MEASURE_US * 1000.0);
     set_limit(0, 0);
     /* Let the vCPU run free before the next hold starts afresh. */
     g_usleep(G_USEC_PER_SEC / 5);
-    return fabs(mbps - quota_mbps) / quota_mbps;
+    return (mbps - quota_mbps) / quota_mbps;
 }
 
 static void test_quota_holds_within_published_error(gconstpointer data)
@@ -124,16 +155,32 @@ static void test_quota_holds_within_published_error(gconstpointer data)
     vm_create(ring_entries);
     for (size_t q = 0; q < G_N_ELEMENTS(quotas_mbps); q++) {
         double errors[HOLD_RUNS];
+        int runs = 0;
 
-        for (int run = 0; run < HOLD_RUNS; run++) {
-            errors[run] = hold_error(quotas_mbps[q]);
+        for (int attempt = 0; attempt < HOLD_MAX_ATTEMPTS && runs < HOLD_RUNS;
+             attempt++) {
+            double starved, e = hold_error(quotas_mbps[q], &starved);
+
+            g_test_message("ring %u, quota %" PRIu64 " MB/s: mean error "
+                           "%+.2f%%, vCPU 0 waited for a host CPU %.0f%% "
+                           "of the window", ring_entries, quotas_mbps[q],
+                           100 * e, 100 * starved);
+            if (e < -HOLD_MAX_ERROR && starved > HOLD_STARVED_SHARE) {
+                continue;       /* the host's shortfall: hold again */
+            }
+            errors[runs++] = e;
+        }
+        if (runs < HOLD_RUNS) {
+            test_vm_destroy();
+            g_test_skip("the host kept vCPU 0 from its CPU in most holds: "
+                        "the quota's accuracy cannot be measured now");
+            return;
         }
         qsort(errors, HOLD_RUNS, sizeof(errors[0]), compare_doubles);
-        g_test_message("ring %u, quota %" PRIu64 " MB/s: |mean error| "
-                       "%.2f%% %.2f%% %.2f%%, median %.2f%%", ring_entries,
-                       quotas_mbps[q], 100 * errors[0], 100 * errors[1],
-                       100 * errors[2], 100 * errors[HOLD_RUNS / 2]);
-        g_assert_cmpfloat(errors[HOLD_RUNS / 2], <=, HOLD_MAX_ERROR);
+        g_test_message("ring %u, quota %" PRIu64 " MB/s: median |mean "
+                       "error| %.2f%%", ring_entries, quotas_mbps[q],
+                       100 * fabs(errors[HOLD_RUNS / 2]));
+        g_assert_cmpfloat(fabs(errors[HOLD_RUNS / 2]), <=, HOLD_MAX_ERROR);
     }
     test_vm_destroy();
 }
