@@ -97,6 +97,10 @@ def test_without_a_policy_it_does_not_converge(tmp):
         check(isinstance(seen, int),
               f'none: still migrating after {CONTROL_PASSES} passes '
               f'({seen}): the workload needs a policy')
+        reply = dst.qmp('x-query-ram-hash')
+        check('an incoming migration is loading guest RAM' in
+              reply.get('error', {}).get('desc', ''),
+              f'the destination refuses to hash RAM it is loading: {reply}')
         src.cmd('migrate_cancel')
         poll(lambda: src.cmd('query-migrate')['status'] in TERMINAL, 30)
 
