@@ -46,6 +46,8 @@
  */
 #define HOLD_STARVED_SHARE 0.10
 #define HOLD_MAX_ATTEMPTS (3 * HOLD_RUNS)
+#define RATES_UNDER_TSAN "ThreadSanitizer slows the calculator and the " \
+    "throttle timers: the rates a quota gives are not asserted in this build"
 /* How long the limit runs before we measure, and the measurement. */
 #define TEST_SETTLE_US (3 * G_USEC_PER_SEC)
 #define TEST_MEASURE_US (2 * G_USEC_PER_SEC)
@@ -147,9 +149,7 @@ static void test_quota_holds_within_published_error(gconstpointer data)
     uint32_t ring_entries = GPOINTER_TO_UINT(data);
 
     if (test_vm_timing_distorted()) {
-        g_test_skip("ThreadSanitizer slows the calculator and the "
-                    "throttle timers: the quota's accuracy is not "
-                    "measured in this build");
+        g_test_skip(RATES_UNDER_TSAN);
         return;
     }
     vm_create(ring_entries);
@@ -210,14 +210,19 @@ static void test_limit_holds_and_cancel_restores(void)
     g_assert_null(list->next);
     g_assert_cmpint(list->value->cpu_index, ==, 0);
     g_assert_cmpuint(list->value->limit_rate, ==, TEST_QUOTA_MBPS);
-    g_assert_cmpuint(list->value->current_rate, >=, TEST_BAND_LOW_MBPS);
-    g_assert_cmpuint(list->value->current_rate, <=, TEST_BAND_HIGH_MBPS);
-    g_assert_cmpfloat(list->value->sleep_share, >, 0);
     g_assert_cmpint(list->value->rate_age, >=, 0);
     g_assert_nonnull(strstr(hmp, "vcpu[0], limit rate 50 (MB/s), "
                                  "current rate "));
-    g_assert_cmpfloat(limited_mbps, >=, TEST_BAND_LOW_MBPS);
-    g_assert_cmpfloat(limited_mbps, <=, TEST_BAND_HIGH_MBPS);
+    if (test_vm_timing_distorted()) {
+        /* The rest of the case runs; only the rates are not asserted. */
+        g_test_skip(RATES_UNDER_TSAN);
+    } else {
+        g_assert_cmpuint(list->value->current_rate, >=, TEST_BAND_LOW_MBPS);
+        g_assert_cmpuint(list->value->current_rate, <=, TEST_BAND_HIGH_MBPS);
+        g_assert_cmpfloat(list->value->sleep_share, >, 0);
+        g_assert_cmpfloat(limited_mbps, >=, TEST_BAND_LOW_MBPS);
+        g_assert_cmpfloat(limited_mbps, <=, TEST_BAND_HIGH_MBPS);
+    }
     g_assert_true(dirtylimit_in_service());
     g_assert_true(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
 
@@ -228,7 +233,9 @@ static void test_limit_holds_and_cancel_restores(void)
     g_usleep(G_USEC_PER_SEC / 2);
     restored_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
     g_test_message("after cancel %.1f MB/s", restored_mbps);
-    g_assert_cmpfloat(restored_mbps, >=, 4 * TEST_QUOTA_MBPS);
+    if (!test_vm_timing_distorted()) {
+        g_assert_cmpfloat(restored_mbps, >=, 4 * TEST_QUOTA_MBPS);
+    }
     g_assert_false(dirtylimit_in_service());
     g_assert_false(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
     test_vm_destroy();
