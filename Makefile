@@ -57,4 +57,4 @@ libvirt-demo: all
 		PYTHONPATH=tests/functional python3 tests/functional/test_libvirt.py
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

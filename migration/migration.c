@@ -699,10 +699,10 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     info->has_total_time = true;
     info->total_time = migration_status_is_active(status) ?
                        migration_clock_ms() - s->start_ms :
-                       s->stats.total_time_ms;
+                       MIG_STAT(s, total_time_ms);
     if (status != MIGRATION_STATUS_SETUP) {
         info->has_setup_time = true;
-        info->setup_time = s->stats.setup_time_ms;
+        info->setup_time = MIG_STAT(s, setup_time_ms);
     }
     if (status == MIGRATION_STATUS_ACTIVE) {
         info->has_expected_downtime = true;
@@ -723,7 +723,7 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     }
     if (status == MIGRATION_STATUS_COMPLETED) {
         info->has_downtime = true;
-        info->downtime = s->stats.downtime_ms;
+        info->downtime = MIG_STAT(s, downtime_ms);
     }
     if (convergence_throttle_pct(&s->conv)) {
         info->has_cpu_throttle_percentage = true;

@@ -9,6 +9,7 @@
 
 #include "hw/guest-abi.h"
 #include "hw/machine.h"
+#include "migration/incoming.h"
 #include "migration/migration.h"
 #include "migration/vmstate.h"
 #include "qapi/qapi-commands.h"
@@ -291,6 +292,15 @@ RamHashInfo *qmp_x_query_ram_hash(bool has_gpa, uint64_t gpa, bool has_size,
         error_setg(errp, "x-query-ram-hash: [0x%" PRIx64 ", +0x%" PRIx64
                    ") is not a page-aligned range of guest RAM (0x%" PRIx64
                    " bytes)", gpa, size, ram_size());
+        return NULL;
+    }
+    /*
+     * The incoming thread writes guest RAM without the VM lock while
+     * active; it ends under the lock, so a status read here is stable.
+     */
+    if (migration_incoming_status() == MIGRATION_STATUS_ACTIVE) {
+        error_setg(errp, "x-query-ram-hash: an incoming migration is "
+                   "loading guest RAM; ask again once it has ended");
         return NULL;
     }
     mig_checksum_init(&ck);

@@ -27,6 +27,21 @@ void test_vm_require_kvm(const char *why)
     close(fd);
 }
 
+bool test_vm_timing_distorted(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+
 VLOptions *test_vm_options(uint64_t ram_bytes, int cpus)
 {
     VLOptions *opts = vl_options_new();

@@ -32,6 +32,7 @@
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
 #include "test-vm.h"
+#include "bench-stats.h"
 
 #define REGION_BYTES (256 * MiB)
 #define HARVEST_PERIOD_US 10000
@@ -44,29 +45,6 @@ static double window_s(void)
 
 /* Bare and restraint runs alternate this many times per mode. */
 #define ROUNDS (getenv("BENCH_QUICK") ? 1 : 5)
-
-static int median_index(const double *v)
-{
-    int rounds = ROUNDS;
-
-    for (int i = 0; i < rounds; i++) {
-        int below = 0, equal = 0;
-
-        for (int j = 0; j < rounds; j++) {
-            below += v[j] < v[i];
-            equal += v[j] == v[i];
-        }
-        if (below <= rounds / 2 && below + equal > rounds / 2) {
-            return i;
-        }
-    }
-    return 0;
-}
-
-static double median(const double *v)
-{
-    return v[median_index(v)];
-}
 
 static int64_t now_ns(void)
 {
@@ -430,17 +408,19 @@ int main(int argc, char **argv)
         kvm_cleanup();
 
         printf("dirty-log-bench: 1 vCPU, sequential writes over %llu MiB, "
-               "windows of %.0f s, median of 5 alternating rounds, harvest every %d ms\n",
-               (unsigned long long)(REGION_BYTES / MiB), window_s(),
+               "windows of %.0f s, median of %d alternating rounds, "
+               "harvest every %d ms\n",
+               (unsigned long long)(REGION_BYTES / MiB), window_s(), ROUNDS,
                HARVEST_PERIOD_US / 1000);
-        printf("%-22s %14s %14s %8s %12s %14s\n", "mode", "bare (pg/s)",
-               "restraint", "ratio", "reaper CPU", "ns/entry");
-        printf("%-22s %14s %14s %8s %12s %14s\n", "", "", "(pg/s)",
-               ">= 90%", "< 5%", "");
+        printf("%-22s %14s %14s %8s %8s %12s %14s\n", "mode", "bare (pg/s)",
+               "restraint", "spread", "ratio", "reaper CPU", "ns/entry");
+        printf("%-22s %14s %14s %8s %8s %12s %14s\n", "", "", "(pg/s)",
+               "max-min", ">= 90%", "< 5%", "");
         for (size_t i = 0; i < G_N_ELEMENTS(rings) + 1; i++) {
             uint32_t ring = i < G_N_ELEMENTS(rings) ? rings[i] : 0;
-            double bare_runs[ROUNDS], ours_runs[ROUNDS], bare;
+            double bare_runs[ROUNDS], ours_runs[ROUNDS], bare, spread;
             TrackedRun r, runs[ROUNDS];
+            BenchStats ours;
             KVMState holder = { .cpuid = cpuid };
 
             /*
@@ -454,17 +434,20 @@ int main(int argc, char **argv)
                 runs[k] = restraint_tracked(ring);
                 ours_runs[k] = runs[k].pages_per_s;
             }
-            bare = median(bare_runs);
-            r = runs[median_index(ours_runs)];
+            bare = bench_stats(bare_runs, ROUNDS).median;
+            ours = bench_stats(ours_runs, ROUNDS);
+            r = runs[ours.median_index];
+            spread = 100 * bench_spread(&ours) / MAX(ours.median, 1);
             if (ring) {
                 g_autofree char *name = g_strdup_printf("ring %u", ring);
 
-                printf("%-22s %14.0f %14.0f %7.1f%% %11.2f%% %14.0f\n", name,
-                       bare, r.pages_per_s, 100 * r.pages_per_s / bare,
-                       100 * r.reaper_share, r.harvest_ns_per_entry);
+                printf("%-22s %14.0f %14.0f %7.1f%% %7.1f%% %11.2f%% "
+                       "%14.0f\n", name, bare, r.pages_per_s, spread,
+                       100 * r.pages_per_s / bare, 100 * r.reaper_share,
+                       r.harvest_ns_per_entry);
             } else {
-                printf("%-22s %14.0f %14.0f %7.1f%% %12s %14s\n",
-                       "bitmap (GET+CLEAR)", bare, r.pages_per_s,
+                printf("%-22s %14.0f %14.0f %7.1f%% %7.1f%% %12s %14s\n",
+                       "bitmap (GET+CLEAR)", bare, r.pages_per_s, spread,
                        100 * r.pages_per_s / bare, "-", "-");
             }
         }

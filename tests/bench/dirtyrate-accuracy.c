@@ -32,6 +32,7 @@
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
 #include "test-vm.h"
+#include "bench-stats.h"
 
 #define REGION_BYTES (1024 * MiB)
 #define RING_ENTRIES 4096
@@ -50,14 +51,28 @@ typedef struct Row {
     int64_t calc_ms;
 } Row;
 
+/* Summaries for each pattern: [0] sequential, [1] random. */
 typedef struct Summary {
-    double ring_bitmap_seq_max_err;
-    double vcpu_seq_max_err;
-    double sampling_seq_1s_max_err;
-    int sampling_rows;
-    int sampling_covered;
+    double ring_bitmap_max_err[2];
+    double vcpu_max_err[2];
+    double sampling_1s_max_err[2];
+    int sampling_runs[2];
+    int sampling_covered[2];
+    double max_spread;
     double paced_min_speed;
 } Summary;
+
+/* One measurement of one mode, against the truth over its window. */
+typedef struct Measured {
+    double truth_mbps;
+    double measured_mbps;
+    double err_pct;
+    double speed_pct;           /* guest write speed during vs before */
+    bool covered;               /* page-sampling: truth in the interval */
+    double low_mbps, high_mbps;
+    double vcpu_err_pct[2];
+    double faults_mbps;
+} Measured;
 
 static bool quick(void)
 {
@@ -108,6 +123,86 @@ static const char *rate_name(uint64_t rate_mbps, char *buf, size_t len)
     return buf;
 }
 
+static Measured measure_once(const Row *row, DirtyRateMeasureMode mode)
+{
+    DirtyRateConfig cfg = {
+        .mode = mode, .calc_time_ms = row->calc_ms,
+        .sample_pages_per_gib = DIRTYRATE_DEFAULT_SAMPLE_PAGES,
+    };
+    TestVMTruth t = { .cpus = row->cpus };
+    DirtyRateResult r;
+    Error *err = NULL;
+    WorkloadSample pre0 = test_vm_sample(0), pre1;
+    double before_pps, during_pps, truth = 0;
+    Measured m = { 0 };
+
+    if (row->rate_mbps == FULL_SPEED) {
+        /*
+         * After a tracked window the pages stay write-protected until
+         * written once more: let the guest sweep its region twice so
+         * the speed before is the untracked speed.  Bounded.
+         */
+        for (int i = 0; i < SWEEP_WAIT_STEPS &&
+             test_vm_sample(0).sweeps < pre0.sweeps + 2; i++) {
+            g_usleep(SWEEP_WAIT_STEP_US);
+        }
+        pre0 = test_vm_sample(0);
+    }
+    g_usleep(PRE_WINDOW_US);
+    pre1 = test_vm_sample(0);
+    before_pps = (double)(pre1.pages_written - pre0.pages_written) *
+                 NANOSECONDS_PER_SECOND / (pre1.host_ns - pre0.host_ns);
+    if (!dirtyrate_measure(&cfg, test_vm_truth_hook, &t, &r, &err)) {
+        g_error("measure: %s", error_get_pretty(err));
+    }
+    during_pps = (double)(t.at[1][0].pages_written -
+                          t.at[0][0].pages_written) *
+                 NANOSECONDS_PER_SECOND /
+                 (t.at[1][0].host_ns - t.at[0][0].host_ns);
+    m.speed_pct = before_pps > 0 ? 100.0 * during_pps / before_pps : 0;
+    for (int i = 0; i < row->cpus; i++) {
+        truth += test_vm_truth_pages(&t, i);
+        m.vcpu_err_pct[i] = err_pct(r.vcpus[i].dirty_pages,
+                                    test_vm_truth_pages(&t, i));
+    }
+    m.measured_mbps = dirtyrate_pages_to_mbps(r.dirty_pages, r.window_ns);
+    m.truth_mbps = dirtyrate_pages_to_mbps((uint64_t)llround(truth),
+                                           r.window_ns);
+    m.err_pct = err_pct(r.dirty_pages, truth);
+    m.covered = r.dirty_pages_low <= truth && truth <= r.dirty_pages_high;
+    m.low_mbps = dirtyrate_pages_to_mbps(r.dirty_pages_low, r.window_ns);
+    m.high_mbps = dirtyrate_pages_to_mbps(r.dirty_pages_high, r.window_ns);
+    m.faults_mbps = dirtyrate_pages_to_mbps(r.write_faults, r.window_ns);
+    return m;
+}
+
+/* What a row adds to the summaries: its median run, its spread. */
+static void summarise(const Row *row, DirtyRateMeasureMode mode,
+                      const Measured *med, double spread, Summary *sum)
+{
+    int pat = row->random;
+
+    sum->max_spread = MAX(sum->max_spread, spread);
+    if (row->rate_mbps != FULL_SPEED) {
+        sum->paced_min_speed = MIN(sum->paced_min_speed, med->speed_pct);
+    }
+    if (mode == DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING) {
+        if (row->calc_ms >= 1000) {
+            sum->sampling_1s_max_err[pat] =
+                MAX(sum->sampling_1s_max_err[pat], fabs(med->err_pct));
+        }
+        return;
+    }
+    sum->ring_bitmap_max_err[pat] = MAX(sum->ring_bitmap_max_err[pat],
+                                        fabs(med->err_pct));
+    if (mode == DIRTY_RATE_MEASURE_MODE_DIRTY_RING) {
+        for (int i = 0; i < row->cpus; i++) {
+            sum->vcpu_max_err[pat] = MAX(sum->vcpu_max_err[pat],
+                                         fabs(med->vcpu_err_pct[i]));
+        }
+    }
+}
+
 static void run_row(const Row *row, Summary *sum)
 {
     static const DirtyRateMeasureMode modes[] = {
@@ -115,102 +210,48 @@ static void run_row(const Row *row, Summary *sum)
         DIRTY_RATE_MEASURE_MODE_DIRTY_RING,
         DIRTY_RATE_MEASURE_MODE_DIRTY_BITMAP,
     };
+    int runs = bench_repeats();
     char rbuf[32];
 
-    for (size_t m = 0; m < G_N_ELEMENTS(modes); m++) {
-        DirtyRateConfig cfg = {
-            .mode = modes[m], .calc_time_ms = row->calc_ms,
-            .sample_pages_per_gib = DIRTYRATE_DEFAULT_SAMPLE_PAGES,
-        };
-        TestVMTruth t = { .cpus = row->cpus };
-        DirtyRateResult r;
-        Error *err = NULL;
-        WorkloadSample pre0 = test_vm_sample(0), pre1;
-        double before_pps, during_pps, truth = 0, measured_mbps, truth_mbps;
-        double e, speed;
+    for (size_t mi = 0; mi < G_N_ELEMENTS(modes); mi++) {
+        Measured m[BENCH_MAX_REPEATS], *med;
+        double errs[BENCH_MAX_REPEATS];
         g_autofree char *extra = NULL;
+        BenchStats st;
 
-        if (row->rate_mbps == FULL_SPEED) {
-            /*
-             * After a tracked window the pages stay write-protected until
-             * written once more: let the guest sweep its region twice so
-             * the speed before is the untracked speed.  Bounded.
-             */
-            for (int i = 0; i < SWEEP_WAIT_STEPS &&
-                 test_vm_sample(0).sweeps < pre0.sweeps + 2; i++) {
-                g_usleep(SWEEP_WAIT_STEP_US);
-            }
-            pre0 = test_vm_sample(0);
-        }
-        g_usleep(PRE_WINDOW_US);
-        pre1 = test_vm_sample(0);
-        before_pps = (double)(pre1.pages_written - pre0.pages_written) *
-                     NANOSECONDS_PER_SECOND / (pre1.host_ns - pre0.host_ns);
-        if (!dirtyrate_measure(&cfg, test_vm_truth_hook, &t, &r, &err)) {
-            g_error("measure: %s", error_get_pretty(err));
-        }
-        during_pps = (double)(t.at[1][0].pages_written -
-                              t.at[0][0].pages_written) *
-                     NANOSECONDS_PER_SECOND /
-                     (t.at[1][0].host_ns - t.at[0][0].host_ns);
-        speed = before_pps > 0 ? 100.0 * during_pps / before_pps : 0;
-        for (int i = 0; i < row->cpus; i++) {
-            truth += test_vm_truth_pages(&t, i);
-        }
-        measured_mbps = dirtyrate_pages_to_mbps(r.dirty_pages, r.window_ns);
-        truth_mbps = dirtyrate_pages_to_mbps((uint64_t)llround(truth),
-                                             r.window_ns);
-        e = err_pct(r.dirty_pages, truth);
-
-        if (modes[m] == DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING) {
-            bool covered = r.dirty_pages_low <= truth &&
-                           truth <= r.dirty_pages_high;
-
-            extra = g_strdup_printf("95%%: %.0f..%.0f %s",
-                                    dirtyrate_pages_to_mbps(
-                                        r.dirty_pages_low, r.window_ns),
-                                    dirtyrate_pages_to_mbps(
-                                        r.dirty_pages_high, r.window_ns),
-                                    covered ? "covers" : "MISSES");
-            sum->sampling_rows++;
-            sum->sampling_covered += covered;
-            if (!row->random && row->calc_ms >= 1000) {
-                sum->sampling_seq_1s_max_err =
-                    MAX(sum->sampling_seq_1s_max_err, fabs(e));
-            }
-        } else {
-            if (!row->random) {
-                sum->ring_bitmap_seq_max_err =
-                    MAX(sum->ring_bitmap_seq_max_err, fabs(e));
-            }
-            if (modes[m] == DIRTY_RATE_MEASURE_MODE_DIRTY_RING) {
-                GString *s = g_string_new("vcpu err:");
-
-                for (int i = 0; i < row->cpus; i++) {
-                    double ve = err_pct(r.vcpus[i].dirty_pages,
-                                        test_vm_truth_pages(&t, i));
-
-                    g_string_append_printf(s, " %+.1f%%", ve);
-                    if (!row->random) {
-                        sum->vcpu_seq_max_err = MAX(sum->vcpu_seq_max_err,
-                                                    fabs(ve));
-                    }
-                }
-                g_string_append_printf(s, "; faults %.0f MB/s",
-                                       dirtyrate_pages_to_mbps(
-                                           r.write_faults, r.window_ns));
-                extra = g_string_free(s, false);
+        for (int k = 0; k < runs; k++) {
+            m[k] = measure_once(row, modes[mi]);
+            errs[k] = m[k].err_pct;
+            if (modes[mi] == DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING) {
+                sum->sampling_runs[row->random]++;
+                sum->sampling_covered[row->random] += m[k].covered;
             }
         }
-        if (row->rate_mbps != FULL_SPEED) {
-            sum->paced_min_speed = MIN(sum->paced_min_speed, speed);
+        st = bench_stats(errs, runs);
+        med = &m[st.median_index];
+        summarise(row, modes[mi], med, bench_spread(&st), sum);
+        if (modes[mi] == DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING) {
+            extra = g_strdup_printf("95%%: %.0f..%.0f %s", med->low_mbps,
+                                    med->high_mbps,
+                                    med->covered ? "covers" : "MISSES");
+        } else if (modes[mi] == DIRTY_RATE_MEASURE_MODE_DIRTY_RING) {
+            GString *str = g_string_new("vcpu err:");
+
+            for (int i = 0; i < row->cpus; i++) {
+                g_string_append_printf(str, " %+.1f%%",
+                                       med->vcpu_err_pct[i]);
+            }
+            g_string_append_printf(str, "; faults %.0f MB/s",
+                                   med->faults_mbps);
+            extra = g_string_free(str, false);
         }
-        printf("%4d %6s %-6s %6" PRId64 "  %-13s %9.1f %9.1f %+7.2f%% %6.1f%%"
-               "  %s\n", row->cpus, rate_name(row->rate_mbps, rbuf,
-                                               sizeof(rbuf)),
+        printf("%4d %6s %-6s %6" PRId64 "  %-13s %9.1f %9.1f %+7.2f%% "
+               "%6.2f%% %6.1f%%  %s\n", row->cpus,
+               rate_name(row->rate_mbps, rbuf, sizeof(rbuf)),
                row->random ? "random" : "seq", row->calc_ms,
-               DirtyRateMeasureMode_str(modes[m]), truth_mbps, measured_mbps,
-               e, speed, extra ? extra : "");
+               DirtyRateMeasureMode_str(modes[mi]), med->truth_mbps,
+               med->measured_mbps, med->err_pct, bench_spread(&st),
+               med->speed_pct, extra ? extra : "");
         fflush(stdout);
     }
 }
@@ -232,10 +273,11 @@ static void accuracy_table(void)
     Summary sum = { .paced_min_speed = 1e9 };
 
     printf("table 1: measured vs ground truth (distinct pages in the window)"
-           "; dirty ring %u entries, %" PRIu64 " MiB region per vCPU\n",
-           RING_ENTRIES, REGION_BYTES / MiB);
+           "; dirty ring %u entries, %" PRIu64 " MiB region per vCPU; each "
+           "row the median of %d runs, spread = max - min of the error\n",
+           RING_ENTRIES, REGION_BYTES / MiB, bench_repeats());
     printf("cpus target pattern calc_ms mode          truth_MB/s meas_MB/s"
-           "    error  speed   extra\n");
+           "    error  spread  speed   extra\n");
     for (int cpus = 1; cpus <= max_cpus; cpus++) {
         for (size_t ri = 0; ri < nr_rates; ri++) {
             for (int pat = 0; pat < nr_patterns; pat++) {
@@ -249,16 +291,21 @@ static void accuracy_table(void)
             }
         }
     }
-    printf("summary: dirty-ring and dirty-bitmap, sequential: max |error| "
-           "%.2f%%\n", sum.ring_bitmap_seq_max_err);
-    printf("summary: dirty-ring per-vCPU, sequential: max |error| %.2f%%\n",
-           sum.vcpu_seq_max_err);
-    printf("summary: page-sampling, sequential, calc-time >= 1 s: max "
-           "|error| %.2f%%\n", sum.sampling_seq_1s_max_err);
-    printf("summary: page-sampling 95%% interval covers the truth in %d of "
-           "%d runs (%.0f%%)\n", sum.sampling_covered, sum.sampling_rows,
-           sum.sampling_rows ? 100.0 * sum.sampling_covered /
-                               sum.sampling_rows : 0.0);
+    for (int pat = 0; pat < nr_patterns; pat++) {
+        const char *name = pat ? "random" : "sequential";
+
+        printf("summary, %s: dirty-ring and dirty-bitmap max |error| "
+               "%.2f%%; dirty-ring per vCPU max |error| %.2f%%\n", name,
+               sum.ring_bitmap_max_err[pat], sum.vcpu_max_err[pat]);
+        printf("summary, %s: page-sampling at calc-time >= 1 s max |error| "
+               "%.2f%%; its 95%% interval covers the truth in %d of %d "
+               "runs (%.0f%%)\n", name, sum.sampling_1s_max_err[pat],
+               sum.sampling_covered[pat], sum.sampling_runs[pat],
+               sum.sampling_runs[pat] ? 100.0 * sum.sampling_covered[pat] /
+                                        sum.sampling_runs[pat] : 0.0);
+    }
+    printf("summary: largest spread of a row's error over its runs %.2f "
+           "points\n", sum.max_spread);
     printf("summary: paced guests kept >= %.1f%% of their write speed "
            "while measured\n", sum.paced_min_speed);
 }

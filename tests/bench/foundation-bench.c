@@ -20,6 +20,7 @@
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
 #include "test-vm.h"
+#include "bench-stats.h"
 
 #define REGION_BYTES (256 * MiB)
 #define WINDOW_US (500 * 1000)
@@ -68,20 +69,12 @@ static double host_window_pages_per_s(uint8_t *mem, struct rs_ctl *ctl)
     return n / ((t1 - t0) / 1e9);
 }
 
-static int cmp_double(const void *a, const void *b);
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof(v[0]), cmp_double);
-    return v[n / 2];
-}
-
 /*
  * Guest and host windows alternate (the guest paused while the host loop
  * runs), so that whatever else the machine does falls on both; the
  * medians of WINDOWS windows are compared.
  */
-static void guest_vs_host(double *guest, double *host)
+static void guest_vs_host(BenchStats *guest, BenchStats *host)
 {
     WorkloadConfig wl = { RS_WL_WRITE, RS_PAT_SEQ, REGION_BYTES, 0 };
     uint8_t *mem = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
@@ -117,8 +110,8 @@ static void guest_vs_host(double *guest, double *host)
     }
     test_vm_destroy();
     munmap(mem, REGION_BYTES);
-    *guest = median(g, WINDOWS);
-    *host = median(h, WINDOWS);
+    *guest = bench_stats(g, WINDOWS);
+    *host = bench_stats(h, WINDOWS);
 }
 
 static void startup_4g(double *init_ms, double *first_iter_ms)
@@ -212,13 +205,19 @@ static bool rss_of_idle_vm(const char *binary, long *rss_kb, long *anon_kb)
 int main(int argc, char **argv)
 {
     const char *binary = getenv("RESTRAINT");
-    double host, guest, init_ms, run_ms, kmin, kmed, kp90, kmax;
+    double init_runs_ms[BENCH_MAX_REPEATS], run_runs_ms[BENCH_MAX_REPEATS];
+    double kmin, kmed, kp90, kmax;
+    BenchStats host, guest, init_ms, run_ms;
     long rss_kb = -1, anon_kb = -1;
     int lost;
 
     test_vm_require_kvm("the benchmark runs real VMs");
     guest_vs_host(&guest, &host);
-    startup_4g(&init_ms, &run_ms);
+    for (int k = 0; k < bench_repeats(); k++) {
+        startup_4g(&init_runs_ms[k], &run_runs_ms[k]);
+    }
+    init_ms = bench_stats(init_runs_ms, bench_repeats());
+    run_ms = bench_stats(run_runs_ms, bench_repeats());
     kick_latency(&kmin, &kmed, &kp90, &kmax, &lost);
     if (binary) {
         rss_of_idle_vm(binary, &rss_kb, &anon_kb);
@@ -226,17 +225,24 @@ int main(int argc, char **argv)
 
     printf("\nfoundation-bench (1 vCPU, sequential writes over 256 MiB, "
            "dirty tracking off)\n");
-    printf("%-44s %14s %10s\n", "measure", "value", "target");
-    printf("%-44s %11.1f M/s %10s\n", "host loop, pages written per second",
-           host / 1e6, "");
-    printf("%-44s %11.1f M/s %10s\n", "guest `write`, pages written per second",
-           guest / 1e6, "");
-    printf("%-44s %13.1f%% %10s\n", "guest / host", 100.0 * guest / host,
-           ">= 90%");
-    printf("%-44s %11.1f ms %10s\n", "-m 4G: KVM init to vCPUs started",
-           init_ms, "");
-    printf("%-44s %11.1f ms %10s\n", "-m 4G: KVM init to first guest iteration",
-           run_ms, "< 100 ms");
+    printf("(medians of %d windows or %d runs; spread = max - min)\n",
+           WINDOWS, bench_repeats());
+    printf("%-44s %14s %10s %12s\n", "measure", "value", "target",
+           "spread");
+    printf("%-44s %11.1f M/s %10s %8.1f M/s\n",
+           "host loop, pages written per second", host.median / 1e6, "",
+           bench_spread(&host) / 1e6);
+    printf("%-44s %11.1f M/s %10s %8.1f M/s\n",
+           "guest `write`, pages written per second", guest.median / 1e6, "",
+           bench_spread(&guest) / 1e6);
+    printf("%-44s %13.1f%% %10s\n", "guest / host",
+           100.0 * guest.median / host.median, ">= 90%");
+    printf("%-44s %11.1f ms %10s %9.1f ms\n",
+           "-m 4G: KVM init to vCPUs started", init_ms.median, "",
+           bench_spread(&init_ms));
+    printf("%-44s %11.1f ms %10s %9.1f ms\n",
+           "-m 4G: KVM init to first guest iteration", run_ms.median,
+           "< 100 ms", bench_spread(&run_ms));
     printf("%-44s %11.1f us %10s\n", "kick to KVM_RUN exit, median", kmed,
            "< 100 us");
     printf("%-44s %6.1f/%.1f/%.1f us %3s\n", "  min / p90 / max", kmin, kp90,

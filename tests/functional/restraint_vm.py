@@ -56,6 +56,16 @@ def require_kvm():
         sys.exit(SKIP_EXIT_CODE)
 
 
+def timing_distorted():
+    """Why timing-dependent figures cannot be asserted in this build, or
+    None: ThreadSanitizer slows every host thread several times (meson
+    passes the build's b_sanitize as $RESTRAINT_SANITIZE)."""
+    if 'thread' in os.environ.get('RESTRAINT_SANITIZE', ''):
+        return ('this is a ThreadSanitizer build, whose host threads run '
+                'several times slower')
+    return None
+
+
 class QMPError(Exception):
     """An error reply: .reply is the whole reply, .klass and .desc its parts."""
 
@@ -321,16 +331,20 @@ class RestraintVM:
 
 
 class Checks:
-    """The verdicts of a test script: check() prints each one, and
-    exit_code() is 1 when any failed.
+    """The verdicts of a test script: check() prints each one, skip() says
+    which could not run and why; exit_code() is 1 when any failed, else
+    77 (the harness's skip) when any could not run, else 0.
 
         checks = Checks()
         checks.check(vm.is_running(), 'the VMM is up')
+        if not shutil.which('gnuplot'):
+            checks.skip('plots: gnuplot is not installed')
         sys.exit(checks.exit_code())
     """
 
     def __init__(self):
         self.failures = []
+        self.skipped = []
 
     def check(self, cond, what):
         print(('ok   ' if cond else 'FAIL ') + what, flush=True)
@@ -338,9 +352,20 @@ class Checks:
             self.failures.append(what)
         return cond
 
+    def skip(self, why):
+        print('SKIP ' + why, flush=True)
+        self.skipped.append(why)
+
     def exit_code(self):
-        print(f'{len(self.failures)} failure(s)', flush=True)
-        return 1 if self.failures else 0
+        print(f'{len(self.failures)} failure(s), {len(self.skipped)} '
+              'check(s) could not run', flush=True)
+        if self.failures:
+            return 1
+        if self.skipped:
+            print('SKIP: not every check could run: ' +
+                  '; '.join(self.skipped), flush=True)
+            return SKIP_EXIT_CODE
+        return 0
 
 
 def poll(fn, timeout=30.0, step=0.02):

@@ -2,12 +2,16 @@
  * The per-vCPU dirty limit on real KVM, in-process: vCPU 0 writes at full
  * speed, vCPU 1 reads.  Every rate is checked against the guest's own
  * counters (pages_written), not only against restraint's estimate.
- * Bands are generous: the machine is small and shared.
+ * The quota's accuracy is asserted at the figure we publish
+ * (docs/comparison-with-qemu.md): mean error <= 5% for 10, 50 and 200
+ * MB/s on rings of 1024 and 65536 entries, the median of 3 short runs.
  */
 #include "qemu/osdep.h"
 
 #include <fcntl.h>
+#include <math.h>
 
+#include "hw/core/cpu.h"
 #include "hw/machine.h"
 #include "hw/workload.h"
 #include "qapi/qapi-commands.h"
@@ -22,10 +26,28 @@
 #define TEST_REGION_BYTES (64 * MiB)
 #define TEST_RAM_BYTES (16 * MiB + 2 * 128 * MiB)
 #define TEST_RING_ENTRIES 4096
-/* Generous bands around a 50 MB/s limit (the issue's). */
+/*
+ * The query and cancel path, with a wide band around a 50 MB/s limit: one
+ * run on a shared host; quota-holds-within-5pct asserts the figure.
+ */
 #define TEST_QUOTA_MBPS 50
 #define TEST_BAND_LOW_MBPS 35.0
 #define TEST_BAND_HIGH_MBPS 65.0
+/* The published figure: |mean error| of a held quota, median of runs. */
+#define HOLD_MAX_ERROR 0.05
+#define HOLD_RUNS 3
+#define HOLD_SETTLE_US (G_USEC_PER_SEC)
+#define HOLD_MEASURE_US (G_USEC_PER_SEC)
+/*
+ * A hold that falls short while vCPU 0's thread waited on a host run
+ * queue for more than this share of the window measured the host, not
+ * the limiter (which only ever slows a vCPU down): it is run again, at
+ * most HOLD_MAX_ATTEMPTS times in all per quota.
+ */
+#define HOLD_STARVED_SHARE 0.10
+#define HOLD_MAX_ATTEMPTS (3 * HOLD_RUNS)
+#define RATES_UNDER_TSAN "ThreadSanitizer slows the calculator and the " \
+    "throttle timers: the rates a quota gives are not asserted in this build"
 /* How long the limit runs before we measure, and the measurement. */
 #define TEST_SETTLE_US (3 * G_USEC_PER_SEC)
 #define TEST_MEASURE_US (2 * G_USEC_PER_SEC)
@@ -229,6 +251,92 @@ static void set_limit(int64_t cpu, uint64_t mbps)
     g_assert_null(err);
 }
 
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = fabs(*(const double *)a), y = fabs(*(const double *)b);
+
+    return (x > y) - (x < y);
+}
+
+/* Nanoseconds @cpu's thread has waited on a run queue (schedstat). */
+static uint64_t vcpu_runqueue_wait_ns(int cpu)
+{
+    pid_t tid = __atomic_load_n(&cpus_get(cpu)->thread_id, __ATOMIC_ACQUIRE);
+    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/schedstat",
+                                            (int)tid);
+    g_autofree char *text = NULL;
+    uint64_t run_ns, wait_ns;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        sscanf(text, "%" SCNu64 " %" SCNu64, &run_ns, &wait_ns) != 2) {
+        return 0;
+    }
+    return wait_ns;
+}
+
+/*
+ * The signed mean error of one short hold of @quota_mbps on vCPU 0, and
+ * the share of the window its thread spent waiting for a host CPU.
+ */
+static double hold_error(uint64_t quota_mbps, double *starved_share)
+{
+    uint64_t wait0_ns;
+    double mbps;
+
+    set_limit(0, quota_mbps);
+    g_usleep(HOLD_SETTLE_US);
+    wait0_ns = vcpu_runqueue_wait_ns(0);
+    mbps = guest_write_mbps(0, HOLD_MEASURE_US);
+    *starved_share = (double)(vcpu_runqueue_wait_ns(0) - wait0_ns) /
+                     (HOLD_MEASURE_US * 1000.0);
+    set_limit(0, 0);
+    /* Let the vCPU run free before the next hold starts afresh. */
+    g_usleep(G_USEC_PER_SEC / 5);
+    return (mbps - quota_mbps) / quota_mbps;
+}
+
+static void test_quota_holds_within_published_error(gconstpointer data)
+{
+    static const uint64_t quotas_mbps[] = { 10, 50, 200 };
+    uint32_t ring_entries = GPOINTER_TO_UINT(data);
+
+    if (test_vm_timing_distorted()) {
+        g_test_skip(RATES_UNDER_TSAN);
+        return;
+    }
+    vm_create(ring_entries);
+    for (size_t q = 0; q < G_N_ELEMENTS(quotas_mbps); q++) {
+        double errors[HOLD_RUNS];
+        int runs = 0;
+
+        for (int attempt = 0; attempt < HOLD_MAX_ATTEMPTS && runs < HOLD_RUNS;
+             attempt++) {
+            double starved, e = hold_error(quotas_mbps[q], &starved);
+
+            g_test_message("ring %u, quota %" PRIu64 " MB/s: mean error "
+                           "%+.2f%%, vCPU 0 waited for a host CPU %.0f%% "
+                           "of the window", ring_entries, quotas_mbps[q],
+                           100 * e, 100 * starved);
+            if (e < -HOLD_MAX_ERROR && starved > HOLD_STARVED_SHARE) {
+                continue;       /* the host's shortfall: hold again */
+            }
+            errors[runs++] = e;
+        }
+        if (runs < HOLD_RUNS) {
+            test_vm_destroy();
+            g_test_skip("the host kept vCPU 0 from its CPU in most holds: "
+                        "the quota's accuracy cannot be measured now");
+            return;
+        }
+        qsort(errors, HOLD_RUNS, sizeof(errors[0]), compare_doubles);
+        g_test_message("ring %u, quota %" PRIu64 " MB/s: median |mean "
+                       "error| %.2f%%", ring_entries, quotas_mbps[q],
+                       100 * fabs(errors[HOLD_RUNS / 2]));
+        g_assert_cmpfloat(fabs(errors[HOLD_RUNS / 2]), <=, HOLD_MAX_ERROR);
+    }
+    test_vm_destroy();
+}
+
 static void test_limit_holds_and_cancel_restores(void)
 {
     g_autoptr(DirtyLimitInfoList) list = NULL;
@@ -254,14 +362,19 @@ static void test_limit_holds_and_cancel_restores(void)
     g_assert_null(list->next);
     g_assert_cmpint(list->value->cpu_index, ==, 0);
     g_assert_cmpuint(list->value->limit_rate, ==, TEST_QUOTA_MBPS);
-    g_assert_cmpuint(list->value->current_rate, >=, TEST_BAND_LOW_MBPS);
-    g_assert_cmpuint(list->value->current_rate, <=, TEST_BAND_HIGH_MBPS);
-    g_assert_cmpfloat(list->value->sleep_share, >, 0);
     g_assert_cmpint(list->value->rate_age, >=, 0);
     g_assert_nonnull(strstr(hmp, "vcpu[0], limit rate 50 (MB/s), "
                                  "current rate "));
-    g_assert_cmpfloat(limited_mbps, >=, TEST_BAND_LOW_MBPS);
-    g_assert_cmpfloat(limited_mbps, <=, TEST_BAND_HIGH_MBPS);
+    if (test_vm_timing_distorted()) {
+        /* The rest of the case runs; only the rates are not asserted. */
+        g_test_skip(RATES_UNDER_TSAN);
+    } else {
+        g_assert_cmpuint(list->value->current_rate, >=, TEST_BAND_LOW_MBPS);
+        g_assert_cmpuint(list->value->current_rate, <=, TEST_BAND_HIGH_MBPS);
+        g_assert_cmpfloat(list->value->sleep_share, >, 0);
+        g_assert_cmpfloat(limited_mbps, >=, TEST_BAND_LOW_MBPS);
+        g_assert_cmpfloat(limited_mbps, <=, TEST_BAND_HIGH_MBPS);
+    }
     g_assert_true(dirtylimit_in_service());
     g_assert_true(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
 
@@ -272,7 +385,9 @@ static void test_limit_holds_and_cancel_restores(void)
     g_usleep(G_USEC_PER_SEC / 2);
     restored_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
     g_test_message("after cancel %.1f MB/s", restored_mbps);
-    g_assert_cmpfloat(restored_mbps, >=, 4 * TEST_QUOTA_MBPS);
+    if (!test_vm_timing_distorted()) {
+        g_assert_cmpfloat(restored_mbps, >=, 4 * TEST_QUOTA_MBPS);
+    }
     g_assert_false(dirtylimit_in_service());
     g_assert_false(memory_global_dirty_tracking() & GLOBAL_DIRTY_LIMIT);
     test_vm_destroy();
@@ -625,6 +740,12 @@ int main(int argc, char **argv)
     test_vm_require_kvm("the dirty limit needs real KVM");
     g_test_add_func("/dirtylimit/kvm/limit-50-holds-and-cancel-restores",
                     test_limit_holds_and_cancel_restores);
+    g_test_add_data_func("/dirtylimit/kvm/quota-holds-within-5pct/ring-1024",
+                         GUINT_TO_POINTER(1024),
+                         test_quota_holds_within_published_error);
+    g_test_add_data_func("/dirtylimit/kvm/quota-holds-within-5pct/"
+                         "ring-65536", GUINT_TO_POINTER(65536),
+                         test_quota_holds_within_published_error);
     g_test_add_func("/dirtylimit/kvm/refuses-what-it-should",
                     test_error_paths);
     g_test_add_func("/dirtylimit/kvm/needs-the-dirty-ring",

@@ -1,7 +1,10 @@
 /*
  * Dirty-rate measurement on real KVM, in-process:
- *  - every mode reports, within a generous band (25%), the distinct pages
- *    the guest's own counters say it wrote in the same window;
+ *  - every mode reports the distinct pages the guest's own counters say
+ *    it wrote in the same window: dirty-ring and dirty-bitmap within 3%
+ *    (docs/comparison-with-qemu.md's figure), page-sampling within 10%;
+ *  - page-sampling's 95% interval covers the truth in at least 80% of
+ *    20 runs;
  *  - the dirty-ring mode counts a re-dirtied page once, and reports the
  *    raw write-fault rate apart;
  *  - every calc-dirty-rate error answers with QEMU's words;
@@ -28,8 +31,21 @@
 
 #define TEST_SLICE_BYTES (128 * MiB)
 #define TEST_RAM_BYTES(cpus) (16 * MiB + (cpus) * TEST_SLICE_BYTES)
-#define TEST_BAND 0.25              /* the generous band */
+/* Exact modes on paced sequential writes: the figure we publish. */
+#define TEST_EXACT_BAND 0.03
+/* Page-sampling's point estimate at the largest sample. */
+#define TEST_SAMPLING_BAND 0.10
 #define TEST_WINDOW_MS 500
+/* Page-sampling's interval: at least 16 of 20 runs cover the truth. */
+#define COVERAGE_RUNS 20
+#define COVERAGE_MIN_COVERED 16
+#define COVERAGE_WINDOW_MS 200
+/*
+ * Page-sampling hashes its pages at each edge of the window: under
+ * ThreadSanitizer that takes long enough to blur the edges.
+ */
+#define SAMPLING_UNDER_TSAN "ThreadSanitizer slows page-sampling's hashing " \
+    "at the window's edges: its accuracy is not measured in this build"
 #define TEST_SEED 20261122
 #define UNDISTURBED_ROUNDS 12
 
@@ -63,33 +79,35 @@ static void wait_writing(int cpus)
     }
     g_error("the guest never started writing");
 }
-
-
-
-
 static void assert_within_band(const char *what, double measured,
-                               double truth)
+                               double truth, double band)
 {
-    g_test_message("%s: measured %.0f pages, ground truth %.0f (%+.1f%%)",
+    g_test_message("%s: measured %.0f pages, ground truth %.0f (%+.2f%%)",
                    what, measured, truth,
                    truth ? 100 * (measured - truth) / truth : 0.0);
     g_assert_cmpfloat(truth, >, 0);
-    g_assert_cmpfloat(measured, >=, truth * (1 - TEST_BAND));
-    g_assert_cmpfloat(measured, <=, truth * (1 + TEST_BAND));
+    g_assert_cmpfloat(measured, >=, truth * (1 - band));
+    g_assert_cmpfloat(measured, <=, truth * (1 + band));
 }
 
 typedef struct ModeCase {
     const char *name;
     uint32_t ring_entries;
     DirtyRateMeasureMode mode;
+    double band;
 } ModeCase;
 
 static const ModeCase mode_cases[] = {
-    { "page-sampling/ring", 4096, DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING },
-    { "dirty-ring/ring", 4096, DIRTY_RATE_MEASURE_MODE_DIRTY_RING },
-    { "dirty-bitmap/ring", 4096, DIRTY_RATE_MEASURE_MODE_DIRTY_BITMAP },
-    { "page-sampling/bitmap", 0, DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING },
-    { "dirty-bitmap/bitmap", 0, DIRTY_RATE_MEASURE_MODE_DIRTY_BITMAP },
+    { "page-sampling/ring", 4096, DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING,
+      TEST_SAMPLING_BAND },
+    { "dirty-ring/ring", 4096, DIRTY_RATE_MEASURE_MODE_DIRTY_RING,
+      TEST_EXACT_BAND },
+    { "dirty-bitmap/ring", 4096, DIRTY_RATE_MEASURE_MODE_DIRTY_BITMAP,
+      TEST_EXACT_BAND },
+    { "page-sampling/bitmap", 0, DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING,
+      TEST_SAMPLING_BAND },
+    { "dirty-bitmap/bitmap", 0, DIRTY_RATE_MEASURE_MODE_DIRTY_BITMAP,
+      TEST_EXACT_BAND },
 };
 
 /* Two vCPUs writing sequentially at different paced rates. */
@@ -110,6 +128,11 @@ static void test_mode_matches_ground_truth(gconstpointer data)
     Error *err = NULL;
     double total = 0;
 
+    if (c->mode == DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING &&
+        test_vm_timing_distorted()) {
+        g_test_skip(SAMPLING_UNDER_TSAN);
+        return;
+    }
     vm_create(c->ring_entries, 2, steady_workloads);
     wait_writing(2);
     if (!dirtyrate_measure(&cfg, test_vm_truth_hook, &t, &r, &err)) {
@@ -118,21 +141,20 @@ static void test_mode_matches_ground_truth(gconstpointer data)
     for (int i = 0; i < 2; i++) {
         total += test_vm_truth_pages(&t, i);
     }
-    assert_within_band(c->name, r.dirty_pages, total);
+    assert_within_band(c->name, r.dirty_pages, total, c->band);
     g_assert_cmpint(r.window_ns, >=, TEST_WINDOW_MS * 1000000LL);
-    if (c->mode == DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING) {
-        g_assert_cmpuint(r.dirty_pages_low, <=, r.dirty_pages);
-        g_assert_cmpuint(r.dirty_pages_high, >=, r.dirty_pages);
-    }
     if (c->mode == DIRTY_RATE_MEASURE_MODE_DIRTY_RING) {
         g_assert_cmpint(r.nr_vcpus, ==, 2);
         for (int i = 0; i < 2; i++) {
             g_autofree char *what = g_strdup_printf("%s vcpu %d", c->name, i);
+            g_autofree char *faults = g_strdup_printf("%s write faults",
+                                                      what);
 
             assert_within_band(what, r.vcpus[i].dirty_pages,
-                               test_vm_truth_pages(&t, i));
-            g_assert_cmpuint(r.vcpus[i].write_faults, >=,
-                             r.vcpus[i].dirty_pages);
+                               test_vm_truth_pages(&t, i), c->band);
+            /* A sequential writer stores each page once per window. */
+            assert_within_band(faults, r.vcpus[i].write_faults,
+                               test_vm_truth_pages(&t, i), c->band);
         }
     }
     /* Our tracking user is gone; nobody else's was started. */
@@ -164,11 +186,47 @@ static void test_ring_counts_a_redirtied_page_once(void)
     g_test_message("distinct %" PRIu64 " pages, write faults %" PRIu64
                    ", stores %" PRIu64, r.dirty_pages, r.write_faults,
                    t.at[1][0].pages_written - t.at[0][0].pages_written);
-    g_assert_cmpuint(r.dirty_pages, <=, region_pages);
-    g_assert_cmpuint(r.dirty_pages, >=, region_pages * (1 - TEST_BAND));
-    g_assert_cmpuint(r.vcpus[0].dirty_pages, ==, r.dirty_pages);
+    /* Every page of the region was rewritten ~25 times: all of it. */
+    g_assert_cmpuint(r.dirty_pages, ==, region_pages);
     /* The raw ring figure counts every rewrite after a harvest. */
     g_assert_cmpuint(r.write_faults, >, 4 * r.dirty_pages);
+    test_vm_destroy();
+}
+
+/* Seeded coverage of page-sampling's 95% interval, paced sequential. */
+static void test_sampling_interval_covers_the_truth(void)
+{
+    DirtyRateConfig cfg = {
+        .mode = DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING,
+        .calc_time_ms = COVERAGE_WINDOW_MS,
+        .sample_pages_per_gib = DIRTYRATE_DEFAULT_SAMPLE_PAGES,
+    };
+    int covered = 0;
+
+    if (test_vm_timing_distorted()) {
+        g_test_skip(SAMPLING_UNDER_TSAN);
+        return;
+    }
+    vm_create(0, 2, steady_workloads);
+    wait_writing(2);
+    for (int run = 0; run < COVERAGE_RUNS; run++) {
+        TestVMTruth t = { .cpus = 2 };
+        DirtyRateResult r;
+        Error *err = NULL;
+        double truth;
+
+        if (!dirtyrate_measure(&cfg, test_vm_truth_hook, &t, &r, &err)) {
+            g_error("measure: %s", error_get_pretty(err));
+        }
+        truth = test_vm_truth_pages(&t, 0) + test_vm_truth_pages(&t, 1);
+        covered += r.dirty_pages_low <= truth && truth <= r.dirty_pages_high;
+        g_test_message("run %d: truth %.0f, estimate %" PRIu64 " in [%"
+                       PRIu64 ", %" PRIu64 "]", run, truth, r.dirty_pages,
+                       r.dirty_pages_low, r.dirty_pages_high);
+    }
+    g_test_message("the interval covered the truth in %d of %d runs",
+                   covered, COVERAGE_RUNS);
+    g_assert_cmpint(covered, >=, COVERAGE_MIN_COVERED);
     test_vm_destroy();
 }
 
@@ -431,6 +489,8 @@ int main(int argc, char **argv)
         g_test_add_data_func(path, &mode_cases[i],
                              test_mode_matches_ground_truth);
     }
+    g_test_add_func("/dirtyrate/page-sampling-interval-covers-the-truth",
+                    test_sampling_interval_covers_the_truth);
     g_test_add_func("/dirtyrate/dirty-ring-counts-a-redirtied-page-once",
                     test_ring_counts_a_redirtied_page_once);
     g_test_add_func("/dirtyrate/every-error-answers-in-qemu-words",

@@ -36,8 +36,8 @@ def main():
         check(re.search(r'^dirty-ring\s+\d+', r.stdout, re.M) is not None,
               'act 1 prints a dirty-ring measurement')
         if not shutil.which('gnuplot'):
-            print('SKIP PNG checks: gnuplot is not installed (Debian '
-                  'package gnuplot-nox, scripts/install-deps)', flush=True)
+            CHECKS.skip('PNG checks: gnuplot is not installed (Debian '
+                        'package gnuplot-nox, scripts/install-deps)')
         else:
             pngs = [line.strip() for line in r.stdout.splitlines()
                     if line.strip().endswith('.png')]

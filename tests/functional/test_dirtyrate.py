@@ -1,7 +1,8 @@
 """calc-dirty-rate / query-dirty-rate and their HMP commands as a user
 sees them: each mode within 25% of the guest's own counters (read over
-QMP with x-query-workload around the window), QEMU's shapes, errors and
-HMP lines."""
+QMP with x-query-workload around the window, so the edges are loose; the
+published 3% is asserted in test-dirtyrate.c, whose truth is read at the
+window's very edges), QEMU's shapes, errors and HMP lines."""
 
 import re
 import sys
@@ -62,11 +63,17 @@ def test_modes_against_ground_truth():
                           for i, t in enumerate(per_cpu)),
                       f'dirty-ring per vCPU {v} vs ground truth '
                       f'{[round(t) for t in per_cpu]}')
-                check(r['x-write-fault-rate'] >= r['dirty-rate'] - 1,
-                      'dirty-ring: write-fault rate reported apart')
+                # Sequential writers store each page once per window.
+                faults = r['x-write-fault-rate']
+                check(abs(faults - truth) <= BAND * truth,
+                      f'dirty-ring: write-fault rate {faults} MB/s reported '
+                      f'apart, vs ground truth {truth:.0f} MB/s')
             if mode == 'page-sampling':
-                check(r['x-dirty-rate-low'] <= rate <= r['x-dirty-rate-high'],
-                      'page-sampling: the estimate lies in its interval')
+                low, high = r['x-dirty-rate-low'], r['x-dirty-rate-high']
+                check(low <= truth * (1 + BAND) and
+                      high >= truth * (1 - BAND) and low < high,
+                      f'page-sampling: the interval [{low}, {high}] meets '
+                      f'the ground truth {truth:.0f} MB/s')
                 check(r['sample-pages'] == 512, 'default sample-pages 512')
             else:
                 check(r['sample-pages'] == 0, f'{mode}: sample-pages 0')

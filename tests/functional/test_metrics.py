@@ -123,8 +123,8 @@ def test_scrape_has_every_family_and_the_rates_agree(vm, port):
 def test_promtool_accepts_the_output(vm, port):
     promtool = shutil.which('promtool')
     if not promtool:
-        print('SKIP promtool check: promtool is not installed (Debian '
-              'package prometheus, scripts/install-deps)', flush=True)
+        CHECKS.skip('promtool check: promtool is not installed (Debian '
+                    'package prometheus, scripts/install-deps)')
         return
     text = scrape(port)[2]
     r = subprocess.run([promtool, 'check', 'metrics'], input=text,
@@ -170,8 +170,8 @@ def test_silent_and_too_many_clients_do_not_block(vm, port):
 def test_a_real_prometheus_scrapes_it(vm, port):
     prometheus = shutil.which('prometheus')
     if not prometheus:
-        print('SKIP Prometheus scrape: prometheus is not installed (Debian '
-              'package prometheus, scripts/install-deps)', flush=True)
+        CHECKS.skip('Prometheus scrape: prometheus is not installed '
+                    '(Debian package prometheus, scripts/install-deps)')
         return
     web_port = free_tcp_port()
     with tempfile.TemporaryDirectory(prefix='restraint-prom-') as tmp:
@@ -205,8 +205,7 @@ def test_a_real_prometheus_scrapes_it(vm, port):
             if result == 'exited':
                 with open(os.path.join(tmp, 'prometheus.log')) as f:
                     tail = f.read()[-2000:]
-                print(f'SKIP Prometheus scrape: the server exited:\n{tail}',
-                      flush=True)
+                CHECKS.skip(f'Prometheus scrape: the server exited:\n{tail}')
                 return
             check(bool(result) and len(result) == 2,
                   f'Prometheus scraped both vCPUs: {result}')

@@ -14,6 +14,7 @@ import threading
 import time
 
 from restraint_vm import Checks, RestraintVM, QMPError, require_kvm
+from restraint_vm import timing_distorted
 from restraint_vm import poll as poll_until
 
 CHECKS = Checks()
@@ -157,9 +158,12 @@ def test_killed_destination_fails_the_source_which_runs_on(tmp):
         time.sleep(2)
         b, t1 = src.cmd('query-migrate')['ram']['transferred'], time.monotonic()
         rate = (b - a) / (t1 - t0)
-        check(abs(rate - 8 * MIB) <= 0.05 * 8 * MIB,
-              f'max-bandwidth is honoured within 5% ({rate / MIB:.2f} MiB/s '
-              f'for 8)')
+        if timing_distorted():
+            CHECKS.skip(f'max-bandwidth within 5%: {timing_distorted()}')
+        else:
+            check(abs(rate - 8 * MIB) <= 0.05 * 8 * MIB,
+                  f'max-bandwidth is honoured within 5% '
+                  f'({rate / MIB:.2f} MiB/s for 8)')
         dst._kill()
         end = wait_status(src, TERMINAL, 30)
         check(end == 'failed', f'the source reports failed ({end})')
@@ -247,9 +251,11 @@ def test_cancel_in_every_phase_leaves_the_source_running(tmp):
                   'cancel in pre-switchover: cancelled')
             check(runstate(src) == 'running', 'and the source runs again')
             set_caps(src, pause_before_switchover=False)
-        # device: a destination that takes the stream and never confirms
+        # device: a destination that takes the stream and never confirms;
+        # a long downtime-limit reaches it however slow the host (TSan)
         path = os.path.join(tmp, 'c4.sock')
         fake_destination(path, ack=False)
+        src.cmd('migrate-set-parameters', downtime_limit=10000)
         src.cmd('migrate', uri='unix:' + path)
         check(wait_status(src, ('device',) + TERMINAL) == 'device',
               'a silent destination holds the source in device')

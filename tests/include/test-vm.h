@@ -15,6 +15,13 @@
 /* Exit 77 (the harness's skip) with @why when /dev/kvm is unusable. */
 void test_vm_require_kvm(const char *why);
 
+/*
+ * True when this process runs under a sanitizer that slows host threads
+ * several times (ThreadSanitizer): a test of a timing-dependent figure
+ * then calls g_test_skip() with the reason instead of asserting it.
+ */
+bool test_vm_timing_distorted(void);
+
 /* Options with @ram_bytes, @cpus and every vCPU idle; fill in the rest. */
 VLOptions *test_vm_options(uint64_t ram_bytes, int cpus);
 /* The same vCPU workload on each vCPU. */

@@ -239,14 +239,14 @@ static void test_new_vcpu_list_resets_the_baseline(void)
 
 typedef struct ListenerCount {
     int calls;                  /* (atomic) */
-    GThread *seen_on;
+    GThread *seen_on;           /* (atomic) */
 } ListenerCount;
 
 static void count_listener(void *opaque)
 {
     ListenerCount *c = opaque;
 
-    c->seen_on = g_thread_self();
+    __atomic_store_n(&c->seen_on, g_thread_self(), __ATOMIC_RELAXED);
     __atomic_fetch_add(&c->calls, 1, __ATOMIC_RELAXED);
 }
 
@@ -277,7 +277,8 @@ static void test_thread_is_refcounted_and_calls_listeners(void)
     g_assert_true(dirtyrate_stat_start(NULL));
     g_assert_true(dirtyrate_stat_start(NULL));
     g_assert_true(poll_until_calls(&c, 3));
-    g_assert_true(c.seen_on != g_thread_self());
+    g_assert_true(__atomic_load_n(&c.seen_on, __ATOMIC_RELAXED) !=
+                  g_thread_self());
     g_assert_true(dirtyrate_stat_get(0, &st));
 
     dirtyrate_stat_stop();                  /* one user left */
