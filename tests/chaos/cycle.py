@@ -1,0 +1,366 @@
+"""One chaos cycle: a migration from the long-lived source to a fresh
+destination under a scenario's clients and fault, then the checks of
+its outcome, a retry after a failure, and the throttle check."""
+
+import os
+import random
+import threading
+import time
+
+from restraint_vm import QMPError, poll
+from clients import ChaosClient
+from faults import CutProxy, DST_ADDR, SilentPeer
+from invariants import TERMINAL
+from vms import ChaosVM, STAMP_CPU, WRITER_CPU
+
+CANCEL_WAIT_S = 20.0        # a cancelled migration ends within this
+RETRY_S = 60.0              # a failed destination accepts again within
+SETTLE_S = 5.0              # a state the checks wait for
+THROTTLE_GONE_S = 1.0       # throttles are lifted within this
+FULL_SPEED_SHARE = 0.25     # of the writer's rate before the migration
+HASH_CHUNK = 1 << 20
+PAGE = 4096
+
+
+def writer_rate(vm, window_s=0.3):
+    a, t0 = vm.written(), time.monotonic()
+    time.sleep(window_s)
+    return (vm.written() - a) / (time.monotonic() - t0)
+
+
+def differing_pages(src, dst, deep_chunks=8):
+    """Pages whose contents differ: chunk hashes, then page hashes in
+    the first @deep_chunks differing chunks (whole chunks after)."""
+    def h(vm, gpa, size):
+        return vm.cmd('x-query-ram-hash', gpa=gpa, size=size)['hash']
+    size = src.cmd('x-query-ram-hash')['size']
+    bad, deep = 0, 0
+    for gpa in range(0, size, HASH_CHUNK):
+        n = min(HASH_CHUNK, size - gpa)
+        if h(src, gpa, n) == h(dst, gpa, n):
+            continue
+        if deep < deep_chunks:
+            deep += 1
+            bad += sum(h(src, p, PAGE) != h(dst, p, PAGE)
+                       for p in range(gpa, gpa + n, PAGE))
+        else:
+            bad += n // PAGE
+    return bad
+
+
+class Cycle:
+    def __init__(self, run, sc):
+        self.run = run
+        self.sc = sc
+        self.tally = run.tally
+        self.src = run.source
+        self.dst = None
+        self.proxy = None
+        self.silent = None
+        self.clients = []
+        self.shared = {}
+        self.tmp = run.tmpdir
+
+    # -- setting up
+    def launch_dest(self, netns=None):
+        extra = ['-incoming', 'defer'] + (['-S'] if self.sc.dest_S else [])
+        dst = ChaosVM('dest', self.tally, f'dst{self.sc.cycle}', extra,
+                      netns=netns, binary=self.run.binary)
+        dst.launch()
+        dst.set_caps(events=True)
+        return dst
+
+    def listen(self, dst, tag):
+        path = os.path.join(self.tmp, f'{tag}-{self.sc.cycle}.sock')
+        self.dst_uri = 'unix:' + path
+        dst.cmd('migrate-incoming', uri=self.dst_uri)
+        return path
+
+    def prepare(self):
+        """Destination and path for the scenario; the source's URI."""
+        sc, link = self.sc, self.run.link
+        if sc.fault == 'netem' and not (link and link.impair(sc.rng)):
+            self.tally.skip_fault(self.run.link_skip or
+                                  'netem: tc cannot shape the veth link')
+            sc.fault = 'none'
+        if sc.fault == 'netem':
+            self.dst = self.launch_dest(netns=link.dst)
+            port = 4400 + sc.cycle % 1000
+            self.dst_uri = f'tcp:{DST_ADDR}:{port}'
+            self.dst.cmd('migrate-incoming', uri=self.dst_uri)
+            self.proxy = CutProxy((DST_ADDR, port), netns=link.src)
+            return self.proxy.uri
+        self.dst = self.launch_dest()
+        if sc.fault == 'cut':
+            port = self.run.free_port()
+            self.dst_uri = f'tcp:127.0.0.1:{port}'
+            self.dst.cmd('migrate-incoming', uri=self.dst_uri)
+            self.proxy = CutProxy(('127.0.0.1', port))
+            return self.proxy.uri
+        path = self.listen(self.dst, 'in')
+        if sc.fault == 'silent-conn':
+            self.silent = SilentPeer(path)
+            self.silent.connect()
+            return 'unix:' + path
+        if sc.fault == 'silent-dest':
+            self.silent = SilentPeer(os.path.join(self.tmp, f'silent-'
+                                                  f'{sc.cycle}.sock'),
+                                     drain=sc.rng.random() < 0.7)
+            return self.silent.listen()
+        return 'unix:' + path
+
+    def configure_source(self, max_bandwidth, pause_before_switchover):
+        sc, src = self.sc, self.src
+        src.set_caps(events=True, auto_converge=sc.policy == 'auto-converge',
+                     dirty_limit=sc.policy == 'dirty-limit',
+                     x_adaptive_converge=sc.policy == 'x-adaptive-converge',
+                     pause_before_switchover=pause_before_switchover)
+        src.cmd('migrate-set-parameters', max_bandwidth=max_bandwidth,
+                downtime_limit=300, vcpu_dirty_limit=50,
+                x_vcpu_dirty_limit_period=1000, max_cpu_throttle=99,
+                cpu_throttle_initial=20, cpu_throttle_increment=10,
+                throttle_trigger_threshold=50)
+
+    def start_clients(self):
+        sc = self.sc
+        seeds = iter(sc.client_seeds)
+        for kind in sc.clients:
+            self.clients.append(ChaosClient(self.src, kind,
+                                            random.Random(next(seeds)),
+                                            self.tally, self.shared))
+        for _ in range(sc.dest_clients):
+            self.clients.append(ChaosClient(self.dst, 'dest',
+                                            random.Random(next(seeds)),
+                                            self.tally, self.shared))
+        for c in self.clients:
+            c.start()
+
+    def stop_clients(self):
+        for c in self.clients:
+            c.stop()
+        for c in self.clients:
+            c.join(30)
+            if c.is_alive():
+                self.tally.violation(f'client {c.name} did not finish its '
+                                     'command', 'hangs')
+        self.clients = []
+
+    # -- the fault
+    def inject(self, done):
+        sc = self.sc
+        if done.wait(sc.fault_delay_s):
+            return
+        fault, dst = sc.fault, self.dst
+        if fault in ('none', 'netem', 'silent-dest', 'silent-conn',
+                     'cancel'):
+            if fault != 'none':
+                self.tally.fault(fault)
+            return
+        self.tally.fault(fault)
+        if fault == 'kill-dest':
+            dst.kill9()
+        elif fault == 'stop-dest':
+            dst.freeze()
+            done.wait(sc.freeze_s)
+            dst.thaw()
+        elif fault == 'cut':
+            self.proxy.cut()
+        elif fault == 'quit-dest':
+            self.quit(dst)
+        elif fault == 'quit-source':
+            self.quit(self.src)
+
+    @staticmethod
+    def quit(vm):
+        """quit on a connection of its own (the driver's is busy)."""
+        vm.expected_exit = True
+        try:
+            client = vm.connect()
+            client.cmd('quit')
+            client.close()
+        except (OSError, ConnectionError, TimeoutError, QMPError):
+            pass
+
+    # -- the cycle
+    def migrate(self, uri, deadline_s):
+        """Start a migration and see it end; its final status."""
+        src = self.src
+        src.cmd('migrate', uri=uri)
+        end = src.wait_status(TERMINAL, deadline_s)
+        if end:
+            return end
+        src.cmd('migrate_cancel')
+        end = src.wait_status(TERMINAL, CANCEL_WAIT_S)
+        if not end:
+            self.tally.violation(f'source: migration stuck in '
+                                 f'{src.status()} {CANCEL_WAIT_S:.0f} s '
+                                 'after migrate_cancel', 'hangs')
+        return end
+
+    def run_cycle(self):
+        sc, src = self.sc, self.src
+        if src.runstate() != 'running':
+            src.cmd('cont')
+        self.baseline = writer_rate(src)
+        uri = self.prepare()
+        self.configure_source(sc.max_bandwidth, sc.pause_before_switchover)
+        if sc.paused_source:
+            src.cmd('stop')
+        self.start_clients()
+        done = threading.Event()
+        injector = threading.Thread(target=self.inject, args=(done,),
+                                    daemon=True)
+        injector.start()
+        try:
+            end = self.migrate(uri, sc.deadline_s)
+        finally:
+            done.set()
+            injector.join(10)
+            self.stop_clients()
+            self.dst.thaw()
+            if self.proxy:
+                self.proxy.close()
+            if self.run.link:
+                self.run.link.clear()
+        if self.src.expected_exit:
+            return 'source quit'
+        self.count(end)
+        if end == 'completed':
+            self.check_completed(None if sc.stopcont else
+                                ('paused' if sc.paused_source else 'running'))
+        elif end:
+            self.check_source_runs_on()
+            self.retry()
+        self.check_no_throttle()
+        return end
+
+    def count(self, end):
+        row = {'completed': 'migrations completed',
+               'cancelled': 'migrations cancelled'}.get(end,
+                                                        'migrations failed')
+        self.tally.add(row)
+
+    def check_source_runs_on(self):
+        src, sc = self.src, self.sc
+        state = src.runstate()
+        if state in ('finish-migrate', 'postmigrate'):
+            self.tally.violation(f'source left in {state} after its '
+                                 f'migration ended {src.status()}')
+            return
+        if not sc.stopcont and not sc.paused_source and state != 'running':
+            self.tally.violation(f'source is {state} after a failed '
+                                 'migration; it was running')
+        if state == 'paused':
+            src.cmd('cont')
+        if not poll(lambda: src.moving(), SETTLE_S):
+            self.tally.violation(f'the source guest does not run after '
+                                 f'a failed migration ({src.runstate()})')
+
+    def retry(self):
+        """After a failure the same destination (if alive) or a new one
+        takes a clean migration."""
+        self.tally.add('retries')
+        dst = self.dst
+        if self.silent and self.sc.fault == 'silent-dest':
+            self.silent.close()
+            self.silent = None
+        if dst.crashed() is not None or dst.expected_exit or dst.netns:
+            self.run.end_dest(dst)
+            self.dst = dst = self.launch_dest()
+        deadline = time.monotonic() + RETRY_S
+        attempt, end = 0, None
+        self.configure_source(0, False)
+        while time.monotonic() < deadline:
+            attempt += 1
+            status = dst.status()
+            if status == 'active':
+                time.sleep(0.5)     # still busy with what failed
+                continue
+            if status in ('none', 'failed'):
+                self.listen(dst, f'retry{attempt}')
+            end = self.migrate(self.dst_uri, self.sc.deadline_s)
+            if end == 'completed':
+                break
+            self.check_source_runs_on()
+        if end != 'completed':
+            why = self.src.cmd('query-migrate').get('error-desc', '')
+            self.tally.violation(f'no retry succeeded within {RETRY_S:.0f} s '
+                                 f'({attempt} attempts; destination '
+                                 f'{dst.status()}, source says {why!r})')
+            return
+        self.check_completed('running')
+
+    def check_completed(self, source_state):
+        """@source_state: the source's run state at switchover, None
+        when stop/cont clients made it unknowable."""
+        src, dst, sc = self.src, self.dst, self.sc
+        if poll(lambda: dst.status() == 'completed', SETTLE_S) is False:
+            self.tally.violation(f'source completed but the destination '
+                                 f'says {dst.status()}')
+        resumed = src.log.resumed_after_completion()
+        if not resumed:
+            if src.runstate() != 'postmigrate':
+                self.tally.violation(f'source is {src.runstate()} after '
+                                     'a completed migration')
+            if src.moving():
+                self.tally.violation('source vCPUs still run after a '
+                                     'completed migration (status '
+                                     f'{src.runstate()})')
+        tampered = self.shared.get('dest-cont-accepted')
+        if sc.dest_S and not tampered and not resumed:
+            lost = differing_pages(src, dst)
+            if lost:
+                self.tally.add('pages lost', lost)
+                self.tally.violation(f'{lost} pages of the destination '
+                                     'differ from the source at switchover')
+        want = 'paused' if sc.dest_S else source_state
+        if want and not tampered and \
+                not poll(lambda: dst.runstate() == want, SETTLE_S):
+            self.tally.violation(f'destination is {dst.runstate()} after '
+                                 f'the migration, not {want} (source '
+                                 f"{source_state or '?'}, -S "
+                                 f'{sc.dest_S})')
+        if dst.runstate() == 'running':
+            dst.cmd('stop')
+        stamp = dst.cmd('x-check-stamp', cpu_index=STAMP_CPU)
+        if stamp['bad-pages']:
+            self.tally.add('pages lost', stamp['bad-pages'])
+            self.tally.violation(f'stamp pages wrong on the destination: '
+                                 f'{stamp}')
+        self.run.end_dest(dst)
+        self.dst = None
+        src.cmd('cont')
+
+    def check_no_throttle(self):
+        src = self.src
+        src.cmd('cancel-vcpu-dirty-limit')
+
+        def lifted():
+            info = src.cmd('query-migrate')
+            return not src.cmd('query-vcpu-dirty-limit') and \
+                not info.get('cpu-throttle-percentage')
+        if not poll(lifted, THROTTLE_GONE_S):
+            self.tally.violation(
+                f"throttle left behind: limits "
+                f"{src.cmd('query-vcpu-dirty-limit')}, cpu-throttle "
+                f"{src.cmd('query-migrate').get('cpu-throttle-percentage')}")
+        want = FULL_SPEED_SHARE * self.baseline
+        rates = []
+        for _ in range(3):
+            rates.append(writer_rate(src))
+            if rates[-1] >= want:
+                return
+        self.tally.violation(f'the writer vCPU {WRITER_CPU} runs at '
+                             f'{max(rates):.0f} pages/s after the migration, '
+                             f'{self.baseline:.0f} before')
+
+    def cleanup(self):
+        for c in self.clients:
+            c.stop()
+        if self.proxy:
+            self.proxy.close()
+        if self.silent:
+            self.silent.close()
+        if self.dst:
+            self.run.end_dest(self.dst)
+            self.dst = None

@@ -1,0 +1,245 @@
+"""Faults the chaos driver injects into a migration's path.
+
+CutProxy: a TCP proxy on loopback between the source and the
+destination whose connections can be cut in the middle of the stream.
+SilentPeer: a listener that accepts and never answers (draining what it
+gets or not reading at all), and a connection that never speaks.
+NetnsLink: two network namespaces the driver creates, joined by a veth
+pair, whose link tc degrades (netem loss/delay/reorder; where the
+kernel has no netem, tbf's queue limit drops and delays instead).
+"""
+
+import ctypes
+import os
+import shutil
+import socket
+import subprocess
+import threading
+
+CLONE_NEWNET = 0x40000000
+PUMP_BYTES = 1 << 16
+SRC_ADDR, DST_ADDR = '169.254.79.1', '169.254.79.2'
+
+
+def enter_netns(name):
+    """Move the calling thread (only it) into network namespace @name."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f'/run/netns/{name}', os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f'setns {name}: {os.strerror(err)}')
+    finally:
+        os.close(fd)
+
+
+def _pump(src, dst):
+    try:
+        while True:
+            data = src.recv(PUMP_BYTES)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class CutProxy:
+    """127.0.0.1:port -> @upstream (a (host, port) pair, made from
+    namespace @netns when given); cut() closes every connection."""
+
+    def __init__(self, upstream, netns=None):
+        self.upstream = upstream
+        self.netns = netns
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(('127.0.0.1', 0))
+        self.srv.listen(4)
+        self.port = self.srv.getsockname()[1]
+        self.lock = threading.Lock()
+        self.conns = []
+        self.errors = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def uri(self):
+        return f'tcp:127.0.0.1:{self.port}'
+
+    def _accept(self):
+        while True:
+            try:
+                down, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connect, args=(down,),
+                             daemon=True).start()
+
+    def _connect(self, down):
+        try:
+            if self.netns:
+                enter_netns(self.netns)     # this short-lived thread only
+            up = socket.create_connection(self.upstream, timeout=10)
+            up.settimeout(None)
+        except OSError as e:
+            self.errors.append(str(e))
+            down.close()
+            return
+        with self.lock:
+            self.conns += [down, up]
+        threading.Thread(target=_pump, args=(down, up), daemon=True).start()
+        _pump(up, down)
+
+    def cut(self):
+        """Close every connection at once, in both directions."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             b'\x01\x00\x00\x00\x00\x00\x00\x00')
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        return len(conns)
+
+    def close(self):
+        self.srv.close()
+        self.cut()
+
+
+class SilentPeer:
+    """A destination that accepts and never answers (listen=True), or a
+    connection to a real destination that never speaks."""
+
+    def __init__(self, path, drain=True):
+        self.path = path
+        self.drain = drain
+        self.socks = []
+        self.srv = None
+
+    def listen(self):
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(self.path)
+        self.srv.listen(4)
+        threading.Thread(target=self._accept, daemon=True).start()
+        return 'unix:' + self.path
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            self.socks.append(conn)
+            if self.drain:
+                threading.Thread(target=self._read, args=(conn,),
+                                 daemon=True).start()
+
+    @staticmethod
+    def _read(conn):
+        try:
+            while conn.recv(PUMP_BYTES):
+                pass
+        except OSError:
+            pass
+
+    def connect(self):
+        """Open a connection to @path and say nothing on it."""
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(self.path)
+        self.socks.append(s)
+
+    def close(self):
+        if self.srv:
+            self.srv.close()
+        for s in self.socks:
+            s.close()
+        self.socks = []
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def sh(*args):
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+
+class NetnsLink:
+    """Namespaces src and dst joined by veth; impair() degrades it."""
+
+    def __init__(self):
+        tag = str(os.getpid())
+        self.src, self.dst = f'rc-src-{tag}', f'rc-dst-{tag}'
+        self.vsrc, self.vdst = f'rcv{tag}a'[:15], f'rcv{tag}b'[:15]
+        self.netem = False
+        self.impaired = False
+
+    def up(self):
+        """None when the link is up, else why it cannot be."""
+        if os.geteuid() != 0 or not shutil.which('ip') or \
+                not shutil.which('tc'):
+            return 'the netns fault needs root, ip and tc (iproute2)'
+        steps = [
+            ['ip', 'netns', 'add', self.src],
+            ['ip', 'netns', 'add', self.dst],
+            ['ip', 'link', 'add', self.vsrc, 'type', 'veth',
+             'peer', 'name', self.vdst],
+            ['ip', 'link', 'set', self.vsrc, 'netns', self.src],
+            ['ip', 'link', 'set', self.vdst, 'netns', self.dst],
+            ['ip', '-n', self.src, 'addr', 'add', SRC_ADDR + '/30',
+             'dev', self.vsrc],
+            ['ip', '-n', self.dst, 'addr', 'add', DST_ADDR + '/30',
+             'dev', self.vdst],
+            ['ip', '-n', self.src, 'link', 'set', self.vsrc, 'up'],
+            ['ip', '-n', self.dst, 'link', 'set', self.vdst, 'up'],
+            ['ip', '-n', self.dst, 'link', 'set', 'lo', 'up'],
+        ]
+        for step in steps:
+            r = sh(*step)
+            if r.returncode != 0:
+                self.down()
+                return f'cannot build the netns link: {" ".join(step)}: ' \
+                       f'{r.stderr.strip()}'
+        probe = sh('tc', '-n', self.src, 'qdisc', 'add', 'dev', self.vsrc,
+                   'root', 'netem', 'delay', '1ms')
+        self.netem = probe.returncode == 0
+        sh('tc', '-n', self.src, 'qdisc', 'del', 'dev', self.vsrc, 'root')
+        return None
+
+    def impair(self, rng):
+        """Degrade both directions; return what was applied."""
+        if self.netem:
+            spec = ['netem', 'delay', f'{rng.randint(1, 30)}ms',
+                    f'{rng.randint(0, 10)}ms',
+                    'loss', f'{rng.choice([0.1, 0.5, 1, 3])}%',
+                    'reorder', f'{rng.choice([0, 5, 25])}%', '50%']
+        else:
+            # tbf drops what exceeds its queue and delays the rest.
+            spec = ['tbf', 'rate', f'{rng.choice([20, 50, 100])}mbit',
+                    'burst', f'{rng.choice([8, 32])}kb',
+                    'limit', f'{rng.choice([16, 64, 256])}kb']
+        for ns, dev in ((self.src, self.vsrc), (self.dst, self.vdst)):
+            r = sh('tc', '-n', ns, 'qdisc', 'replace', 'dev', dev, 'root',
+                   *spec)
+            if r.returncode != 0:
+                return None
+        self.impaired = True
+        return ' '.join(spec)
+
+    def clear(self):
+        if self.impaired:
+            for ns, dev in ((self.src, self.vsrc), (self.dst, self.vdst)):
+                sh('tc', '-n', ns, 'qdisc', 'del', 'dev', dev, 'root')
+            self.impaired = False
+
+    def down(self):
+        sh('ip', 'netns', 'del', self.src)
+        sh('ip', 'netns', 'del', self.dst)
