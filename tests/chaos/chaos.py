@@ -118,9 +118,11 @@ def one_cycle(run, seed, index):
         end = cycle.run_cycle()
         print(f'cycle {index}: {end}', flush=True)
     except Hang as e:
+        print(f'cycle {index}: {e}', flush=True)
         tally.violation(str(e), 'hangs')
         src.expected_exit = True    # restart it
     except (OSError, ConnectionError, ValueError) as e:
+        print(f'cycle {index}: {e!r}', flush=True)
         for vm in (src, cycle.dst):
             if vm is not None and vm.crashed() is not None:
                 run.crash(vm, f'died ({e})')
@@ -160,6 +162,7 @@ def main():
         run = Run(binary, tally, tmp)
         if run.link_skip:
             print(f'chaos: {run.link_skip}', flush=True)
+            tally.skips.add(run.link_skip)
         try:
             start = time.monotonic()
             index = args.only_cycle or 0

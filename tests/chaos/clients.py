@@ -140,10 +140,15 @@ KINDS = {
 }
 
 
+# The longest pause between two commands of a client, s: stop/cont in
+# a tight loop, to land inside the switchover.
+PAUSE_S = {'stopcont': 0.005, 'continue': 0.01}
+
+
 class ChaosClient(threading.Thread):
     """One QMP connection issuing random @kind commands to @vm."""
 
-    def __init__(self, vm, kind, rng, tally, shared, pause_s=0.05):
+    def __init__(self, vm, kind, rng, tally, shared):
         super().__init__(daemon=True, name=f'chaos-{vm.name}-{kind}')
         self.vm = vm
         self.role = vm.role
@@ -151,7 +156,7 @@ class ChaosClient(threading.Thread):
         self.rng = rng
         self.tally = tally
         self.shared = shared
-        self.pause_s = pause_s
+        self.pause_s = PAUSE_S.get(kind, 0.05)
         self.halt = threading.Event()
         self.client = None
         self.dead = False

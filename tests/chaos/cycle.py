@@ -271,11 +271,11 @@ class Cycle:
         attempt, end = 0, None
         self.configure_source(0, False)
         while time.monotonic() < deadline:
-            attempt += 1
             status = dst.status()
             if status == 'active':
                 time.sleep(0.5)     # still busy with what failed
                 continue
+            attempt += 1
             if status in ('none', 'failed'):
                 self.listen(dst, f'retry{attempt}')
             end = self.migrate(self.dst_uri, self.sc.deadline_s)

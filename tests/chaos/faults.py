@@ -223,7 +223,7 @@ class NetnsLink:
                     'reorder', f'{rng.choice([0, 5, 25])}%', '50%']
         else:
             # tbf drops what exceeds its queue and delays the rest.
-            spec = ['tbf', 'rate', f'{rng.choice([20, 50, 100])}mbit',
+            spec = ['tbf', 'rate', f'{rng.choice([100, 200, 400])}mbit',
                     'burst', f'{rng.choice([8, 32])}kb',
                     'limit', f'{rng.choice([16, 64, 256])}kb']
         for ns, dev in ((self.src, self.vsrc), (self.dst, self.vdst)):
