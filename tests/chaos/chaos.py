@@ -14,6 +14,7 @@ commands); replay a failure with the seed it printed.
 import argparse
 import os
 import random
+import signal
 import socket
 import sys
 import tempfile
@@ -68,11 +69,13 @@ class Run:
 
     def end(self, vm):
         """Stop @vm; a crash or an unclean exit is a violation."""
+        if vm.proc is None:
+            return                  # ended already
         code = vm.crashed()
         if code is not None:
             self.crash(vm, f'exited with {code} unasked')
         killed = vm.proc is not None and vm.expected_exit and \
-            vm.proc.poll() is not None and vm.proc.returncode < 0
+            vm.proc.poll() == -signal.SIGKILL
         code = vm.stop()
         if code not in (0, None) and not killed:
             self.crash(vm, f'exit code {code} at quit')

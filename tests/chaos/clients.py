@@ -15,6 +15,7 @@ from restraint_vm import QMPClient
 from vms import CMD_TIMEOUT_S
 
 POLICIES = ('auto-converge', 'dirty-limit', 'x-adaptive-converge')
+RUNNING = ('setup', 'active', 'pre-switchover', 'device')
 
 
 def caps(**states):
@@ -84,7 +85,18 @@ def op_set_policy(c, rng):
 
 
 def op_cancel(c, rng):
-    c.call('migrate_cancel')
+    """migrate_cancel takes effect at once: when it returns, the status
+    is cancelling or final, never still running (a lost cancel)."""
+    def status():
+        reply = c.call('query-migrate')
+        return reply and reply.get('return', {}).get('status')
+    before = status()
+    reply = c.call('migrate_cancel')
+    after = status()
+    if before in RUNNING and reply and 'return' in reply and \
+            after in RUNNING:
+        c.tally.violation(f'{c.vm.name}: migrate_cancel returned but the '
+                          f'migration is still {after}')
 
 
 def op_continue(c, rng):

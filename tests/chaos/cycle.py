@@ -4,12 +4,14 @@ its outcome, a retry after a failure, and the throttle check."""
 
 import os
 import random
+import signal
 import threading
 import time
 
 from restraint_vm import QMPError, poll
 from clients import ChaosClient
-from faults import CutProxy, DST_ADDR, SilentPeer
+from faults import CutProxy, DST_ADDR, SilentPeer, StalledListener
+from faults import signal_thread, thread_ids
 from invariants import TERMINAL
 from vms import ChaosVM, STAMP_CPU, WRITER_CPU
 
@@ -102,6 +104,9 @@ class Cycle:
             self.silent = SilentPeer(path)
             self.silent.connect()
             return 'unix:' + path
+        if sc.fault == 'term-connecting':
+            self.silent = StalledListener()
+            return self.silent.uri
         if sc.fault == 'silent-dest':
             self.silent = SilentPeer(os.path.join(self.tmp, f'silent-'
                                                   f'{sc.cycle}.sock'),
@@ -169,6 +174,20 @@ class Cycle:
             self.quit(dst)
         elif fault == 'quit-source':
             self.quit(self.src)
+        elif fault == 'term-connecting':
+            self.terminate_migration_thread()
+
+    def terminate_migration_thread(self):
+        """SIGTERM delivered to the migration thread, as the kernel may
+        deliver a process's SIGTERM to any thread that does not block
+        it; restraint must then quit cleanly."""
+        src = self.src
+        tids = poll(lambda: thread_ids(src.pid, 'migration'), 5)
+        src.expected_exit = True
+        if tids:
+            signal_thread(src.pid, tids[0], signal.SIGTERM)
+        else:
+            src.signal(signal.SIGTERM)
 
     @staticmethod
     def quit(vm):

@@ -13,8 +13,9 @@ import ctypes
 import os
 import shutil
 import socket
-import subprocess
 import threading
+
+from netns_link import netns_down, sh, veth_pair_up
 
 CLONE_NEWNET = 0x40000000
 PUMP_BYTES = 1 << 16
@@ -168,8 +169,52 @@ class SilentPeer:
             pass
 
 
-def sh(*args):
-    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+class StalledListener:
+    """A TCP listener whose accept queue is full: a connect to it stays
+    in progress (its SYN is dropped) until the connector gives up."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(('127.0.0.1', 0))
+        self.srv.listen(0)
+        self.port = self.srv.getsockname()[1]
+        self.fillers = []
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(('127.0.0.1', self.port))
+            except BlockingIOError:
+                pass
+            self.fillers.append(s)
+
+    @property
+    def uri(self):
+        return f'tcp:127.0.0.1:{self.port}'
+
+    def close(self):
+        for s in self.fillers + [self.srv]:
+            s.close()
+
+
+def thread_ids(pid, name):
+    """The ids of process @pid's threads called @name."""
+    tids = []
+    try:
+        for tid in os.listdir(f'/proc/{pid}/task'):
+            with open(f'/proc/{pid}/task/{tid}/comm') as f:
+                if f.read().strip() == name:
+                    tids.append(int(tid))
+    except OSError:
+        pass
+    return tids
+
+
+def signal_thread(pid, tid, sig):
+    """tgkill(2): @sig to thread @tid of process @pid only."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys_tgkill = 234            # x86-64
+    return libc.syscall(sys_tgkill, pid, tid, sig) == 0
 
 
 class NetnsLink:
@@ -187,27 +232,11 @@ class NetnsLink:
         if os.geteuid() != 0 or not shutil.which('ip') or \
                 not shutil.which('tc'):
             return 'the netns fault needs root, ip and tc (iproute2)'
-        steps = [
-            ['ip', 'netns', 'add', self.src],
-            ['ip', 'netns', 'add', self.dst],
-            ['ip', 'link', 'add', self.vsrc, 'type', 'veth',
-             'peer', 'name', self.vdst],
-            ['ip', 'link', 'set', self.vsrc, 'netns', self.src],
-            ['ip', 'link', 'set', self.vdst, 'netns', self.dst],
-            ['ip', '-n', self.src, 'addr', 'add', SRC_ADDR + '/30',
-             'dev', self.vsrc],
-            ['ip', '-n', self.dst, 'addr', 'add', DST_ADDR + '/30',
-             'dev', self.vdst],
-            ['ip', '-n', self.src, 'link', 'set', self.vsrc, 'up'],
-            ['ip', '-n', self.dst, 'link', 'set', self.vdst, 'up'],
-            ['ip', '-n', self.dst, 'link', 'set', 'lo', 'up'],
-        ]
-        for step in steps:
-            r = sh(*step)
-            if r.returncode != 0:
-                self.down()
-                return f'cannot build the netns link: {" ".join(step)}: ' \
-                       f'{r.stderr.strip()}'
+        why = veth_pair_up(self.src, self.dst, self.vsrc, self.vdst,
+                           SRC_ADDR, DST_ADDR)
+        if why:
+            self.down()
+            return f'cannot build the netns link: {why}'
         probe = sh('tc', '-n', self.src, 'qdisc', 'add', 'dev', self.vsrc,
                    'root', 'netem', 'delay', '1ms')
         self.netem = probe.returncode == 0
@@ -241,5 +270,4 @@ class NetnsLink:
             self.impaired = False
 
     def down(self):
-        sh('ip', 'netns', 'del', self.src)
-        sh('ip', 'netns', 'del', self.dst)
+        netns_down(self.src, self.dst)

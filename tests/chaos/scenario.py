@@ -18,6 +18,9 @@ FAULTS = {
     'quit-dest': 1,         # QMP quit on the destination
     'quit-source': 0.3,     # QMP quit on the source (it is restarted)
     'cancel': 2,            # migrate_cancel at a random point
+    # SIGTERM to the source's migration thread while its connect is in
+    # progress (a full accept queue): the source must exit cleanly.
+    'term-connecting': 0.3,
 }
 SOURCE_CLIENTS = ('limits', 'calc', 'params', 'illegal')
 
