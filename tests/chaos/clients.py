@@ -154,7 +154,7 @@ KINDS = {
 
 # The longest pause between two commands of a client, s: stop/cont in
 # a tight loop, to land inside the switchover.
-PAUSE_S = {'stopcont': 0.005, 'continue': 0.01}
+PAUSE_S = {'stopcont': 0.001, 'continue': 0.01}
 
 
 class ChaosClient(threading.Thread):

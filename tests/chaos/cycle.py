@@ -206,14 +206,15 @@ class Cycle:
         src = self.src
         src.cmd('migrate', uri=uri)
         end = src.wait_status(TERMINAL, deadline_s)
-        if end:
-            return end
-        src.cmd('migrate_cancel')
-        end = src.wait_status(TERMINAL, CANCEL_WAIT_S)
+        if not end:
+            src.cmd('migrate_cancel')
+            end = src.wait_status(TERMINAL, CANCEL_WAIT_S)
         if not end:
             self.tally.violation(f'source: migration stuck in '
                                  f'{src.status()} {CANCEL_WAIT_S:.0f} s '
                                  'after migrate_cancel', 'hangs')
+        else:
+            self.count(end)
         return end
 
     def run_cycle(self):
@@ -243,7 +244,6 @@ class Cycle:
                 self.run.link.clear()
         if self.src.expected_exit:
             return 'source quit'
-        self.count(end)
         if end == 'completed':
             self.check_completed(None if sc.stopcont else
                                 ('paused' if sc.paused_source else 'running'))

@@ -54,7 +54,7 @@ class Scenario:
                                         ([] if stream else [0, 256 << 20]))
         self.clients = [k for k in SOURCE_CLIENTS if rng.random() < 0.6]
         if self.stopcont:
-            self.clients.append('stopcont')
+            self.clients += ['stopcont', 'stopcont']
         if self.pause_before_switchover:
             self.clients.append('continue')
         if self.fault == 'cancel':
