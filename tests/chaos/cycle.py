@@ -326,12 +326,6 @@ class Cycle:
                                      'completed migration (status '
                                      f'{src.runstate()})')
         tampered = self.shared.get('dest-cont-accepted')
-        if sc.dest_S and not tampered and not resumed:
-            lost = differing_pages(src, dst)
-            if lost:
-                self.tally.add('pages lost', lost)
-                self.tally.violation(f'{lost} pages of the destination '
-                                     'differ from the source at switchover')
         want = 'paused' if sc.dest_S else source_state
         if want and not tampered and \
                 not poll(lambda: dst.runstate() == want, SETTLE_S):
@@ -339,6 +333,14 @@ class Cycle:
                                  f'the migration, not {want} (source '
                                  f"{source_state or '?'}, -S "
                                  f'{sc.dest_S})')
+        # A destination that has not run since holds the source's RAM
+        # at switchover, page for page.
+        if dst.runstate() == 'paused' and not tampered and not resumed:
+            lost = differing_pages(src, dst)
+            if lost:
+                self.tally.add('pages lost', lost)
+                self.tally.violation(f'{lost} pages of the destination '
+                                     'differ from the source at switchover')
         if dst.runstate() == 'running':
             dst.cmd('stop')
         stamp = dst.cmd('x-check-stamp', cpu_index=STAMP_CPU)
