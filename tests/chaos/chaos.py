@@ -33,6 +33,17 @@ from vms import ChaosVM, Hang                       # noqa: E402
 LEAK_SETTLE_S = 5.0         # fds and threads return to baseline within
 
 
+def steady_resources(vm):
+    """(fds, threads) once two reads 0.2 s apart agree: closed clients
+    and ended threads go at the main loop's pace."""
+    seen = [None]
+
+    def same_twice():
+        prev, seen[0] = seen[0], vm.resources()
+        return seen[0] == prev and seen[0]
+    return poll(same_twice, LEAK_SETTLE_S, 0.2) or vm.resources()
+
+
 class Run:
     """The processes and faults shared by the cycles of one run."""
 
@@ -42,6 +53,7 @@ class Run:
         self.tmpdir = tmpdir
         self.source = None
         self.baseline = None        # the source's (fds, threads)
+        self.cont_refused = False   # no cont after a completed migration
         self.link = NetnsLink()
         self.link_skip = self.link.up()
         if self.link_skip:
@@ -56,12 +68,15 @@ class Run:
             return s.getsockname()[1]
 
     def ensure_source(self):
-        if self.source and self.source.proc and \
-                self.source.proc.poll() is None and \
-                not self.source.expected_exit:
-            return self.source
-        if self.source:
-            self.end(self.source)
+        src = self.source
+        alive = src and src.proc and src.proc.poll() is None and \
+            not src.expected_exit
+        if alive and not src.retired:
+            return src
+        if alive:
+            self.check_leaks(final=True)
+        if src:
+            self.end(src)
         self.source = ChaosVM('source', self.tally, 'src',
                               binary=self.binary).launch()
         self.baseline = None
@@ -93,8 +108,7 @@ class Run:
         if not src or src.expected_exit or src.proc.poll() is not None:
             return
         if self.baseline is None:
-            poll(lambda: False, 1.0, 0.2)   # let closed clients go
-            self.baseline = src.resources()
+            self.baseline = steady_resources(src)
             return
         base = self.baseline
         now = poll(lambda: (r := src.resources()) and r[0] <= base[0] and

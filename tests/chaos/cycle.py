@@ -350,9 +350,24 @@ class Cycle:
                                  f'{stamp}')
         self.run.end_dest(dst)
         self.dst = None
-        src.cmd('cont')
+        self.resume_source()
+
+    def resume_source(self):
+        """cont after a completed migration, as QEMU allows; a restraint
+        that refuses it gets a new source for the next cycle."""
+        try:
+            self.src.cmd('cont')
+        except QMPError as e:
+            if not self.run.cont_refused:
+                print(f'chaos: cont after a completed migration is '
+                      f'refused ({e.desc}): a new source follows each '
+                      'completed migration', flush=True)
+            self.run.cont_refused = True
+            self.src.retired = True
 
     def check_no_throttle(self):
+        """Within 1 s no quota and no throttle; the writer at full speed
+        again (on a source that runs on)."""
         src = self.src
         src.cmd('cancel-vcpu-dirty-limit')
 
@@ -365,6 +380,8 @@ class Cycle:
                 f"throttle left behind: limits "
                 f"{src.cmd('query-vcpu-dirty-limit')}, cpu-throttle "
                 f"{src.cmd('query-migrate').get('cpu-throttle-percentage')}")
+        if src.retired:
+            return
         want = FULL_SPEED_SHARE * self.baseline
         rates = []
         for _ in range(3):

@@ -52,11 +52,14 @@ class EventLog:
         self.lock = threading.Lock()
         self.events = []            # (local time, event), in order
         self.completed_at = None    # the MIGRATION completed event
+        self.early_resume = False   # a destination's RESUME, not judged
 
     def feed(self, ev):
         with self.lock:
             self.events.append((time.time(), ev))
             name = ev.get('event')
+            if self.early_resume:
+                self._judge_early_resume(ev)
             if name == 'MIGRATION':
                 self._migration(ev['data']['status'])
             elif name == 'STOP':
@@ -90,9 +93,18 @@ class EventLog:
         if self.running:
             self.report(f'{self.name}: RESUME while already running')
         if self.role == 'dest' and self.status != 'completed':
-            self.report(f'{self.name}: the destination ran before its '
-                        f'migration completed (status {self.status})')
+            # QEMU's order: the guest starts, then the status says
+            # completed, in one step; judged by the next event.
+            self.early_resume = True
         self.running = True
+
+    def _judge_early_resume(self, ev):
+        self.early_resume = False
+        if ev.get('event') != 'MIGRATION' or \
+                ev['data']['status'] != 'completed':
+            self.report(f'{self.name}: the destination ran before its '
+                        f'migration completed (status {self.status}, then '
+                        f"{ev.get('event')} {ev.get('data', '')})")
 
     def resumed_after_completion(self):
         """True when a RESUME follows the last MIGRATION completed."""

@@ -38,6 +38,7 @@ class ChaosVM(RestraintVM):
         self.netns = netns
         self.expected_exit = False
         self.frozen = False         # SIGSTOPped by a fault
+        self.retired = False        # to be replaced before the next cycle
         self.log = None
         self._observer = None
         self._stop_observer = threading.Event()
