@@ -9,7 +9,6 @@ the connection must stay usable.
 """
 
 import threading
-import time
 
 from restraint_vm import QMPClient
 from vms import CMD_TIMEOUT_S

@@ -1,6 +1,7 @@
 """One chaos cycle: a migration from the long-lived source to a fresh
 destination under a scenario's clients and fault, then the checks of
-its outcome, a retry after a failure, and the throttle check."""
+its outcome (checks.py), a retry after a failure, and the throttle
+check."""
 
 import os
 import random
@@ -13,44 +14,14 @@ from clients import ChaosClient
 from faults import CutProxy, DST_ADDR, SilentPeer, StalledListener
 from faults import signal_thread, thread_ids
 from invariants import TERMINAL
-from vms import ChaosVM, STAMP_CPU, WRITER_CPU
+from checks import CycleChecks, writer_rate
+from vms import ChaosVM
 
 CANCEL_WAIT_S = 20.0        # a cancelled migration ends within this
 RETRY_S = 60.0              # a failed destination accepts again within
-SETTLE_S = 5.0              # a state the checks wait for
-THROTTLE_GONE_S = 1.0       # throttles are lifted within this
-FULL_SPEED_SHARE = 0.25     # of the writer's rate before the migration
-HASH_CHUNK = 1 << 20
-PAGE = 4096
 
 
-def writer_rate(vm, window_s=0.3):
-    a, t0 = vm.written(), time.monotonic()
-    time.sleep(window_s)
-    return (vm.written() - a) / (time.monotonic() - t0)
-
-
-def differing_pages(src, dst, deep_chunks=8):
-    """Pages whose contents differ: chunk hashes, then page hashes in
-    the first @deep_chunks differing chunks (whole chunks after)."""
-    def h(vm, gpa, size):
-        return vm.cmd('x-query-ram-hash', gpa=gpa, size=size)['hash']
-    size = src.cmd('x-query-ram-hash')['size']
-    bad, deep = 0, 0
-    for gpa in range(0, size, HASH_CHUNK):
-        n = min(HASH_CHUNK, size - gpa)
-        if h(src, gpa, n) == h(dst, gpa, n):
-            continue
-        if deep < deep_chunks:
-            deep += 1
-            bad += sum(h(src, p, PAGE) != h(dst, p, PAGE)
-                       for p in range(gpa, gpa + n, PAGE))
-        else:
-            bad += n // PAGE
-    return bad
-
-
-class Cycle:
+class Cycle(CycleChecks):
     def __init__(self, run, sc):
         self.run = run
         self.sc = sc
@@ -259,22 +230,6 @@ class Cycle:
                                                         'migrations failed')
         self.tally.add(row)
 
-    def check_source_runs_on(self):
-        src, sc = self.src, self.sc
-        state = src.runstate()
-        if state in ('finish-migrate', 'postmigrate'):
-            self.tally.violation(f'source left in {state} after its '
-                                 f'migration ended {src.status()}')
-            return
-        if not sc.stopcont and not sc.paused_source and state != 'running':
-            self.tally.violation(f'source is {state} after a failed '
-                                 'migration; it was running')
-        if state == 'paused':
-            src.cmd('cont')
-        if not poll(lambda: src.moving(), SETTLE_S):
-            self.tally.violation(f'the source guest does not run after '
-                                 f'a failed migration ({src.runstate()})')
-
     def retry(self):
         """After a failure the same destination (if alive) or a new one
         takes a clean migration."""
@@ -308,89 +263,6 @@ class Cycle:
                                  f'{dst.status()}, source says {why!r})')
             return
         self.check_completed('running')
-
-    def check_completed(self, source_state):
-        """@source_state: the source's run state at switchover, None
-        when stop/cont clients made it unknowable."""
-        src, dst, sc = self.src, self.dst, self.sc
-        if poll(lambda: dst.status() == 'completed', SETTLE_S) is False:
-            self.tally.violation(f'source completed but the destination '
-                                 f'says {dst.status()}')
-        resumed = src.log.resumed_after_completion()
-        if not resumed:
-            if src.runstate() != 'postmigrate':
-                self.tally.violation(f'source is {src.runstate()} after '
-                                     'a completed migration')
-            if src.moving():
-                self.tally.violation('source vCPUs still run after a '
-                                     'completed migration (status '
-                                     f'{src.runstate()})')
-        tampered = self.shared.get('dest-cont-accepted')
-        want = 'paused' if sc.dest_S else source_state
-        if want and not tampered and \
-                not poll(lambda: dst.runstate() == want, SETTLE_S):
-            self.tally.violation(f'destination is {dst.runstate()} after '
-                                 f'the migration, not {want} (source '
-                                 f"{source_state or '?'}, -S "
-                                 f'{sc.dest_S})')
-        # A destination that has not run since holds the source's RAM
-        # at switchover, page for page.
-        if dst.runstate() == 'paused' and not tampered and not resumed:
-            lost = differing_pages(src, dst)
-            if lost:
-                self.tally.add('pages lost', lost)
-                self.tally.violation(f'{lost} pages of the destination '
-                                     'differ from the source at switchover')
-        if dst.runstate() == 'running':
-            dst.cmd('stop')
-        stamp = dst.cmd('x-check-stamp', cpu_index=STAMP_CPU)
-        if stamp['bad-pages']:
-            self.tally.add('pages lost', stamp['bad-pages'])
-            self.tally.violation(f'stamp pages wrong on the destination: '
-                                 f'{stamp}')
-        self.run.end_dest(dst)
-        self.dst = None
-        self.resume_source()
-
-    def resume_source(self):
-        """cont after a completed migration, as QEMU allows; a restraint
-        that refuses it gets a new source for the next cycle."""
-        try:
-            self.src.cmd('cont')
-        except QMPError as e:
-            if not self.run.cont_refused:
-                print(f'chaos: cont after a completed migration is '
-                      f'refused ({e.desc}): a new source follows each '
-                      'completed migration', flush=True)
-            self.run.cont_refused = True
-            self.src.retired = True
-
-    def check_no_throttle(self):
-        """Within 1 s no quota and no throttle; the writer at full speed
-        again (on a source that runs on)."""
-        src = self.src
-        src.cmd('cancel-vcpu-dirty-limit')
-
-        def lifted():
-            info = src.cmd('query-migrate')
-            return not src.cmd('query-vcpu-dirty-limit') and \
-                not info.get('cpu-throttle-percentage')
-        if not poll(lifted, THROTTLE_GONE_S):
-            self.tally.violation(
-                f"throttle left behind: limits "
-                f"{src.cmd('query-vcpu-dirty-limit')}, cpu-throttle "
-                f"{src.cmd('query-migrate').get('cpu-throttle-percentage')}")
-        if src.retired:
-            return
-        want = FULL_SPEED_SHARE * self.baseline
-        rates = []
-        for _ in range(3):
-            rates.append(writer_rate(src))
-            if rates[-1] >= want:
-                return
-        self.tally.violation(f'the writer vCPU {WRITER_CPU} runs at '
-                             f'{max(rates):.0f} pages/s after the migration, '
-                             f'{self.baseline:.0f} before')
 
     def cleanup(self):
         for c in self.clients:
