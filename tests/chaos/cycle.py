@@ -21,6 +21,11 @@ CANCEL_WAIT_S = 20.0        # a cancelled migration ends within this
 RETRY_S = 60.0              # a failed destination accepts again within
 
 
+# Faults in place before the migration starts (the others strike at a
+# random point of it).
+SETUP_FAULTS = ('netem', 'silent-dest', 'silent-conn', 'cancel')
+
+
 class Cycle(CycleChecks):
     def __init__(self, run, sc):
         self.run = run
@@ -51,6 +56,12 @@ class Cycle(CycleChecks):
 
     def prepare(self):
         """Destination and path for the scenario; the source's URI."""
+        uri = self.prepare_path()
+        if self.sc.fault in SETUP_FAULTS:
+            self.tally.fault(self.sc.fault)
+        return uri
+
+    def prepare_path(self):
         sc, link = self.sc, self.run.link
         if sc.fault == 'netem' and not (link and link.impair(sc.rng)):
             self.tally.skip_fault(self.run.link_skip or
@@ -127,11 +138,8 @@ class Cycle(CycleChecks):
         if done.wait(sc.fault_delay_s):
             return
         fault, dst = sc.fault, self.dst
-        if fault in ('none', 'netem', 'silent-dest', 'silent-conn',
-                     'cancel'):
-            if fault != 'none':
-                self.tally.fault(fault)
-            return
+        if fault == 'none' or fault in SETUP_FAULTS:
+            return                  # none, or in place from the start
         self.tally.fault(fault)
         if fault == 'kill-dest':
             dst.kill9()
