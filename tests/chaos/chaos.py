@@ -127,7 +127,11 @@ class Run:
 def one_cycle(run, seed, index):
     tally = run.tally
     tally.cycle = index
-    src = run.ensure_source()
+    try:
+        src = run.ensure_source()
+    except (RuntimeError, OSError) as e:
+        tally.violation(f'the source did not start: {e}', 'crashes')
+        return
     sc = Scenario(seed, index)
     print(f'cycle {index}: {sc.describe()}', flush=True)
     cycle = Cycle(run, sc)
@@ -138,6 +142,8 @@ def one_cycle(run, seed, index):
         print(f'cycle {index}: {e}', flush=True)
         tally.violation(str(e), 'hangs')
         src.expected_exit = True    # restart it
+    except RuntimeError as e:
+        tally.violation(f'a destination did not start: {e}', 'crashes')
     except (OSError, ConnectionError, ValueError) as e:
         print(f'cycle {index}: {e!r}', flush=True)
         for vm in (src, cycle.dst):

@@ -11,6 +11,7 @@ kernel has no netem, tbf's queue limit drops and delays instead).
 
 import ctypes
 import os
+import re
 import shutil
 import socket
 import threading
@@ -232,6 +233,7 @@ class NetnsLink:
         if os.geteuid() != 0 or not shutil.which('ip') or \
                 not shutil.which('tc'):
             return 'the netns fault needs root, ip and tc (iproute2)'
+        self.remove_stale()
         why = veth_pair_up(self.src, self.dst, self.vsrc, self.vdst,
                            SRC_ADDR, DST_ADDR)
         if why:
@@ -242,6 +244,15 @@ class NetnsLink:
         self.netem = probe.returncode == 0
         sh('tc', '-n', self.src, 'qdisc', 'del', 'dev', self.vsrc, 'root')
         return None
+
+    @staticmethod
+    def remove_stale():
+        """Namespaces left by a chaos run that was killed (its pid in the
+        name is gone); nobody else's."""
+        for line in sh('ip', 'netns', 'list').stdout.splitlines():
+            m = re.match(r'rc-(src|dst)-(\d+)\b', line)
+            if m and not os.path.exists(f'/proc/{m.group(2)}'):
+                netns_down(m.group(0))
 
     def impair(self, rng):
         """Degrade both directions; return what was applied."""
