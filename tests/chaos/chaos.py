@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, '..', 'functional')]
@@ -190,7 +191,13 @@ def main():
             start = time.monotonic()
             index = args.only_cycle or 0
             while time.monotonic() - start < args.duration:
-                one_cycle(run, args.seed, index)
+                try:
+                    one_cycle(run, args.seed, index)
+                except Exception:   # the driver's own bug: say so, stop
+                    traceback.print_exc()
+                    tally.violation('the chaos driver failed (a bug in '
+                                    'tests/chaos, see the traceback)')
+                    break
                 index += 1
                 if args.only_cycle is not None or \
                         (args.cycles and index >= args.cycles):

@@ -60,7 +60,8 @@ class Scenario:
         if self.fault == 'cancel':
             self.clients.append('cancel')
         self.dest_clients = rng.randint(0, 2)
-        self.client_seeds = [rng.getrandbits(32) for _ in range(8)]
+        # One per client (at most 8 on the source, 2 on the destination).
+        self.client_seeds = [rng.getrandbits(32) for _ in range(12)]
         self.deadline_s = 15.0
 
     def describe(self):
