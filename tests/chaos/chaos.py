@@ -206,6 +206,7 @@ def main():
             if run.source:
                 run.end(run.source)
         finally:
+            ChaosVM.kill_all()
             if run.link:
                 run.link.down()
     print(f'chaos: seed {args.seed}, {index - (args.only_cycle or 0)} '

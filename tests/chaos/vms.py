@@ -30,6 +30,8 @@ class Hang(Exception):
 class ChaosVM(RestraintVM):
     """One restraint process of the chaos run."""
 
+    launched = []               # every one, so that none outlives the run
+
     def __init__(self, role, tally, name, extra=(), netns=None, binary=None):
         super().__init__(vm_args(extra), binary=binary, name=name,
                          launch_timeout=60.0)
@@ -50,6 +52,7 @@ class ChaosVM(RestraintVM):
         return line
 
     def launch(self):
+        ChaosVM.launched.append(self)
         super().launch()
         self.client.timeout = CMD_TIMEOUT_S
         self.pid = self.proc.pid
@@ -146,6 +149,14 @@ class ChaosVM(RestraintVM):
         if self.frozen:
             self.signal(signal.SIGCONT)
             self.frozen = False
+
+    @classmethod
+    def kill_all(cls):
+        """SIGKILL whatever is still running (a driver that failed)."""
+        for vm in cls.launched:
+            if vm.proc is not None and vm.proc.poll() is None:
+                vm.thaw()
+                vm._kill()
 
     def crashed(self):
         """The exit code if the process ended without being asked to."""
