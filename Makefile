@@ -2,6 +2,8 @@
 #   make        build build/restraint
 #   make run    the default VM: a writer and a reader vCPU, HMP on stdio
 #   make check  every test; ends with "N passed, N failed"
+#   make soak   the chaos driver for SOAK_SECONDS (default 600), a table
+#               at the end; SOAK_SEED=N replays a run
 #   make bench  the benchmarks (tables, figures)
 #   make demo   the whole story, scripted, with plots (DEMO_QUICK=1: short)
 #   make traces record real programs' dirty-page traces into traces/
@@ -18,7 +20,10 @@ RUN_ARGS ?= -m 1G -smp 2 -accel kvm,dirty-ring-size=4096 \
 	-workload cpu=1,kind=read,size=256M \
 	-monitor stdio
 
-.PHONY: all deps run check bench demo traces libvirt-demo clean
+SOAK_SECONDS ?= 600
+SOAK_SEED ?=
+
+.PHONY: all deps run check soak bench demo traces libvirt-demo clean
 
 all: $(BUILD)/build.ninja
 	@./scripts/install-deps build
@@ -39,6 +44,10 @@ run: all
 check:
 	@./scripts/install-deps check
 	@./scripts/run-checks
+
+soak: all
+	@RESTRAINT=$(BUILD)/restraint CHAOS_SEED=$(SOAK_SEED) \
+	    python3 tests/chaos/chaos.py --duration $(SOAK_SECONDS)
 
 bench: all
 	@./scripts/run-benchmarks

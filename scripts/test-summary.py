@@ -2,7 +2,9 @@
 """Count results of meson test logs (testlog.json) and extra result files.
 
 usage: test-summary.py LOG.json... [--extra NAME=STATUS ...]
-Prints one line per failed test, then 'N passed, N failed, N skipped'.
+STATUS is pass, skip (could not run here, e.g. no /dev/kvm) or anything
+else for a failure.  Prints one line per failed test, then 'N passed,
+N failed, N skipped'.
 A test that passed with skipped cases inside (GLib TAP lines
 "ok N /path # SKIP why") counts once as passed and once per skipped case
 as skipped, each named.  Exits 1 when anything failed.

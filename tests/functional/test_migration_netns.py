@@ -8,10 +8,10 @@ link-local addresses on a veth pair that leads nowhere else.  Skipped
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 
+from netns_link import netns_down, sh, veth_pair_up
 from restraint_vm import Checks, RestraintVM, poll, require_kvm
 
 CHECKS = Checks()
@@ -22,10 +22,6 @@ PORT = 4444
 # The link: 200 Mbit/s = 23.8 MiB/s, well below restraint's own speed.
 LINK_RATE_MBIT = 200
 LINK_MIB_PER_S = LINK_RATE_MBIT * 1e6 / 8 / (1 << 20)
-
-
-def sh(*args):
-    return subprocess.run(args, capture_output=True, text=True, timeout=30)
 
 
 class NetnsVM(RestraintVM):
@@ -48,34 +44,19 @@ class Link:
         self.vsrc, self.vdst = f'rsv{tag}a'[:15], f'rsv{tag}b'[:15]
 
     def up(self):
-        steps = [
-            ['ip', 'netns', 'add', self.src],
-            ['ip', 'netns', 'add', self.dst],
-            ['ip', 'link', 'add', self.vsrc, 'type', 'veth',
-             'peer', 'name', self.vdst],
-            ['ip', 'link', 'set', self.vsrc, 'netns', self.src],
-            ['ip', 'link', 'set', self.vdst, 'netns', self.dst],
-            ['ip', '-n', self.src, 'addr', 'add', SRC_ADDR + '/30',
-             'dev', self.vsrc],
-            ['ip', '-n', self.dst, 'addr', 'add', DST_ADDR + '/30',
-             'dev', self.vdst],
-            ['ip', '-n', self.src, 'link', 'set', self.vsrc, 'up'],
-            ['ip', '-n', self.dst, 'link', 'set', self.vdst, 'up'],
-            ['ip', '-n', self.src, 'link', 'set', 'lo', 'up'],
-            ['ip', '-n', self.dst, 'link', 'set', 'lo', 'up'],
-            ['tc', '-n', self.src, 'qdisc', 'add', 'dev', self.vsrc, 'root',
-             'tbf', 'rate', f'{LINK_RATE_MBIT}mbit', 'burst', '256kb',
-             'latency', '50ms'],
-        ]
-        for step in steps:
-            r = sh(*step)
-            if r.returncode != 0:
-                return f'{" ".join(step)}: {r.stderr.strip()}'
+        why = veth_pair_up(self.src, self.dst, self.vsrc, self.vdst,
+                           SRC_ADDR, DST_ADDR)
+        if why:
+            return why
+        r = sh('tc', '-n', self.src, 'qdisc', 'add', 'dev', self.vsrc, 'root',
+               'tbf', 'rate', f'{LINK_RATE_MBIT}mbit', 'burst', '256kb',
+               'latency', '50ms')
+        if r.returncode != 0:
+            return f'tc qdisc add tbf: {r.stderr.strip()}'
         return None
 
     def down(self):
-        sh('ip', 'netns', 'del', self.src)
-        sh('ip', 'netns', 'del', self.dst)
+        netns_down(self.src, self.dst)
 
 
 def status(vm):
