@@ -12,7 +12,7 @@
 #include "monitor/live-view.h"
 #include "monitor/monitor-internal.h"
 #include "qapi/qapi-commands.h"
-#include "sysemu/dirtylimit.h"
+#include "sysemu/sysemu-hmp.h"
 #include "sysemu/vm-lock.h"
 
 const HMPCommand hmp_commands[] = {
