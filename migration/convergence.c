@@ -7,6 +7,7 @@
 
 #include "hw/guest-abi.h"
 #include "migration/convergence.h"
+#include "qemu/page-rate.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"
@@ -264,7 +265,7 @@ void convergence_tick(ConvergenceState *cs, uint64_t bandwidth_bytes_per_s)
         if (!dirtyrate_stat_get(i, &st)) {
             return;     /* no measurement yet */
         }
-        rate_mbps[i] = st.rate_pages_per_s * RS_PAGE_SIZE / MiB;
+        rate_mbps[i] = st.rate_pages_per_s / PAGES_PER_MB;
     }
     in = (AdaptiveInput) {
         .budget_mbps = convergence_adaptive_budget_mbps(bandwidth_bytes_per_s,

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "migration/dirtyrate.h"
+#include "qemu/page-rate.h"
 
 /*
  * Hash constants: odd 64-bit multipliers with about half their bits set,
@@ -22,7 +23,6 @@
 #define DIRTYRATE_PAGE_WORDS (RS_PAGE_SIZE / sizeof(uint64_t))
 /* 95% two-sided normal quantile, for the Wilson score interval. */
 #define DIRTYRATE_Z95 1.959963984540054
-#define DIRTYRATE_BYTES_PER_MB ((double)MiB)
 
 static inline uint64_t rotl64(uint64_t x, unsigned int n)
 {
@@ -144,8 +144,8 @@ double dirtyrate_pages_to_mbps(uint64_t pages, int64_t window_ns)
     if (window_ns <= 0) {
         return 0.0;
     }
-    return (double)pages * RS_PAGE_SIZE / DIRTYRATE_BYTES_PER_MB *
-           NANOSECONDS_PER_SECOND / (double)window_ns;
+    return pages_per_s_to_mbps((double)pages * NANOSECONDS_PER_SECOND /
+                               (double)window_ns);
 }
 
 int64_t dirtyrate_mbps_round(double mbps)

@@ -7,12 +7,13 @@
  */
 #include "qemu/osdep.h"
 
+#include "hw/guest-abi.h"
 #include "migration/dirtyrate.h"
 #include "migration/migration-hmp.h"
 #include "monitor/live-view.h"
 #include "monitor/monitor-internal.h"
 #include "qapi/qapi-commands.h"
-#include "sysemu/dirtylimit.h"
+#include "sysemu/sysemu-hmp.h"
 #include "sysemu/vm-lock.h"
 
 const HMPCommand hmp_commands[] = {
@@ -243,9 +244,6 @@ void hmp_info_cpus(Monitor *mon, int argc, char **argv)
 #define HMP_WORKLOAD_MIN_INTERVAL_US (200 * 1000)   /* enough pages to count */
 #define HMP_WORKLOAD_MAX_INTERVAL_US (60 * G_USEC_PER_SEC) /* still relevant */
 
-/* pages-written counts stores to 4 KiB pages. */
-#define HMP_PAGE_BYTES 4096
-
 typedef struct HMPWorkloadSample {
     int64_t time_us;            /* monotonic */
     WorkloadInfoList *list;
@@ -336,8 +334,8 @@ void hmp_info_workload(Monitor *mon, int argc, char **argv)
         }
         monitor_printf(mon, "  %13" PRIu64, w->pages_written);
         hmp_print_rate(mon, 12,
-                       o ? hmp_rate_mbps(o->pages_written * HMP_PAGE_BYTES,
-                                         w->pages_written * HMP_PAGE_BYTES,
+                       o ? hmp_rate_mbps(o->pages_written * RS_PAGE_SIZE,
+                                         w->pages_written * RS_PAGE_SIZE,
                                          seconds) : -1);
         hmp_print_rate(mon, 9, o ? hmp_rate_mbps(o->bytes_read,
                                                  w->bytes_read, seconds) : -1);

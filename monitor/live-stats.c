@@ -14,6 +14,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "hw/guest-abi.h"
 #include "hw/workload.h"
 #include "monitor/live-stats.h"
 #include "sysemu/cpus.h"
@@ -22,8 +23,6 @@
 #include "sysemu/memory.h"
 #include "sysemu/vm-lock.h"
 #include "trace.h"
-
-#define LIVE_STATS_PAGE_BYTES 4096
 
 typedef struct LiveStatsListenerEntry {
     LiveStatsListener fn;
@@ -80,12 +79,12 @@ static void live_stats_sample_vcpu(int i, LiveVcpuStats *v)
             v->measured_bytes_per_s =
                 live_stats_rate(p->dirty_pages, ds.dirty_pages,
                                 p->measured_ns, ds.measured_ns) *
-                LIVE_STATS_PAGE_BYTES;
+                RS_PAGE_SIZE;
         } else if (p->has_stat) {
             /* No new period since: keep the calculator's own rate. */
             v->has_measured = true;
             v->measured_bytes_per_s = (double)ds.rate_pages_per_s *
-                                      LIVE_STATS_PAGE_BYTES;
+                                      RS_PAGE_SIZE;
         }
         v->measured_dirty_pages = ds.dirty_pages;
         p->has_stat = true;
@@ -102,7 +101,7 @@ static void live_stats_sample_vcpu(int i, LiveVcpuStats *v)
             v->guest_write_bytes_per_s =
                 live_stats_rate(p->pages_written, ws.pages_written,
                                 p->host_ns, ws.host_ns) *
-                LIVE_STATS_PAGE_BYTES;
+                RS_PAGE_SIZE;
             v->guest_read_bytes_per_s =
                 live_stats_rate(p->bytes_read, ws.bytes_read, p->host_ns,
                                 ws.host_ns);

@@ -36,32 +36,27 @@ bool qapi_in_array(JsonNode *node, const char *path, JsonArray **out,
 bool qapi_check_members(JsonObject *obj, const char *path,
                         const char *const *known, Error **errp);
 
-/* Scalars. */
-bool visit_in_int64(JsonNode *node, const char *path, int64_t *out,
-                    Error **errp);
-bool visit_in_int32(JsonNode *node, const char *path, int32_t *out,
-                    Error **errp);
-bool visit_in_int16(JsonNode *node, const char *path, int16_t *out,
-                    Error **errp);
-bool visit_in_int8(JsonNode *node, const char *path, int8_t *out,
-                   Error **errp);
-bool visit_in_uint64(JsonNode *node, const char *path, uint64_t *out,
-                     Error **errp);
-bool visit_in_uint32(JsonNode *node, const char *path, uint32_t *out,
-                     Error **errp);
-bool visit_in_uint16(JsonNode *node, const char *path, uint16_t *out,
-                     Error **errp);
-bool visit_in_uint8(JsonNode *node, const char *path, uint8_t *out,
-                    Error **errp);
-bool visit_in_size(JsonNode *node, const char *path, uint64_t *out,
-                   Error **errp);
-bool visit_in_number(JsonNode *node, const char *path, double *out,
-                     Error **errp);
-bool visit_in_bool(JsonNode *node, const char *path, bool *out,
-                   Error **errp);
-/* *out is a new string. */
-bool visit_in_str(JsonNode *node, const char *path, char **out,
-                  Error **errp);
+/*
+ * Scalars: visit_in_NAME(node, path, CTYPE *out, errp) for each builtin
+ * type, its C type in brackets: int64 int32 int16 int8 (intN_t), uint64
+ * uint32 uint16 uint8 (uintN_t), size (uint64_t), number (double), bool,
+ * str (char *: *out is a new string).
+ */
+#define QAPI_DECLARE_VISIT_IN(name, ctype)                                  \
+    bool visit_in_##name(JsonNode *node, const char *path, ctype *out,    \
+                         Error **errp)
+QAPI_DECLARE_VISIT_IN(int64, int64_t);
+QAPI_DECLARE_VISIT_IN(int32, int32_t);
+QAPI_DECLARE_VISIT_IN(int16, int16_t);
+QAPI_DECLARE_VISIT_IN(int8, int8_t);
+QAPI_DECLARE_VISIT_IN(uint64, uint64_t);
+QAPI_DECLARE_VISIT_IN(uint32, uint32_t);
+QAPI_DECLARE_VISIT_IN(uint16, uint16_t);
+QAPI_DECLARE_VISIT_IN(uint8, uint8_t);
+QAPI_DECLARE_VISIT_IN(size, uint64_t);
+QAPI_DECLARE_VISIT_IN(number, double);
+QAPI_DECLARE_VISIT_IN(bool, bool);
+QAPI_DECLARE_VISIT_IN(str, char *);
 /* *out is a new reference to a copy of the value. */
 bool visit_in_any(JsonNode *node, const char *path, JsonNode **out,
                   Error **errp);

@@ -69,7 +69,5 @@ void hmp_info_status(Monitor *mon, int argc, char **argv);
 void hmp_info_version(Monitor *mon, int argc, char **argv);
 void hmp_info_cpus(Monitor *mon, int argc, char **argv);
 void hmp_info_workload(Monitor *mon, int argc, char **argv);
-/* softmmu/memory-qmp.c */
-void hmp_info_dirty_tracking(Monitor *mon, int argc, char **argv);
 
 #endif /* MONITOR_HMP_H */

@@ -70,13 +70,6 @@ void throttle_vcpu_enable(int cpu_index, unsigned int by, bool on);
 DirtyLimitDecision cpu_throttle_vcpu_step(CPUState *cpu);
 void cpu_throttle_vcpu_slept(CPUState *cpu, int64_t slept_ns);
 
-/* HMP (thin wrappers over the qmp_ functions). */
-typedef struct Monitor Monitor;
-void hmp_set_vcpu_dirty_limit(Monitor *mon, int argc, char **argv);
-void hmp_cancel_vcpu_dirty_limit(Monitor *mon, int argc, char **argv);
-void hmp_info_vcpu_dirty_limit(Monitor *mon, int argc, char **argv);
-void hmp_x_dirty_limit_policy(Monitor *mon, int argc, char **argv);
-
 /*
  * On the vCPU thread, before each KVM_RUN and with no lock held: pay any
  * throttle sleep owed (interruptible by pause and shutdown).
