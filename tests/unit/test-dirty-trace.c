@@ -495,6 +495,17 @@ static void test_summary_figures(void)
     g_assert_true(dirty_trace_check(t, NULL));
     dirty_trace_summarize(t, G_USEC_PER_SEC, &s);
     g_assert_cmpfloat_with_epsilon(s.peak_mbps, 2 * mb_per_page, 1e-12);
+    /* A process that wrote nothing (found by the fuzzer: the figures
+     * once passed a NULL page table to memset under UBSan). */
+    for (uint32_t i = 0; i < p->interval_count; i++) {
+        p->intervals[i].page_count = 0;
+    }
+    p->distinct_pages = 0;
+    if (dirty_trace_check(t, NULL)) {
+        dirty_trace_summarize(t, G_USEC_PER_SEC, &s);
+        g_assert_cmpuint(s.hot_pages, ==, 0);
+        g_assert_cmpfloat_with_epsilon(s.peak_mbps, 0, 1e-12);
+    }
 }
 
 /* ---- The traces shipped in traces/ ------------------------------------ */

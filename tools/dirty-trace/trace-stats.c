@@ -49,6 +49,10 @@ static uint64_t dt_process_windows(const DirtyTraceProcess *p,
     g_autofree uint64_t *last_window = g_new(uint64_t, p->distinct_pages);
     uint64_t spanned, hot = 0;
 
+    if (p->distinct_pages == 0) {
+        /* No pages, no windows: g_new gave NULL, which memset refuses. */
+        return 0;
+    }
     memset(last_window, 0xff, p->distinct_pages * sizeof(uint64_t));
     for (uint32_t ii = 0; ii < p->interval_count; ii++) {
         const DirtyTraceInterval *iv = &p->intervals[ii];
