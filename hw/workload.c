@@ -56,11 +56,59 @@ bool workload_pattern_parse(const char *name,
     return false;
 }
 
+/*
+ * Where vCPU @cpu_index's region lies: @cfg's offset, or by default its
+ * slice's base, moved down just enough for a larger region to end inside
+ * RAM.  Any range of RAM above the system area is allowed; regions of
+ * several vCPUs may overlap (docs/guest-abi.md says what such a page
+ * counts for).
+ */
+static bool workload_region(int cpu_index, const WorkloadConfig *cfg,
+                            uint64_t ram_bytes, uint64_t *gpa,
+                            uint64_t *size_bytes, Error **errp)
+{
+    uint64_t work_bytes = ram_bytes - RS_WORK_BASE;
+    uint64_t size = cfg->size_bytes;
+    uint64_t base = cfg->has_offset ? cfg->offset_bytes
+                                    : machine_slice_base(cpu_index);
+
+    if (cfg->has_offset &&
+        (base < RS_WORK_BASE || base >= ram_bytes ||
+         !QEMU_IS_ALIGNED(base, RS_PAGE_SIZE))) {
+        error_setg(errp, "workload: offset 0x%" PRIx64 " must be a multiple "
+                   "of 4 KiB from 0x%" PRIx64 " (above the system area) to "
+                   "below 0x%" PRIx64 " (the end of RAM)", base,
+                   RS_WORK_BASE, ram_bytes);
+        return false;
+    }
+    if (size == 0) {
+        size = MIN(machine_slice_bytes(), ram_bytes - base);
+    }
+    if (size == 0 || !QEMU_IS_ALIGNED(size, RS_PAGE_SIZE) ||
+        size > work_bytes) {
+        error_setg(errp, "workload: size %" PRIu64 " must be a multiple of "
+                   "4 KiB from 4 KiB to %" PRIu64 " MiB (guest RAM above the "
+                   "16 MiB system area)", size, work_bytes / MiB);
+        return false;
+    }
+    if (size > ram_bytes - base) {
+        if (cfg->has_offset) {
+            error_setg(errp, "workload: offset 0x%" PRIx64 " + size %" PRIu64
+                       " ends past the end of RAM (0x%" PRIx64 ")", base,
+                       size, ram_bytes);
+            return false;
+        }
+        base = ram_bytes - size;
+    }
+    *gpa = base;
+    *size_bytes = size;
+    return true;
+}
+
 bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
 {
     struct rs_ctl *ctl;
-    uint64_t slice = machine_slice_bytes();
-    uint64_t size = cfg->size_bytes ? cfg->size_bytes : slice;
+    uint64_t gpa, size;
     uint64_t gen;
 
     if (cpu_index < 0 || cpu_index >= cpus_count()) {
@@ -72,10 +120,8 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
         error_setg(errp, "workload: bad kind or pattern");
         return false;
     }
-    if (size == 0 || !QEMU_IS_ALIGNED(size, RS_PAGE_SIZE) || size > slice) {
-        error_setg(errp, "workload: size %" PRIu64 " must be a multiple of "
-                   "4 KiB from 4 KiB to %" PRIu64 " MiB (cpu %d's share of "
-                   "RAM)", size, slice / MiB, cpu_index);
+    ctl = machine_ctl(cpu_index);
+    if (!workload_region(cpu_index, cfg, ctl->ram_size, &gpa, &size, errp)) {
         return false;
     }
     if (cfg->rate_mbps > (1ULL << 40)) {
@@ -83,14 +129,13 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
                    cfg->rate_mbps);
         return false;
     }
-    ctl = machine_ctl(cpu_index);
     /* Sequence count: odd while the fields change (guest-abi.h). */
     gen = ctl->generation;
     __atomic_store_n(&ctl->generation, gen | 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     ctl->kind = cfg->kind;
     ctl->pattern = cfg->pattern;
-    ctl->region_gpa = machine_slice_base(cpu_index);
+    ctl->region_gpa = gpa;
     ctl->region_size = size;
     ctl->rate_bytes_per_s = cfg->rate_mbps * MiB;
     ctl->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)cpu_index;

@@ -22,7 +22,8 @@ const HMPCommand hmp_commands[] = {
     { "stop", "", "pause every vCPU", hmp_stop },
     { "cont", "", "resume every vCPU", hmp_cont },
     { "quit", "", "end restraint", hmp_quit },
-    { "workload", "CPU KIND [size=SIZE] [rate=MBPS] [pattern=seq|random]",
+    { "workload", "CPU KIND [size=SIZE] [offset=GPA] [rate=MBPS] "
+      "[pattern=seq|random]",
       "change a vCPU's workload (KIND: idle|write|read|mixed|stamp)",
       hmp_workload },
     { "calc_dirty_rate", "[-r] [-b] seconds [sample_pages_per_GB]",
@@ -151,15 +152,16 @@ void hmp_quit(Monitor *mon, int argc, char **argv)
     }
 }
 
-/* workload CPU KIND [size=SIZE] [rate=MBPS] [pattern=seq|random] */
+/* workload CPU KIND [size=SIZE] [offset=GPA] [rate=MBPS] [pattern=...] */
 void hmp_workload(Monitor *mon, int argc, char **argv)
 {
     int64_t cpu, kind, pattern = WORKLOAD_PATTERN_SEQ;
-    uint64_t size_bytes = 0, rate_mbps = 0;
-    bool has_size = false, has_rate = false, has_pattern = false;
+    uint64_t size_bytes = 0, offset_bytes = 0, rate_mbps = 0;
+    bool has_size = false, has_offset = false, has_rate = false;
+    bool has_pattern = false;
     Error *err = NULL;
 
-    if (!hmp_check_args(mon, argc, argv, 2, 5) ||
+    if (!hmp_check_args(mon, argc, argv, 2, 6) ||
         !hmp_parse_int(argv[1], "CPU", 0, INT32_MAX, &cpu, &err)) {
         hmp_handle_error(mon, err);
         return;
@@ -177,6 +179,8 @@ void hmp_workload(Monitor *mon, int argc, char **argv)
             error_setg(&err, "'%s' is not NAME=VALUE", argv[i]);
         } else if (g_str_has_prefix(argv[i], "size=")) {
             has_size = hmp_parse_size(value + 1, &size_bytes, &err);
+        } else if (g_str_has_prefix(argv[i], "offset=")) {
+            has_offset = hmp_parse_size(value + 1, &offset_bytes, &err);
         } else if (g_str_has_prefix(argv[i], "rate=")) {
             int64_t mbps;
 
@@ -191,13 +195,15 @@ void hmp_workload(Monitor *mon, int argc, char **argv)
                            value + 1);
             }
         } else {
-            error_setg(&err, "unknown option '%s': size, rate or pattern",
+            error_setg(&err, "unknown option '%s': size, offset, rate or "
+                       "pattern",
                        argv[i]);
         }
     }
     if (!err) {
         qmp_x_set_workload(cpu, kind, has_size, size_bytes, has_rate,
-                           rate_mbps, has_pattern, pattern, &err);
+                           rate_mbps, has_pattern, pattern, has_offset,
+                           offset_bytes, &err);
     }
     hmp_handle_error(mon, err);
 }

@@ -164,6 +164,7 @@ WorkloadInfoList *qmp_x_query_workload(Error **errp)
             qapi_free_WorkloadInfoList(head);
             return NULL;
         }
+        info->region_offset = s.region_gpa;
         info->region_size = s.region_size;
         info->target_rate = s.rate_mbps;
         info->pages_written = s.pages_written;
@@ -181,11 +182,13 @@ WorkloadInfoList *qmp_x_query_workload(Error **errp)
 void qmp_x_set_workload(int64_t cpu_index, WorkloadKind kind, bool has_size,
                         uint64_t size, bool has_rate, uint64_t rate,
                         bool has_pattern, WorkloadPattern pattern,
-                        Error **errp)
+                        bool has_offset, uint64_t offset, Error **errp)
 {
     WorkloadConfig cfg = {
         .size_bytes = has_size ? size : 0,
         .rate_mbps = has_rate ? rate : 0,
+        .has_offset = has_offset,
+        .offset_bytes = offset,
     };
 
     if (!qmp_check_cpu_index(cpu_index, errp)) {

@@ -53,9 +53,10 @@ const char *vl_usage(void)
 "  -kernel ELF        run this ELF64 (restraint guest ABI) instead of the\n"
 "                     built-in workload guest\n"
 "  -workload cpu=I,kind=idle|write|read|mixed|stamp[,size=SIZE][,rate=MBPS]\n"
-"            [,pattern=seq|random]\n"
+"            [,offset=GPA][,pattern=seq|random]\n"
 "                     what vCPU I runs (default idle); size of its region\n"
-"                     (default: its whole slice of RAM), target MB/s\n"
+"                     (default: its whole slice of RAM), where it starts\n"
+"                     (any GPA >= 16M; regions may overlap), target MB/s\n"
 "                     (MB = 2^20 bytes, 0 = full speed)\n"
 "  -S                 do not start the vCPUs (use 'cont')\n"
 "  -name NAME | guest=NAME\n"
@@ -198,8 +199,8 @@ static bool parse_accel(VLOptions *opts, const char *arg, Error **errp)
 static bool parse_workload(VLOptions *opts, const char *arg, Error **errp)
 {
     g_autoptr(GHashTable) kv = NULL;
-    const char *const allowed[] = { "cpu", "kind", "size", "rate",
-                                    "pattern", NULL };
+    const char *const allowed[] = { "cpu", "kind", "size", "offset",
+                                    "rate", "pattern", NULL };
     const char *v;
     uint64_t cpu, n;
     WorkloadConfig cfg = { .kind = RS_WL_IDLE, .pattern = RS_PAT_SEQ };
@@ -234,6 +235,17 @@ static bool parse_workload(VLOptions *opts, const char *arg, Error **errp)
             return false;
         }
         cfg.size_bytes = n;
+    }
+    v = g_hash_table_lookup(kv, "offset");
+    if (v) {
+        /* The range against RAM is checked once RAM exists. */
+        if (!qemu_strtosz(v, 1, &n) || !QEMU_IS_ALIGNED(n, RS_PAGE_SIZE)) {
+            error_setg(errp, "-workload %s: offset must be a guest-physical "
+                       "address, a multiple of 4 KiB (e.g. 512M)", arg);
+            return false;
+        }
+        cfg.has_offset = true;
+        cfg.offset_bytes = n;
     }
     v = g_hash_table_lookup(kv, "rate");
     if (v) {

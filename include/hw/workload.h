@@ -14,6 +14,14 @@ typedef struct WorkloadConfig {
     enum rs_workload_pattern pattern;
     uint64_t size_bytes;     /* 0 = the default for this vCPU */
     uint64_t rate_mbps;      /* MB/s, MB = 2^20; 0 = full speed */
+    /*
+     * Guest-physical start of the region, a multiple of 4 KiB at or above
+     * RS_WORK_BASE; other vCPUs' regions may overlap it.  Without it the
+     * region starts at the vCPU's default slice (moved down only as far as
+     * a larger size needs to end inside RAM).
+     */
+    bool has_offset;
+    uint64_t offset_bytes;
 } WorkloadConfig;
 
 typedef struct WorkloadSample {
@@ -39,7 +47,8 @@ const char *workload_pattern_name(enum rs_workload_pattern pattern);
 bool workload_pattern_parse(const char *name,
                             enum rs_workload_pattern *pattern);
 
-/* Change vCPU @cpu_index's workload; checked against its slice of RAM. */
+/* Change vCPU @cpu_index's workload; its region must lie in guest RAM
+ * above the system area. */
 bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp);
 /* Read the guest's counters for @cpu_index (no exit, any thread). */
 bool workload_sample(int cpu_index, WorkloadSample *out, Error **errp);
