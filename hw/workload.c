@@ -5,6 +5,7 @@
 #include "qemu/osdep.h"
 
 #include "hw/machine.h"
+#include "hw/replay.h"
 #include "hw/workload.h"
 #include "sysemu/cpus.h"
 #include "trace.h"
@@ -15,6 +16,7 @@ static const char *const workload_kind_names[RS_WL__MAX] = {
     [RS_WL_READ] = "read",
     [RS_WL_MIXED] = "mixed",
     [RS_WL_STAMP] = "stamp",
+    [RS_WL_REPLAY] = "replay",
 };
 
 static const char *const workload_pattern_names[RS_PAT__MAX] = {
@@ -54,6 +56,22 @@ bool workload_pattern_parse(const char *name,
         }
     }
     return false;
+}
+
+bool workload_replay_speed(double speed, uint32_t *speed_milli,
+                           Error **errp)
+{
+    double milli = speed * RS_REPLAY_SPEED_ONE;
+
+    /* Written so that NaN fails too. */
+    if (!(milli >= RS_REPLAY_MIN_SPEED_MILLI &&
+          milli <= RS_REPLAY_MAX_SPEED_MILLI)) {
+        error_setg(errp, "workload: speed %g is out of range [0.001, 1000]",
+                   speed);
+        return false;
+    }
+    *speed_milli = (uint32_t)(milli + 0.5);
+    return true;
 }
 
 /*
@@ -110,6 +128,9 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
     struct rs_ctl *ctl;
     uint64_t gpa, size;
     uint64_t gen;
+    uint32_t speed_milli = cfg->replay_speed_milli ? cfg->replay_speed_milli
+                                                   : RS_REPLAY_SPEED_ONE;
+    ReplayPlan plan = { 0 };
 
     if (cpu_index < 0 || cpu_index >= cpus_count()) {
         error_setg(errp, "workload: cpu %d does not exist (0 to %d)",
@@ -129,12 +150,39 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
                    cfg->rate_mbps);
         return false;
     }
+    if (cfg->kind == RS_WL_REPLAY) {
+        if (!cfg->trace_path) {
+            error_setg(errp, "workload: kind replay needs trace=FILE");
+            return false;
+        }
+        if (speed_milli < RS_REPLAY_MIN_SPEED_MILLI ||
+            speed_milli > RS_REPLAY_MAX_SPEED_MILLI) {
+            error_setg(errp, "workload: speed must be from 0.001 to 1000");
+            return false;
+        }
+        /* Everything is checked before the guest sees any change. */
+        if (!replay_plan(cfg->trace_path, cfg->replay_pid, gpa, size, &plan,
+                         errp)) {
+            return false;
+        }
+    }
     /* Sequence count: odd while the fields change (guest-abi.h). */
     gen = ctl->generation;
     __atomic_store_n(&ctl->generation, gen | 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     ctl->kind = cfg->kind;
     ctl->pattern = cfg->pattern;
+    if (cfg->kind == RS_WL_REPLAY) {
+        /* The guest rereads the schedule when it adopts this generation. */
+        ctl->replay_gpa = plan.schedule_gpa;
+        ctl->replay_speed_milli = speed_milli;
+        ctl->replay_flags = cfg->replay_loop ? RS_REPLAY_F_LOOP : 0;
+        replay_info_set(cpu_index, cfg->trace_path, &plan, speed_milli,
+                        cfg->replay_loop);
+        replay_lay_out(&plan);
+    } else {
+        replay_info_clear(cpu_index);
+    }
     ctl->region_gpa = gpa;
     ctl->region_size = size;
     ctl->rate_bytes_per_s = cfg->rate_mbps * MiB;
@@ -173,5 +221,14 @@ bool workload_sample(int cpu_index, WorkloadSample *out, Error **errp)
     out->bytes_read = __atomic_load_n(&ctl->bytes_read, __ATOMIC_RELAXED);
     out->sweeps = __atomic_load_n(&ctl->sweeps, __ATOMIC_RELAXED);
     out->guest_tsc = __atomic_load_n(&ctl->last_tsc, __ATOMIC_RELAXED);
+    out->workload_status = __atomic_load_n(&ctl->workload_status,
+                                           __ATOMIC_RELAXED);
+    out->replay_intervals = __atomic_load_n(&ctl->replay_intervals,
+                                            __ATOMIC_RELAXED);
+    out->replay_loops = __atomic_load_n(&ctl->replay_loops, __ATOMIC_RELAXED);
+    out->replay_interval_pages = __atomic_load_n(&ctl->replay_interval_pages,
+                                                 __ATOMIC_RELAXED);
+    out->replay_lag_us = __atomic_load_n(&ctl->replay_lag_us,
+                                         __ATOMIC_RELAXED);
     return true;
 }

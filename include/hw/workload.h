@@ -22,6 +22,13 @@ typedef struct WorkloadConfig {
      */
     bool has_offset;
     uint64_t offset_bytes;
+    /* replay (docs/guest-abi.md): the trace file (borrowed), the recorded
+     * pid to replay (< 0: the one with the most distinct pages), speed in
+     * thousandths (0 = 1x), loop at the end. */
+    const char *trace_path;
+    int64_t replay_pid;
+    uint32_t replay_speed_milli;
+    bool replay_loop;
 } WorkloadConfig;
 
 typedef struct WorkloadSample {
@@ -38,6 +45,12 @@ typedef struct WorkloadSample {
     uint64_t bytes_read;
     uint64_t sweeps;
     uint64_t guest_tsc;
+    uint64_t workload_status;  /* enum rs_workload_status */
+    /* replay progress (guest-abi.h) */
+    uint64_t replay_intervals;
+    uint64_t replay_loops;
+    uint64_t replay_interval_pages;
+    uint64_t replay_lag_us;
     int64_t host_ns;           /* CLOCK_MONOTONIC when sampled */
 } WorkloadSample;
 
@@ -46,6 +59,10 @@ bool workload_kind_parse(const char *name, enum rs_workload_kind *kind);
 const char *workload_pattern_name(enum rs_workload_pattern pattern);
 bool workload_pattern_parse(const char *name,
                             enum rs_workload_pattern *pattern);
+
+/* A replay speed (1 = as recorded) in thousandths, range-checked. */
+bool workload_replay_speed(double speed, uint32_t *speed_milli,
+                           Error **errp);
 
 /* Change vCPU @cpu_index's workload; its region must lie in guest RAM
  * above the system area. */
