@@ -139,8 +139,11 @@ void replay_lay_out(ReplayPlan *plan)
         iv[k].start_us = in->start_us - p->start_us;
         iv[k].duration_us = in->duration_us;
         iv[k].page_count = in->page_count;
-        memcpy(pages, in->pages, in->page_count * sizeof(uint32_t));
-        pages += in->page_count;
+        if (in->page_count) {
+            /* An empty interval may have no page array at all. */
+            memcpy(pages, in->pages, in->page_count * sizeof(uint32_t));
+            pages += in->page_count;
+        }
     }
     trace_replay_lay_out(plan->pid, plan->interval_count,
                          plan->distinct_pages, plan->page_writes,
