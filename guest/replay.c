@@ -95,6 +95,7 @@ uint32_t guest_replay_adopt(struct guest_replay *r, struct rs_ctl *ctl,
     uint32_t status;
 
     r->finished = true;
+    r->stores = 0;
     r->intervals_done = 0;
     r->loops = 0;
     ctl->replay_intervals = 0;
@@ -195,6 +196,8 @@ bool guest_replay_step(struct guest_replay *r, struct rs_ctl *ctl,
         *(volatile uint64_t *)(r->region + (uint64_t)index * RS_PAGE_SIZE) =
             *pages_written;
         ctl->pages_written = *pages_written;
+        /* The one exact position in any snapshot (guest-abi.h). */
+        ctl->visits = ++r->stores;
         r->page_entry++;
         ctl->replay_interval_pages = ++r->interval_pages;
         batch++;

@@ -28,6 +28,7 @@ struct guest_replay {
     uint32_t interval;          /* current interval */
     uint32_t interval_pages;    /* of it written */
     uint64_t page_entry;        /* next entry of pages[] */
+    uint64_t stores;            /* published as rs_ctl.visits */
     uint64_t intervals_done;
     uint64_t loops;
     bool finished;

@@ -10,6 +10,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "hw/machine.h"
 #include "hw/replay.h"
 #include "sysemu/physmem.h"
 #include "tools/dirty-trace/trace.h"
@@ -155,6 +156,71 @@ void replay_plan_clear(ReplayPlan *plan)
 {
     dirty_trace_free(plan->trace);
     plan->trace = NULL;
+}
+
+/* The schedule vCPU @cpu_index reads, if it is still the VMM's. */
+static const struct rs_replay_schedule *replay_schedule(int cpu_index,
+                                                       Error **errp)
+{
+    const ReplayInfo *info = replay_info(cpu_index);
+    struct rs_ctl *ctl = machine_ctl(cpu_index);
+    const struct rs_replay_schedule *s;
+    uint64_t bytes;
+
+    if (!info) {
+        error_setg(errp, "replay: cpu %d does not replay a trace", cpu_index);
+        return NULL;
+    }
+    bytes = rs_replay_schedule_bytes(info->interval_count, info->page_writes);
+    s = ram_host_ptr(ctl->replay_gpa, bytes);
+    if (!s || s->magic != RS_REPLAY_MAGIC ||
+        s->interval_count != info->interval_count ||
+        s->distinct_pages != info->distinct_pages ||
+        s->page_entries != info->page_writes) {
+        error_setg(errp, "replay: cpu %d's schedule in guest RAM was "
+                   "overwritten", cpu_index);
+        return NULL;
+    }
+    return s;
+}
+
+bool replay_distinct_pages_between(int cpu_index, uint64_t visits_from,
+                                   uint64_t visits_to, uint64_t *pages,
+                                   Error **errp)
+{
+    const struct rs_replay_schedule *s = replay_schedule(cpu_index, errp);
+    const struct rs_replay_interval *iv;
+    const uint32_t *entries;
+    g_autofree uint8_t *seen = NULL;
+
+    if (!s) {
+        return false;
+    }
+    if (visits_to < visits_from) {
+        error_setg(errp, "replay: visits went back (%" PRIu64 " to %"
+                   PRIu64 ")", visits_from, visits_to);
+        return false;
+    }
+    if (visits_to - visits_from >= s->page_entries) {
+        *pages = s->distinct_pages;
+        return true;
+    }
+    iv = (const void *)(s + 1);
+    entries = (const uint32_t *)(iv + s->interval_count);
+    seen = g_malloc0(s->distinct_pages);
+    *pages = 0;
+    for (uint64_t v = visits_from; v < visits_to; v++) {
+        uint32_t index = entries[v % s->page_entries];
+
+        if (index >= s->distinct_pages) {
+            error_setg(errp, "replay: cpu %d's schedule in guest RAM was "
+                       "overwritten", cpu_index);
+            return false;
+        }
+        *pages += !seen[index];
+        seen[index] = 1;
+    }
+    return true;
 }
 
 const ReplayInfo *replay_info(int cpu_index)

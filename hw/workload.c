@@ -223,6 +223,7 @@ bool workload_sample(int cpu_index, WorkloadSample *out, Error **errp)
     out->guest_tsc = __atomic_load_n(&ctl->last_tsc, __ATOMIC_RELAXED);
     out->workload_status = __atomic_load_n(&ctl->workload_status,
                                            __ATOMIC_RELAXED);
+    out->visits = __atomic_load_n(&ctl->visits, __ATOMIC_RELAXED);
     out->replay_intervals = __atomic_load_n(&ctl->replay_intervals,
                                             __ATOMIC_RELAXED);
     out->replay_loops = __atomic_load_n(&ctl->replay_loops, __ATOMIC_RELAXED);

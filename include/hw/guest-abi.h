@@ -186,7 +186,8 @@ struct rs_ctl {
      * stored right after each visit: the one counter that is exact in any
      * snapshot.  sweeps == visits / region_pages once the guest has
      * published the wrap; for seq and stamp, the next page is
-     * visits % region_pages.
+     * visits % region_pages.  replay: page stores since adoption, so the
+     * next schedule entry is visits % page_entries.
      */
     volatile uint64_t visits;
     /* enum rs_workload_status of the workload of seen_generation. */

@@ -49,6 +49,18 @@ bool replay_plan(const char *path, int64_t pid, uint64_t region_gpa,
 void replay_lay_out(ReplayPlan *plan);
 void replay_plan_clear(ReplayPlan *plan);
 
+/*
+ * Exact ground truth: the distinct pages the replay on vCPU @cpu_index
+ * wrote between two snapshots of its rs_ctl.visits (page stores since the
+ * replay was adopted), read from the schedule in guest RAM.  Every index
+ * of a pass is written in it, so a span of a whole pass or more is all
+ * distinct_pages.  False (with @errp) when the vCPU does not replay or its
+ * schedule is no longer intact.
+ */
+bool replay_distinct_pages_between(int cpu_index, uint64_t visits_from,
+                                   uint64_t visits_to, uint64_t *pages,
+                                   Error **errp);
+
 /* What vCPU @cpu_index replays (NULL when it does not). */
 const ReplayInfo *replay_info(int cpu_index);
 void replay_info_set(int cpu_index, const char *path,

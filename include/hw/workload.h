@@ -46,6 +46,7 @@ typedef struct WorkloadSample {
     uint64_t sweeps;
     uint64_t guest_tsc;
     uint64_t workload_status;  /* enum rs_workload_status */
+    uint64_t visits;           /* pages visited since adoption (exact) */
     /* replay progress (guest-abi.h) */
     uint64_t replay_intervals;
     uint64_t replay_loops;

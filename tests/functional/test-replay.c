@@ -118,6 +118,18 @@ static void replay_window_hook(void *opaque, bool window_end)
     w->at[window_end] = test_vm_sample(0);
 }
 
+/* The distinct pages the VMM's ground truth finds in [from, to) stores. */
+static void assert_truth_between(uint64_t from, uint64_t to, uint64_t want)
+{
+    Error *err = NULL;
+    uint64_t pages;
+
+    if (!replay_distinct_pages_between(0, from, to, &pages, &err)) {
+        g_error("truth: %s", error_get_pretty(err));
+    }
+    g_assert_cmpuint(pages, ==, want);
+}
+
 /* Pages of the region whose first word the guest wrote (RAM starts 0). */
 static uint64_t written_pages(uint64_t region_gpa, uint64_t pages)
 {
@@ -171,6 +183,13 @@ static void test_synthetic_replay_is_exact_and_fully_logged(void)
     g_assert_cmpuint(*(uint32_t *)ram_host_ptr(w.at[1].region_gpa +
                                                SYN_PAGES * RS_PAGE_SIZE, 4),
                      ==, RS_REPLAY_MAGIC);
+    /* ... and the VMM's exact truth from the schedule agrees. */
+    /* Intervals 0 and 1 write 2/3 of the pages each, all of them together. */
+    assert_truth_between(0, SYN_PAGES * 2 / 3, SYN_PAGES * 2 / 3);
+    assert_truth_between(SYN_PAGES * 2 / 3, SYN_PAGES * 4 / 3,
+                         SYN_PAGES * 2 / 3);
+    assert_truth_between(0, SYN_PAGES * 4 / 3, SYN_PAGES);
+    assert_truth_between(w.at[0].visits, w.at[1].visits, SYN_PAGES);
     /* ... and the ring logged every one of them (and the schedule). */
     schedule_pages = DIV_ROUND_UP(rs_replay_schedule_bytes(SYN_INTERVALS,
                                                            page_writes),
@@ -213,6 +232,10 @@ static void test_shipped_trace_replays_with_its_own_counts(void)
     g_assert_cmpuint(s.replay_loops, ==, 1);
     g_assert_cmpuint(s.replay_intervals, ==, sum.interval_count);
     g_assert_cmpuint(s.pages_written, ==, sum.written_pages);
+    g_assert_cmpuint(s.visits, ==, sum.written_pages);
+    assert_truth_between(0, s.visits, sum.distinct_pages);
+    assert_truth_between(0, t->processes[0].intervals[0].page_count,
+                         t->processes[0].intervals[0].page_count);
     /* Every page of the trace written (the schedule follows them). */
     g_assert_cmpuint(written_pages(s.region_gpa, sum.distinct_pages), ==,
                      sum.distinct_pages);
@@ -261,8 +284,16 @@ static void test_refused_and_nothing_changes(gconstpointer data)
     g_test_message("%s: %s", c->name, error_get_pretty(err));
     g_assert_nonnull(strstr(error_get_pretty(err), c->error));
     error_free(err);
+    err = NULL;
     g_assert_cmpint(test_vm_sample(0).kind, ==, RS_WL_WRITE);
     g_assert_null(replay_info(0));
+    {
+        uint64_t pages;
+
+        g_assert_false(replay_distinct_pages_between(0, 0, 1, &pages, &err));
+        g_assert_nonnull(strstr(error_get_pretty(err), "does not replay"));
+        error_free(err);
+    }
     test_vm_destroy();
 }
 
