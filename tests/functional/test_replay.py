@@ -39,7 +39,8 @@ def test_command_line_replay_runs_to_the_end():
               f'ground truth is the trace\'s own counts ({w["replay"]})')
         out = vm.hmp('info workload')
         check('replay' in out and f'pid {SQLITE_PID}' in out and
-              '1 passes done' in out, f'info workload shows the replay ({out!r})')
+              '1 passes done' in out,
+              f'info workload shows the replay ({out!r})')
 
 
 def test_run_time_replay_and_bad_traces():
