@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "hw/guest-abi.h"
+#include "replay.h"
 
 /* write/stamp at full speed: 256 pages take ~3 us, so the per-batch rdtsc
  * and generation check cost well under 1%. */
@@ -94,6 +95,7 @@ struct guest {
     uint64_t rng;               /* xorshift64 state, never 0 */
     uint64_t mixed_countdown;   /* visits until the next unpaced write */
     uint64_t read_sum;          /* keeps the reads observable */
+    struct guest_replay replay;
 
     /* Since the guest started. */
     uint64_t iterations;
@@ -409,7 +411,8 @@ static void guest_adopt_workload(struct guest *g)
 {
     struct rs_ctl *ctl = g->ctl;
     uint64_t generation, region_gpa, region_size, rate_bytes_per_s, seed;
-    uint32_t kind, pattern, status;
+    uint64_t replay_gpa;
+    uint32_t kind, pattern, status, replay_speed_milli, replay_flags;
 
     for (;;) {
         generation = ctl->generation;
@@ -425,6 +428,9 @@ static void guest_adopt_workload(struct guest *g)
         region_size = ctl->region_size;
         rate_bytes_per_s = ctl->rate_bytes_per_s;
         seed = ctl->seed;
+        replay_gpa = ctl->replay_gpa;
+        replay_speed_milli = ctl->replay_speed_milli;
+        replay_flags = ctl->replay_flags;
         compiler_barrier();
         if (ctl->generation == generation) {
             break;
@@ -433,6 +439,11 @@ static void guest_adopt_workload(struct guest *g)
 
     status = rs_workload_check(kind, pattern, region_gpa, region_size,
                                rate_bytes_per_s, ctl->tsc_khz, ctl->ram_size);
+    if (status == RS_WLS_OK && kind == RS_WL_REPLAY) {
+        status = guest_replay_adopt(&g->replay, ctl, region_gpa,
+                                    region_size, replay_gpa,
+                                    replay_speed_milli, replay_flags);
+    }
     if (status != RS_WLS_OK) {
         kind = RS_WL_IDLE;
     }
@@ -450,7 +461,8 @@ static void guest_adopt_workload(struct guest *g)
         g->rng = 1;
     }
     g->mixed_countdown = GUEST_MIXED_WRITE_EVERY;
-    pacer_init(&g->pacer, kind == RS_WL_IDLE || kind == RS_WL_READ ?
+    pacer_init(&g->pacer, kind == RS_WL_IDLE || kind == RS_WL_READ ||
+               kind == RS_WL_REPLAY ?
                0 : rate_bytes_per_s, ctl->tsc_khz, rdtsc());
 
     ctl->visits = 0;
@@ -484,6 +496,11 @@ void guest_main(struct rs_ctl *ctl)
             break;
         case RS_WL_MIXED:
             guest_step_mixed(&g);
+            break;
+        case RS_WL_REPLAY:
+            if (!guest_replay_step(&g.replay, ctl, &g.pages_written)) {
+                g.kind = RS_WL_IDLE;
+            }
             break;
         default:
             doorbell_store(RS_DB_SLEEP_US, GUEST_IDLE_SLEEP_US);

@@ -5,6 +5,7 @@
 #include "qemu/osdep.h"
 
 #include "hw/machine.h"
+#include "hw/replay.h"
 #include "hw/workload.h"
 #include "sysemu/cpus.h"
 #include "trace.h"
@@ -15,6 +16,7 @@ static const char *const workload_kind_names[RS_WL__MAX] = {
     [RS_WL_READ] = "read",
     [RS_WL_MIXED] = "mixed",
     [RS_WL_STAMP] = "stamp",
+    [RS_WL_REPLAY] = "replay",
 };
 
 static const char *const workload_pattern_names[RS_PAT__MAX] = {
@@ -56,12 +58,79 @@ bool workload_pattern_parse(const char *name,
     return false;
 }
 
+bool workload_replay_speed(double speed, uint32_t *speed_milli,
+                           Error **errp)
+{
+    double milli = speed * RS_REPLAY_SPEED_ONE;
+
+    /* Written so that NaN fails too. */
+    if (!(milli >= RS_REPLAY_MIN_SPEED_MILLI &&
+          milli <= RS_REPLAY_MAX_SPEED_MILLI)) {
+        error_setg(errp, "workload: speed %g is out of range [0.001, 1000]",
+                   speed);
+        return false;
+    }
+    *speed_milli = (uint32_t)(milli + 0.5);
+    return true;
+}
+
+/*
+ * Where vCPU @cpu_index's region lies: @cfg's offset, or by default its
+ * slice's base, moved down just enough for a larger region to end inside
+ * RAM.  Any range of RAM above the system area is allowed; regions of
+ * several vCPUs may overlap (docs/guest-abi.md says what such a page
+ * counts for).
+ */
+static bool workload_region(int cpu_index, const WorkloadConfig *cfg,
+                            uint64_t ram_bytes, uint64_t *gpa,
+                            uint64_t *size_bytes, Error **errp)
+{
+    uint64_t work_bytes = ram_bytes - RS_WORK_BASE;
+    uint64_t size = cfg->size_bytes;
+    uint64_t base = cfg->has_offset ? cfg->offset_bytes
+                                    : machine_slice_base(cpu_index);
+
+    if (cfg->has_offset &&
+        (base < RS_WORK_BASE || base >= ram_bytes ||
+         !QEMU_IS_ALIGNED(base, RS_PAGE_SIZE))) {
+        error_setg(errp, "workload: offset 0x%" PRIx64 " must be a multiple "
+                   "of 4 KiB from 0x%" PRIx64 " (above the system area) to "
+                   "below 0x%" PRIx64 " (the end of RAM)", base,
+                   RS_WORK_BASE, ram_bytes);
+        return false;
+    }
+    if (size == 0) {
+        size = MIN(machine_slice_bytes(), ram_bytes - base);
+    }
+    if (size == 0 || !QEMU_IS_ALIGNED(size, RS_PAGE_SIZE) ||
+        size > work_bytes) {
+        error_setg(errp, "workload: size %" PRIu64 " must be a multiple of "
+                   "4 KiB from 4 KiB to %" PRIu64 " MiB (guest RAM above the "
+                   "16 MiB system area)", size, work_bytes / MiB);
+        return false;
+    }
+    if (size > ram_bytes - base) {
+        if (cfg->has_offset) {
+            error_setg(errp, "workload: offset 0x%" PRIx64 " + size %" PRIu64
+                       " ends past the end of RAM (0x%" PRIx64 ")", base,
+                       size, ram_bytes);
+            return false;
+        }
+        base = ram_bytes - size;
+    }
+    *gpa = base;
+    *size_bytes = size;
+    return true;
+}
+
 bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
 {
     struct rs_ctl *ctl;
-    uint64_t slice = machine_slice_bytes();
-    uint64_t size = cfg->size_bytes ? cfg->size_bytes : slice;
+    uint64_t gpa, size;
     uint64_t gen;
+    uint32_t speed_milli = cfg->replay_speed_milli ? cfg->replay_speed_milli
+                                                   : RS_REPLAY_SPEED_ONE;
+    ReplayPlan plan = { 0 };
 
     if (cpu_index < 0 || cpu_index >= cpus_count()) {
         error_setg(errp, "workload: cpu %d does not exist (0 to %d)",
@@ -72,10 +141,8 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
         error_setg(errp, "workload: bad kind or pattern");
         return false;
     }
-    if (size == 0 || !QEMU_IS_ALIGNED(size, RS_PAGE_SIZE) || size > slice) {
-        error_setg(errp, "workload: size %" PRIu64 " must be a multiple of "
-                   "4 KiB from 4 KiB to %" PRIu64 " MiB (cpu %d's share of "
-                   "RAM)", size, slice / MiB, cpu_index);
+    ctl = machine_ctl(cpu_index);
+    if (!workload_region(cpu_index, cfg, ctl->ram_size, &gpa, &size, errp)) {
         return false;
     }
     if (cfg->rate_mbps > (1ULL << 40)) {
@@ -83,7 +150,22 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
                    cfg->rate_mbps);
         return false;
     }
-    ctl = machine_ctl(cpu_index);
+    if (cfg->kind == RS_WL_REPLAY) {
+        if (!cfg->trace_path) {
+            error_setg(errp, "workload: kind replay needs trace=FILE");
+            return false;
+        }
+        if (speed_milli < RS_REPLAY_MIN_SPEED_MILLI ||
+            speed_milli > RS_REPLAY_MAX_SPEED_MILLI) {
+            error_setg(errp, "workload: speed must be from 0.001 to 1000");
+            return false;
+        }
+        /* Everything is checked before the guest sees any change. */
+        if (!replay_plan(cfg->trace_path, cfg->replay_pid, gpa, size, &plan,
+                         errp)) {
+            return false;
+        }
+    }
     /*
      * Sequence count: odd while the fields change (guest-abi.h).  The
      * exchange's acquire keeps the field stores below after it (the
@@ -93,7 +175,18 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
     __atomic_exchange_n(&ctl->generation, gen | 1, __ATOMIC_ACQ_REL);
     ctl->kind = cfg->kind;
     ctl->pattern = cfg->pattern;
-    ctl->region_gpa = machine_slice_base(cpu_index);
+    if (cfg->kind == RS_WL_REPLAY) {
+        /* The guest rereads the schedule when it adopts this generation. */
+        ctl->replay_gpa = plan.schedule_gpa;
+        ctl->replay_speed_milli = speed_milli;
+        ctl->replay_flags = cfg->replay_loop ? RS_REPLAY_F_LOOP : 0;
+        replay_info_set(cpu_index, cfg->trace_path, &plan, speed_milli,
+                        cfg->replay_loop);
+        replay_lay_out(&plan);
+    } else {
+        replay_info_clear(cpu_index);
+    }
+    ctl->region_gpa = gpa;
     ctl->region_size = size;
     ctl->rate_bytes_per_s = cfg->rate_mbps * MiB;
     ctl->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)cpu_index;
@@ -131,5 +224,15 @@ bool workload_sample(int cpu_index, WorkloadSample *out, Error **errp)
     out->bytes_read = __atomic_load_n(&ctl->bytes_read, __ATOMIC_RELAXED);
     out->sweeps = __atomic_load_n(&ctl->sweeps, __ATOMIC_RELAXED);
     out->guest_tsc = __atomic_load_n(&ctl->last_tsc, __ATOMIC_RELAXED);
+    out->workload_status = __atomic_load_n(&ctl->workload_status,
+                                           __ATOMIC_RELAXED);
+    out->visits = __atomic_load_n(&ctl->visits, __ATOMIC_RELAXED);
+    out->replay_intervals = __atomic_load_n(&ctl->replay_intervals,
+                                            __ATOMIC_RELAXED);
+    out->replay_loops = __atomic_load_n(&ctl->replay_loops, __ATOMIC_RELAXED);
+    out->replay_interval_pages = __atomic_load_n(&ctl->replay_interval_pages,
+                                                 __ATOMIC_RELAXED);
+    out->replay_lag_us = __atomic_load_n(&ctl->replay_lag_us,
+                                         __ATOMIC_RELAXED);
     return true;
 }

@@ -23,8 +23,10 @@ const HMPCommand hmp_commands[] = {
     { "stop", "", "pause every vCPU", hmp_stop },
     { "cont", "", "resume every vCPU", hmp_cont },
     { "quit", "", "end restraint", hmp_quit },
-    { "workload", "CPU KIND [size=SIZE] [rate=MBPS] [pattern=seq|random]",
-      "change a vCPU's workload (KIND: idle|write|read|mixed|stamp)",
+    { "workload", "CPU KIND [size=SIZE] [offset=GPA] [rate=MBPS] "
+      "[pattern=seq|random] [trace=FILE] [process=PID] [speed=X] "
+      "[loop=on|off]",
+      "change a vCPU's workload (KIND: idle|write|read|mixed|stamp|replay)",
       hmp_workload },
     { "calc_dirty_rate", "[-r] [-b] seconds [sample_pages_per_GB]",
       "start measuring the dirty page rate (-r: dirty ring, -b: dirty bitmap)",
@@ -152,15 +154,55 @@ void hmp_quit(Monitor *mon, int argc, char **argv)
     }
 }
 
-/* workload CPU KIND [size=SIZE] [rate=MBPS] [pattern=seq|random] */
+/* Replay options of the workload command: trace, process, speed, loop. */
+typedef struct HMPReplayArgs {
+    const char *trace;
+    bool has_process, has_speed, has_loop, loop;
+    int64_t process;
+    double speed;
+} HMPReplayArgs;
+
+/* Parse @arg if it is a replay option; false if it is not one. */
+static bool hmp_workload_replay_arg(const char *arg, HMPReplayArgs *r,
+                                    Error **errp)
+{
+    const char *value = strchr(arg, '=') + 1;
+    char *end;
+
+    if (g_str_has_prefix(arg, "trace=")) {
+        r->trace = value;
+    } else if (g_str_has_prefix(arg, "process=")) {
+        r->has_process = hmp_parse_int(value, "process", 0, INT32_MAX,
+                                       &r->process, errp);
+    } else if (g_str_has_prefix(arg, "speed=")) {
+        r->speed = g_ascii_strtod(value, &end);
+        r->has_speed = end != value && *end == '\0';
+        if (!r->has_speed) {
+            error_setg(errp, "speed '%s' is not a number", value);
+        }
+    } else if (g_str_has_prefix(arg, "loop=")) {
+        r->has_loop = true;
+        r->loop = !strcmp(value, "on");
+        if (!r->loop && strcmp(value, "off")) {
+            error_setg(errp, "loop '%s' is not on or off", value);
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* workload CPU KIND [NAME=VALUE]...: see hmp_commands[] */
 void hmp_workload(Monitor *mon, int argc, char **argv)
 {
     int64_t cpu, kind, pattern = WORKLOAD_PATTERN_SEQ;
-    uint64_t size_bytes = 0, rate_mbps = 0;
-    bool has_size = false, has_rate = false, has_pattern = false;
+    uint64_t size_bytes = 0, offset_bytes = 0, rate_mbps = 0;
+    bool has_size = false, has_offset = false, has_rate = false;
+    bool has_pattern = false;
+    HMPReplayArgs replay = { 0 };
     Error *err = NULL;
 
-    if (!hmp_check_args(mon, argc, argv, 2, 5) ||
+    if (!hmp_check_args(mon, argc, argv, 2, 10) ||
         !hmp_parse_int(argv[1], "CPU", 0, INT32_MAX, &cpu, &err)) {
         hmp_handle_error(mon, err);
         return;
@@ -168,7 +210,7 @@ void hmp_workload(Monitor *mon, int argc, char **argv)
     kind = WorkloadKind_parse(argv[2]);
     if (kind < 0) {
         monitor_printf(mon, "Error: KIND '%s' is not one of idle, write, "
-                       "read, mixed, stamp\n", argv[2]);
+                       "read, mixed, stamp, replay\n", argv[2]);
         return;
     }
     for (int i = 3; i < argc && !err; i++) {
@@ -178,6 +220,8 @@ void hmp_workload(Monitor *mon, int argc, char **argv)
             error_setg(&err, "'%s' is not NAME=VALUE", argv[i]);
         } else if (g_str_has_prefix(argv[i], "size=")) {
             has_size = hmp_parse_size(value + 1, &size_bytes, &err);
+        } else if (g_str_has_prefix(argv[i], "offset=")) {
+            has_offset = hmp_parse_size(value + 1, &offset_bytes, &err);
         } else if (g_str_has_prefix(argv[i], "rate=")) {
             int64_t mbps;
 
@@ -191,14 +235,18 @@ void hmp_workload(Monitor *mon, int argc, char **argv)
                 error_setg(&err, "pattern '%s' is not seq or random",
                            value + 1);
             }
-        } else {
-            error_setg(&err, "unknown option '%s': size, rate or pattern",
+        } else if (!hmp_workload_replay_arg(argv[i], &replay, &err)) {
+            error_setg(&err, "unknown option '%s': size, offset, rate, "
+                       "pattern, trace, process, speed or loop",
                        argv[i]);
         }
     }
     if (!err) {
         qmp_x_set_workload(cpu, kind, has_size, size_bytes, has_rate,
-                           rate_mbps, has_pattern, pattern, &err);
+                           rate_mbps, has_pattern, pattern, has_offset,
+                           offset_bytes, replay.trace, replay.has_process,
+                           replay.process, replay.has_speed, replay.speed,
+                           replay.has_loop, replay.loop, &err);
     }
     hmp_handle_error(mon, err);
 }
@@ -340,6 +388,18 @@ void hmp_info_workload(Monitor *mon, int argc, char **argv)
         hmp_print_rate(mon, 9, o ? hmp_rate_mbps(o->bytes_read,
                                                  w->bytes_read, seconds) : -1);
         monitor_printf(mon, "  %10" PRIu64 "\n", w->sweeps);
+        if (w->replay) {
+            const WorkloadReplayInfo *r = w->replay;
+
+            monitor_printf(mon, "      replay %s pid %" PRId64 " at %gx%s: "
+                           "interval %" PRIu64 " of %" PRIu64 " per pass, "
+                           "%" PRIu64 " passes done, lag %" PRIu64 " ms\n",
+                           r->trace, r->process, r->speed,
+                           r->loop ? " (loop)" : "",
+                           r->intervals_completed % r->intervals,
+                           r->intervals, r->loops_completed,
+                           r->lag_us / 1000);
+        }
     }
     monitor_printf(mon, "rates over the last %.2f s\n", seconds);
     qapi_free_WorkloadInfoList(old.list);

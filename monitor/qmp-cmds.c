@@ -4,6 +4,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "hw/replay.h"
 #include "hw/workload.h"
 #include "monitor/monitor-internal.h"
 #include "qapi/qapi-commands.h"
@@ -147,6 +148,26 @@ char *qmp_human_monitor_command(const char *command_line, bool has_cpu_index,
     return g_string_free(mon.out, FALSE);
 }
 
+static WorkloadReplayInfo *qmp_workload_replay_info(const ReplayInfo *r,
+                                                    const WorkloadSample *s)
+{
+    WorkloadReplayInfo *info = g_new0(WorkloadReplayInfo, 1);
+
+    info->trace = g_strdup(r->trace_path);
+    info->process = r->pid;
+    info->speed = (double)r->speed_milli / RS_REPLAY_SPEED_ONE;
+    info->loop = r->loop;
+    info->intervals = r->interval_count;
+    info->distinct_pages = r->distinct_pages;
+    info->page_writes = r->page_writes;
+    info->period_us = r->period_us;
+    info->intervals_completed = s->replay_intervals;
+    info->loops_completed = s->replay_loops;
+    info->interval_pages = s->replay_interval_pages;
+    info->lag_us = s->replay_lag_us;
+    return info;
+}
+
 WorkloadInfoList *qmp_x_query_workload(Error **errp)
 {
     WorkloadInfoList *head = NULL, **tail = &head;
@@ -171,12 +192,16 @@ WorkloadInfoList *qmp_x_query_workload(Error **errp)
             qapi_free_WorkloadInfoList(head);
             return NULL;
         }
+        info->region_offset = s.region_gpa;
         info->region_size = s.region_size;
         info->target_rate = s.rate_mbps;
         info->pages_written = s.pages_written;
         info->bytes_read = s.bytes_read;
         info->sweeps = s.sweeps;
         info->guest_tsc = s.guest_tsc;
+        if (s.kind == RS_WL_REPLAY && replay_info(i)) {
+            info->replay = qmp_workload_replay_info(replay_info(i), &s);
+        }
         elem = g_new0(WorkloadInfoList, 1);
         elem->value = info;
         *tail = elem;
@@ -188,12 +213,30 @@ WorkloadInfoList *qmp_x_query_workload(Error **errp)
 void qmp_x_set_workload(int64_t cpu_index, WorkloadKind kind, bool has_size,
                         uint64_t size, bool has_rate, uint64_t rate,
                         bool has_pattern, WorkloadPattern pattern,
-                        Error **errp)
+                        bool has_offset, uint64_t offset, const char *trace,
+                        bool has_process, int64_t process, bool has_speed,
+                        double speed, bool has_loop, bool loop, Error **errp)
 {
     WorkloadConfig cfg = {
         .size_bytes = has_size ? size : 0,
         .rate_mbps = has_rate ? rate : 0,
+        .has_offset = has_offset,
+        .offset_bytes = offset,
+        .trace_path = trace,
+        .replay_pid = has_process ? process : -1,
+        .replay_loop = has_loop && loop,
     };
+
+    if ((trace || has_process || has_speed || has_loop) &&
+        kind != WORKLOAD_KIND_REPLAY) {
+        error_setg(errp, "trace, process, speed and loop are for kind "
+                   "replay only");
+        return;
+    }
+    if (has_speed &&
+        !workload_replay_speed(speed, &cfg.replay_speed_milli, errp)) {
+        return;
+    }
 
     if (!qmp_check_cpu_index(cpu_index, errp)) {
         return;

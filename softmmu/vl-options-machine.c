@@ -25,7 +25,8 @@ static const char *const accel_keys[] = {
     NULL
 };
 static const char *const workload_keys[] = {
-    "cpu", "kind", "size", "rate", "pattern", NULL
+    "cpu", "kind", "size", "offset", "rate", "pattern", "trace", "process",
+    "speed", "loop", NULL
 };
 
 const VLOptionParams vl_option_params[] = {

@@ -56,6 +56,7 @@ enum rs_workload_kind {
     RS_WL_READ = 2,    /* streams through the region, counting bytes */
     RS_WL_MIXED = 3,   /* writes at the target rate, reads otherwise */
     RS_WL_STAMP = 4,   /* stores the sweep number into every page */
+    RS_WL_REPLAY = 5,  /* replays a recorded schedule (rs_replay_schedule) */
     RS_WL__MAX
 };
 
@@ -76,6 +77,7 @@ enum rs_workload_status {
     RS_WLS_BAD_REGION = 3,   /* empty, unaligned, below work area, past RAM */
     RS_WLS_BAD_RATE = 4,     /* nonzero but below RS_MIN_RATE_BYTES_PER_S */
     RS_WLS_BAD_TSC = 5,      /* a paced workload needs tsc_khz in range */
+    RS_WLS_BAD_REPLAY = 6,   /* replay: schedule or speed out of bounds */
     RS_WLS__MAX
 };
 
@@ -89,6 +91,52 @@ enum rs_panic_code {
 /* TSC frequencies the guest can pace with: 1 MHz .. 10 GHz. */
 #define RS_MIN_TSC_KHZ          UINT64_C(1000)
 #define RS_MAX_TSC_KHZ          UINT64_C(10000000)
+
+/* Replay speed, thousandths of the recorded speed: 0.001x .. 1000x. */
+#define RS_REPLAY_SPEED_ONE       1000u
+#define RS_REPLAY_MIN_SPEED_MILLI 1u
+#define RS_REPLAY_MAX_SPEED_MILLI 1000000u
+/* rs_ctl.replay_flags */
+#define RS_REPLAY_F_LOOP          (1u << 0)
+
+/*
+ * A replay schedule, laid out by the VMM in guest RAM at rs_ctl.replay_gpa
+ * (8-byte aligned) and only read by the guest: this header, then
+ * interval_count struct rs_replay_interval, then page_entries uint32_t
+ * page indices, interval after interval (interval k's pages follow those
+ * of intervals 0..k-1).  Index i names page i of the vCPU's region; every
+ * index is < distinct_pages and distinct_pages pages fit the region.
+ * Times are the recording's microseconds from the start of the replayed
+ * process; interval k's page j of n is due at
+ * start_us + duration_us * j / n, scaled by the speed.
+ */
+#define RS_REPLAY_MAGIC 0x59504c52u /* "RLPY" */
+
+struct rs_replay_interval {
+    uint64_t start_us;          /* ascending, intervals do not overlap */
+    uint32_t duration_us;
+    uint32_t page_count;        /* distinct pages, ascending indices */
+};
+
+struct rs_replay_schedule {
+    uint32_t magic;             /* RS_REPLAY_MAGIC */
+    uint32_t interval_count;    /* >= 1 */
+    uint32_t distinct_pages;    /* >= 1 */
+    uint32_t reserved;
+    uint64_t period_us;         /* one pass, >= the last interval's end */
+    uint64_t page_entries;      /* sum of page_count */
+    /* struct rs_replay_interval intervals[interval_count]; */
+    /* uint32_t pages[page_entries]; */
+};
+
+/* Bytes a schedule takes in guest RAM. */
+static inline uint64_t rs_replay_schedule_bytes(uint64_t interval_count,
+                                                uint64_t page_entries)
+{
+    return sizeof(struct rs_replay_schedule) +
+           interval_count * sizeof(struct rs_replay_interval) +
+           page_entries * sizeof(uint32_t);
+}
 
 /*
  * One per vCPU at RS_CTL_BASE + cpu_index * RS_CTL_SIZE.
@@ -120,7 +168,10 @@ struct rs_ctl {
     uint64_t region_size;       /* bytes, a multiple of RS_PAGE_SIZE */
     uint64_t rate_bytes_per_s;  /* 0 = full speed */
     uint64_t seed;              /* random pattern seed */
-    uint64_t reserved0[3];
+    uint64_t replay_gpa;        /* replay: its struct rs_replay_schedule */
+    uint32_t replay_speed_milli;  /* replay: RS_REPLAY_SPEED_ONE = 1x */
+    uint32_t replay_flags;      /* replay: RS_REPLAY_F_* */
+    uint64_t reserved0[1];
 
     /* Written by the guest. */
     volatile uint64_t seen_generation;
@@ -135,12 +186,24 @@ struct rs_ctl {
      * stored right after each visit: the one counter that is exact in any
      * snapshot.  sweeps == visits / region_pages once the guest has
      * published the wrap; for seq and stamp, the next page is
-     * visits % region_pages.
+     * visits % region_pages.  replay: page stores since adoption, so the
+     * next schedule entry is visits % page_entries.
      */
     volatile uint64_t visits;
     /* enum rs_workload_status of the workload of seen_generation. */
     volatile uint64_t workload_status;
-    uint64_t reserved1[6];
+    /*
+     * Replay progress, since the workload was adopted: intervals completed
+     * (over all passes), passes completed, pages of the current interval
+     * written (its index in replay_intervals % interval_count), and how
+     * far behind the recorded schedule the guest is, in the recording's
+     * microseconds (0 when on time or waiting for the next page).
+     */
+    volatile uint64_t replay_intervals;
+    volatile uint64_t replay_loops;
+    volatile uint64_t replay_interval_pages;
+    volatile uint64_t replay_lag_us;
+    uint64_t reserved1[2];
 };
 
 _Static_assert(sizeof(struct rs_ctl) <= RS_CTL_SIZE,
@@ -173,9 +236,28 @@ static inline uint32_t rs_workload_check(uint32_t kind, uint32_t pattern,
     if (rate_bytes_per_s != 0 && rate_bytes_per_s < RS_MIN_RATE_BYTES_PER_S) {
         return RS_WLS_BAD_RATE;
     }
-    if (rate_bytes_per_s != 0 &&
+    if ((rate_bytes_per_s != 0 || kind == RS_WL_REPLAY) &&
         (tsc_khz < RS_MIN_TSC_KHZ || tsc_khz > RS_MAX_TSC_KHZ)) {
         return RS_WLS_BAD_TSC;
+    }
+    return RS_WLS_OK;
+}
+
+/*
+ * The replay fields' rule (after rs_workload_check): the schedule header
+ * lies in RAM above the system area and the speed is in range.  The guest
+ * checks the schedule itself when it adopts it.
+ */
+static inline uint32_t rs_replay_check(uint64_t replay_gpa,
+                                       uint32_t speed_milli,
+                                       uint64_t ram_size)
+{
+    if (replay_gpa % 8 != 0 || replay_gpa < RS_WORK_BASE ||
+        replay_gpa > ram_size ||
+        ram_size - replay_gpa < sizeof(struct rs_replay_schedule) ||
+        speed_milli < RS_REPLAY_MIN_SPEED_MILLI ||
+        speed_milli > RS_REPLAY_MAX_SPEED_MILLI) {
+        return RS_WLS_BAD_REPLAY;
     }
     return RS_WLS_OK;
 }

@@ -230,6 +230,57 @@ static void test_sampling_interval_covers_the_truth(void)
     test_vm_destroy();
 }
 
+/*
+ * Two vCPUs write one overlapping region (docs/guest-abi.md, "Overlapping
+ * regions"): the VM's figure counts each page once; each vCPU's figure
+ * counts the pages its own ring logged, so a page both rewrite counts for
+ * both and the per-vCPU figures add up to more than the VM's.  Different
+ * rates keep the two writers from moving in lockstep.
+ */
+static void test_ring_counts_a_shared_page_per_vcpu_and_once_per_vm(void)
+{
+    const uint64_t region_bytes = 4 * MiB;
+    const WorkloadConfig wl[2] = {
+        { .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ, .rate_mbps = 100,
+          .size_bytes = region_bytes, .has_offset = true,
+          .offset_bytes = RS_WORK_BASE + 84 * MiB },
+        { .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ, .rate_mbps = 40,
+          .size_bytes = region_bytes, .has_offset = true,
+          .offset_bytes = RS_WORK_BASE + 84 * MiB },
+    };
+    DirtyRateConfig cfg = {
+        .mode = DIRTY_RATE_MEASURE_MODE_DIRTY_RING, .calc_time_ms = 1000,
+        .sample_pages_per_gib = DIRTYRATE_DEFAULT_SAMPLE_PAGES,
+    };
+    uint64_t region_pages = region_bytes / RS_PAGE_SIZE;
+    TestVMTruth t = { .cpus = 2 };
+    DirtyRateResult r;
+    Error *err = NULL;
+
+    vm_create(4096, 2, wl);
+    wait_writing(2);
+    if (!dirtyrate_measure(&cfg, test_vm_truth_hook, &t, &r, &err)) {
+        g_error("measure: %s", error_get_pretty(err));
+    }
+    g_test_message("vm %" PRIu64 " pages, vcpu 0 %" PRIu64 ", vcpu 1 %"
+                   PRIu64 " of a %" PRIu64 "-page shared region",
+                   r.dirty_pages, r.vcpus[0].dirty_pages,
+                   r.vcpus[1].dirty_pages, region_pages);
+    /* Both rewrote every page many times in the window. */
+    for (int i = 0; i < 2; i++) {
+        g_assert_cmpuint(t.at[1][i].pages_written - t.at[0][i].pages_written,
+                         >=, 4 * region_pages);
+        g_assert_cmpuint(r.vcpus[i].dirty_pages, <=, region_pages);
+        g_assert_cmpuint(r.vcpus[i].dirty_pages, >=,
+                         region_pages * (1 - TEST_BAND));
+    }
+    /* The VM: each shared page once, every one of them. */
+    g_assert_cmpuint(r.dirty_pages, ==, region_pages);
+    g_assert_cmpuint(r.vcpus[0].dirty_pages + r.vcpus[1].dirty_pages, >,
+                     r.dirty_pages);
+    test_vm_destroy();
+}
+
 typedef struct ErrorCase {
     const char *what;
     int64_t calc_time;
@@ -493,6 +544,9 @@ int main(int argc, char **argv)
                     test_sampling_interval_covers_the_truth);
     g_test_add_func("/dirtyrate/dirty-ring-counts-a-redirtied-page-once",
                     test_ring_counts_a_redirtied_page_once);
+    g_test_add_func("/dirtyrate/dirty-ring-counts-a-shared-page-per-vcpu-"
+                    "and-once-per-vm",
+                    test_ring_counts_a_shared_page_per_vcpu_and_once_per_vm);
     g_test_add_func("/dirtyrate/every-error-answers-in-qemu-words",
                     test_every_error_answers_in_qemu_words);
     g_test_add_data_func("/dirtyrate/measuring-leaves-other-users-"

@@ -103,7 +103,9 @@ static void test_stamp_pages_hold_sweep_numbers(void)
 {
     const WorkloadConfig wl[2] = {
         { RS_WL_STAMP, RS_PAT_SEQ, 16 * MiB, 0 },
-        { RS_WL_STAMP, RS_PAT_SEQ, 8 * MiB, 0 },
+        /* Placed by offset: the last 8 MiB of RAM, in cpu 0's slice. */
+        { RS_WL_STAMP, RS_PAT_SEQ, 8 * MiB, 0, true,
+          TEST_RAM_BYTES - 8 * MiB },
     };
     uint64_t bad = 0;
 
@@ -119,10 +121,12 @@ static void test_stamp_pages_hold_sweep_numbers(void)
         uint64_t pages = wl[cpu].size_bytes / RS_PAGE_SIZE;
         uint64_t stamp = ctl->stamp, pos = ctl->visits % pages;
 
+        g_assert_cmpuint(ctl->region_gpa, ==, wl[cpu].has_offset ?
+                         wl[cpu].offset_bytes : machine_slice_base(cpu));
         g_assert_cmpuint(ctl->sweeps, >=, 3);
         g_assert_cmpuint(pos, <, pages);
         for (uint64_t p = 0; p < pages; p++) {
-            uint64_t *word = ram_host_ptr(machine_slice_base(cpu) +
+            uint64_t *word = ram_host_ptr(ctl->region_gpa +
                                           p * RS_PAGE_SIZE, 8);
             uint64_t want = p < pos ? stamp : stamp - 1;
 
@@ -163,7 +167,7 @@ static void test_workload_change_is_picked_up(void)
     s = test_vm_sample(0);
     g_assert_cmpuint(s.pages_written, >, 0);
     g_assert_cmpint(s.kind, ==, RS_WL_WRITE);
-    /* A region beyond the vCPU's slice is refused, nothing changes. */
+    /* A region past the end of RAM is refused, nothing changes. */
     {
         WorkloadConfig huge = write;
 
@@ -171,8 +175,18 @@ static void test_workload_change_is_picked_up(void)
         vm_lock();
         g_assert_false(workload_set(0, &huge, &err));
         vm_unlock();
-        g_assert_nonnull(strstr(error_get_pretty(err), "share of RAM"));
+        g_assert_nonnull(strstr(error_get_pretty(err), "system area"));
         error_free(err);
+        err = NULL;
+        huge.size_bytes = 8 * MiB;
+        huge.has_offset = true;
+        huge.offset_bytes = TEST_RAM_BYTES - 4 * MiB;
+        vm_lock();
+        g_assert_false(workload_set(0, &huge, &err));
+        vm_unlock();
+        g_assert_nonnull(strstr(error_get_pretty(err), "past the end"));
+        error_free(err);
+        g_assert_cmpuint(test_vm_sample(0).region_size, ==, 32 * MiB);
     }
     test_vm_destroy();
 }

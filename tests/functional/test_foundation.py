@@ -37,6 +37,13 @@ def test_bad_options_are_refused():
         (['-accel', 'kvm,dirty-ring-size=1000'], 'power of two >= 1024'),
         (['-accel', 'tcg'], "supports only 'kvm'"),
         (['-workload', 'cpu=0,kind=dance'], 'kind must be idle'),
+        (['-workload', 'cpu=0,kind=write,offset=5000'], 'multiple of 4 KiB'),
+        (['-m', '256M', '-workload', 'cpu=0,kind=write,offset=8M'],
+         'above the system area'),
+        (['-m', '256M', '-workload', 'cpu=0,kind=write,offset=200M,size=64M'],
+         'past the end of RAM'),
+        (['-m', '256M', '-workload', 'cpu=0,kind=write,size=256M'],
+         'system area'),
         (['-bogus', 'x'], 'unknown option'),
         (['-kernel', '/nonexistent.elf'], '/nonexistent.elf'),
         (['-qmp', 'carrier-pigeon:1'], 'carrier-pigeon'),
@@ -46,6 +53,36 @@ def test_bad_options_are_refused():
         check(r.returncode == 1 and want in r.stderr,
               f'{" ".join(args)} is refused naming the problem '
               f'({r.stderr.strip()!r})')
+
+
+def test_a_vcpu_may_use_nearly_all_ram():
+    """Regions are no longer confined to an equal slice per vCPU."""
+    with RestraintVM(args=['-S', '-m', '2G', '-smp', '2',
+                           '-workload', 'cpu=0,kind=write,size=1G',
+                           '-workload', 'cpu=1,kind=read,size=256M']) as vm:
+        w = vm.cmd('x-query-workload')
+        check(w[0]['region-size'] == 1 << 30 and
+              w[1]['region-size'] == 256 << 20,
+              f'cpu 0 gets 1 GiB and cpu 1 256 MiB of a 2 GiB guest ({w})')
+        check(w[0]['region-offset'] == 16 << 20,
+              'without offset cpu 0 keeps its default start (16 MiB)')
+    with RestraintVM(args=['-S', '-m', '256M', '-smp', '2',
+                           '-workload', 'cpu=0,kind=write,offset=32M,size=64M',
+                           '-workload', 'cpu=1,kind=write,offset=64M,size=64M'
+                           ]) as vm:
+        w = vm.cmd('x-query-workload')
+        check([x['region-offset'] for x in w] == [32 << 20, 64 << 20],
+              f'overlapping regions start where asked ({w})')
+        vm.cmd('x-set-workload', {'cpu-index': 1, 'kind': 'write',
+                                  'offset': 128 << 20, 'size': 1 << 20})
+        w = vm.cmd('x-query-workload')
+        check(w[1]['region-offset'] == 128 << 20,
+              'x-set-workload moves the region')
+        err = vm.qmp('x-set-workload', {'cpu-index': 1, 'kind': 'write',
+                                        'offset': 4 << 20})
+        err = err.get('error', {}).get('desc', '')
+        check('above the system area' in err,
+              f'x-set-workload refuses the system area ({err!r})')
 
 
 def test_dirty_ring_above_kernel_maximum():
@@ -122,6 +159,7 @@ def main():
     test_help_and_version()
     test_bad_options_are_refused()
     test_dirty_ring_above_kernel_maximum()
+    test_a_vcpu_may_use_nearly_all_ram()
     test_S_starts_paused_until_cont()
     test_sigterm_and_sigint_exit_0()
     test_guest_crash_leaves_the_vmm_up('TEST_GUEST_UD2', 'ud2 (triple fault)')

@@ -349,12 +349,15 @@ def test_query_commands_and_schema():
     check([(m['name'], m['type'], 'default' in m) for m in wl] ==
           [('cpu-index', 'int', False), ('kind', 'WorkloadKind', False),
            ('size', 'size', True), ('rate', 'uint64', True),
-           ('pattern', 'WorkloadPattern', True)],
+           ('pattern', 'WorkloadPattern', True), ('offset', 'size', True),
+           ('trace', 'str', True), ('process', 'int', True),
+           ('speed', 'number', True), ('loop', 'bool', True)],
           f'x-set-workload argument types: {wl}')
     check(schema['x-set-workload'].get('features') == ['unstable'],
           'x-set-workload is unstable')
     check(schema['WorkloadKind']['values'] ==
-          ['idle', 'write', 'read', 'mixed', 'stamp'], 'WorkloadKind values')
+          ['idle', 'write', 'read', 'mixed', 'stamp', 'replay'],
+          'WorkloadKind values')
     check(schema['int']['json-type'] == 'int', 'builtin int')
     for ev in ('STOP', 'RESUME', 'SHUTDOWN', 'GUEST_PANICKED'):
         check(schema.get(ev, {}).get('meta-type') == 'event', f'event {ev}')

@@ -195,14 +195,16 @@ static void test_marshal_out_and_back(void)
     list->value = g_new0(WorkloadInfo, 1);
     *list->value = (WorkloadInfo) {
         .cpu_index = 3, .kind = WORKLOAD_KIND_STAMP,
-        .pattern = WORKLOAD_PATTERN_RANDOM, .region_size = 64 * MiB,
+        .pattern = WORKLOAD_PATTERN_RANDOM, .region_offset = 16 * MiB,
+        .region_size = 64 * MiB,
         .target_rate = 0, .pages_written = 12345, .bytes_read = 0,
         .sweeps = 7, .guest_tsc = (uint64_t)INT64_MAX,
     };
     node = visit_out_WorkloadInfoList(list);
     text = node_to_text(node);
     g_assert_cmpstr(text, ==, "[{\"cpu-index\":3,\"kind\":\"stamp\","
-                    "\"pattern\":\"random\",\"region-size\":67108864,"
+                    "\"pattern\":\"random\",\"region-offset\":16777216,"
+                    "\"region-size\":67108864,"
                     "\"target-rate\":0,\"pages-written\":12345,"
                     "\"bytes-read\":0,\"sweeps\":7,"
                     "\"guest-tsc\":9223372036854775807}]");
@@ -266,7 +268,8 @@ static void test_introspection_covers_every_command(void)
     args = find_entity(schema, json_object_get_string_member(cmd,
                                                              "arg-type"));
     members = json_object_get_array_member(args, "members");
-    g_assert_cmpuint(json_array_get_length(members), ==, 5);
+    /* cpu-index kind size rate pattern offset trace process speed loop */
+    g_assert_cmpuint(json_array_get_length(members), ==, 10);
     member = json_array_get_object_element(members, 2);
     g_assert_cmpstr(json_object_get_string_member(member, "name"), ==,
                     "size");
