@@ -4,6 +4,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "hw/core/cpu.h"
 #include "hw/machine.h"
 #include "hw/workload.h"
 #include "sysemu/cpus.h"
@@ -95,6 +96,8 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
     ctl->rate_bytes_per_s = cfg->rate_mbps * MiB;
     ctl->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)cpu_index;
     __atomic_store_n(&ctl->generation, (gen | 1) + 1, __ATOMIC_RELEASE);
+    /* An idle guest sleeps in RS_DB_WAIT_GEN until this. */
+    cpu_wake(cpus_get(cpu_index));
     trace_workload_set(cpu_index, workload_kind_name(cfg->kind),
                        workload_pattern_name(cfg->pattern), ctl->region_gpa,
                        size, cfg->rate_mbps);
@@ -128,5 +131,7 @@ bool workload_sample(int cpu_index, WorkloadSample *out, Error **errp)
     out->bytes_read = __atomic_load_n(&ctl->bytes_read, __ATOMIC_RELAXED);
     out->sweeps = __atomic_load_n(&ctl->sweeps, __ATOMIC_RELAXED);
     out->guest_tsc = __atomic_load_n(&ctl->last_tsc, __ATOMIC_RELAXED);
+    out->exits = __atomic_load_n(&cpus_get(cpu_index)->exit_count,
+                                 __ATOMIC_RELAXED);
     return true;
 }

@@ -170,6 +170,7 @@ WorkloadInfoList *qmp_x_query_workload(Error **errp)
         info->bytes_read = s.bytes_read;
         info->sweeps = s.sweeps;
         info->guest_tsc = s.guest_tsc;
+        info->exits = s.exits;
         elem = g_new0(WorkloadInfoList, 1);
         elem->value = info;
         *tail = elem;

@@ -48,6 +48,9 @@
 #define RS_DB_SLEEP_US      0x00    /* value: microseconds to yield the CPU */
 #define RS_DB_EVENT         0x08    /* value: an event code, reported */
 #define RS_DB_PANIC         0x10    /* value: a panic code; the vCPU stops */
+/* value: the generation the guest runs; the vCPU sleeps until the VMM
+ * publishes another (or pauses it).  An idle guest's only exit. */
+#define RS_DB_WAIT_GEN      0x18
 
 /* Workload kinds (rs_ctl.kind). */
 enum rs_workload_kind {

@@ -30,6 +30,7 @@ typedef struct WorkloadSample {
     uint64_t bytes_read;
     uint64_t sweeps;
     uint64_t guest_tsc;
+    uint64_t exits;            /* KVM exits of the vCPU, since created */
     int64_t host_ns;           /* CLOCK_MONOTONIC when sampled */
 } WorkloadSample;
 
