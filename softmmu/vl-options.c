@@ -45,7 +45,9 @@ const char *vl_usage(void)
 "\n"
 "Machine:\n"
 "  -m SIZE            guest RAM (default 512M; suffixes K M G T, bare = MiB;\n"
-"                     a multiple of 2 MiB, at least 18M, at most 128G)\n"
+"                     a multiple of 2 MiB, at least 18M, at most 249G;\n"
+"                     mapped lazily)\n"
+"  -mem-prealloc      fault all guest RAM in at start, with progress\n"
 "  -smp N | cpus=N    number of vCPUs (default 1)\n"
 "  -accel kvm[,dirty-ring-size=N]\n"
 "                     KVM; N dirty-ring entries per vCPU (a power of two,\n"
@@ -324,6 +326,10 @@ bool vl_parse_args(VLOptions *opts, int argc, char **argv, Error **errp)
         }
         if (!strcmp(opt, "-S")) {
             opts->start_paused = true;
+            continue;
+        }
+        if (!strcmp(opt, "-mem-prealloc")) {
+            opts->mem_prealloc = true;
             continue;
         }
         if (opt[0] != '-') {

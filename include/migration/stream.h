@@ -33,7 +33,7 @@
 /* Largest vCPU state record we accept, bytes: bounds the allocation. */
 #define MIG_CPU_STATE_MAX_BYTES 65536u
 /* Most vCPUs a stream may describe (the guest ABI's RS_MAX_CPUS). */
-#define MIG_MAX_CPUS            64u
+#define MIG_MAX_CPUS            1024u
 
 /*
  * The return path, after the end record: the destination answers

@@ -13,6 +13,12 @@
 /* Map @size bytes lazily (MAP_NORESERVE) and register both memslots. */
 bool ram_init(uint64_t size, Error **errp);
 void ram_cleanup(void);
+/*
+ * -mem-prealloc: fault every page of guest RAM in now (host memory is
+ * committed), reporting progress every tenth.  Fails, with the offset
+ * reached, when the host cannot back it.
+ */
+bool ram_prealloc(Error **errp);
 uint64_t ram_size(void);
 /* Host pointer to [gpa, gpa + len), or NULL if any of it is not RAM. */
 void *ram_host_ptr(uint64_t gpa, uint64_t len);

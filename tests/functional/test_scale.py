@@ -1,0 +1,155 @@
+"""Scale as a user meets it: -smp up to KVM's limit and -m up to what the
+host's address space allows, refused clearly beyond; -smp 64 boots and
+every vCPU's workload runs; limits on several vCPUs hold at once; a
+16 GiB mostly-zero guest migrates with its RAM equal; -mem-prealloc
+reports its progress.  Bands are generous: the machine is small and
+shared."""
+
+import fcntl
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+from restraint_vm import Checks, RestraintVM, poll, require_kvm
+
+RESTRAINT = os.environ['RESTRAINT']
+CHECKS = Checks()
+check = CHECKS.check
+PAGE_BYTES = 4096
+MIB = 1 << 20
+GIB = 1 << 30
+KVM_CHECK_EXTENSION = 0xAE03
+KVM_CAP_MAX_VCPUS = 66
+# The guest layout's own limit (include/hw/guest-abi.h RS_MAX_CPUS).
+ABI_MAX_CPUS = 1024
+SMP = 64
+LIMITED = {0: 20, 1: 40, 2: 80}         # vCPU -> quota, MB/s
+BAND = (0.3, 1.5)                        # measured / quota
+# An address-space cap far below the guest size asked for.
+AS_LIMIT_BYTES = 4 * GIB
+
+
+def run_cli(*args, preexec_fn=None):
+    return subprocess.run([RESTRAINT, *args], capture_output=True, text=True,
+                          timeout=60, preexec_fn=preexec_fn)
+
+
+def kvm_max_vcpus():
+    fd = os.open('/dev/kvm', os.O_RDWR)
+    try:
+        return fcntl.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS)
+    finally:
+        os.close(fd)
+
+
+def test_limits_are_refused_by_name():
+    limit = min(kvm_max_vcpus(), ABI_MAX_CPUS)
+    r = run_cli('-smp', str(limit + 1))
+    check(r.returncode == 1 and f'{limit}' in r.stderr and
+          '-smp' in r.stderr,
+          f'-smp {limit + 1} is refused naming the limit {limit} '
+          f'({r.stderr.strip()!r})')
+    r = run_cli('-m', '250G')
+    check(r.returncode == 1 and '249 GiB' in r.stderr,
+          f'-m past the guest layout is refused ({r.stderr.strip()!r})')
+
+    def cap_address_space():
+        resource.setrlimit(resource.RLIMIT_AS,
+                           (AS_LIMIT_BYTES, AS_LIMIT_BYTES))
+    r = run_cli('-m', '16G', preexec_fn=cap_address_space)
+    check(r.returncode == 1 and 'cannot reserve' in r.stderr and
+          '16384M' in r.stderr,
+          f'-m beyond the host address space is refused '
+          f'({r.stderr.strip()!r})')
+
+
+def test_mem_prealloc_reports_progress():
+    with RestraintVM(args=['-m', '64M', '-mem-prealloc']) as vm:
+        check(vm.cmd('query-status')['running'], '-mem-prealloc boots')
+        vm.shutdown()
+        out = vm.output()
+    check('-mem-prealloc: 64 of 64 MiB (100%)' in out,
+          f'-mem-prealloc reports its progress ({out.strip()[-200:]!r})')
+
+
+def write_mbps(vm, cpus, seconds):
+    def pages():
+        w = vm.cmd('x-query-workload')
+        return {c: w[c]['pages-written'] for c in cpus}
+    p0, t0 = pages(), time.monotonic()
+    time.sleep(seconds)
+    p1, t1 = pages(), time.monotonic()
+    return {c: (p1[c] - p0[c]) * PAGE_BYTES / MIB / (t1 - t0) for c in cpus}
+
+
+def test_smp_64_runs_every_workload_and_holds_limits():
+    args = ['-smp', str(SMP), '-m', '1040M',
+            '-accel', 'kvm,dirty-ring-size=4096']
+    with RestraintVM(args=args) as vm:
+        check(len(vm.cmd('query-cpus-fast')) == SMP,
+              f'-smp {SMP}: query-cpus-fast lists {SMP} vCPUs')
+        # Every vCPU gets a cheap paced writer: runs, but sleeps mostly.
+        for cpu in range(SMP):
+            vm.cmd('x-set-workload', cpu_index=cpu, kind='write',
+                   size=1 * MIB, rate=1)
+        ran = poll(lambda: all(w['pages-written'] > 0
+                               for w in vm.cmd('x-query-workload')), 60)
+        check(ran, f'every one of the {SMP} vCPUs ran its workload')
+        for cpu, quota in LIMITED.items():
+            vm.cmd('x-set-workload', cpu_index=cpu, kind='write',
+                   size=8 * MIB)
+            vm.cmd('set-vcpu-dirty-limit', cpu_index=cpu, dirty_rate=quota)
+        check(len(vm.cmd('query-vcpu-dirty-limit')) == len(LIMITED),
+              'query-vcpu-dirty-limit lists every limited vCPU')
+        time.sleep(3)
+        rates = write_mbps(vm, list(LIMITED), 3)
+        for cpu, quota in LIMITED.items():
+            lo, hi = BAND[0] * quota, BAND[1] * quota
+            check(lo <= rates[cpu] <= hi,
+                  f'cpu {cpu} limited to {quota} MB/s writes '
+                  f'{rates[cpu]:.1f} MB/s (band {lo:.0f}..{hi:.0f})')
+
+
+def test_16g_mostly_zero_guest_migrates():
+    tmp = tempfile.mkdtemp(prefix='restraint-scale-')
+    sock = os.path.join(tmp, 'in.sock')
+    args = ['-smp', '2', '-m', '16G']
+    src = RestraintVM(args + ['-workload', 'cpu=0,kind=stamp,size=64M'],
+                      name='src')
+    dst = RestraintVM(args + ['-S', '-incoming', 'unix:' + sock],
+                      name='dst')
+    with src, dst:
+        check(poll(lambda: src.cmd('x-query-workload')[0]['sweeps'] > 0, 30),
+              'the stamper made a sweep')
+        src.cmd('migrate-set-parameters', max_bandwidth=0)
+        src.cmd('migrate', uri='unix:' + sock)
+        end = poll(lambda: src.cmd('query-migrate')['status']
+                   in ('completed', 'failed', 'cancelled') and
+                   src.cmd('query-migrate')['status'], 240, 0.2)
+        info = src.cmd('query-migrate')
+        check(end == 'completed',
+              f'a 16 GiB mostly-zero guest migrates (got {end}, '
+              f'{info.get("ram", {})})')
+        check(poll(lambda: dst.cmd('query-migrate').get('status') ==
+                   'completed', 30), 'the destination completes')
+        hs, hd = src.cmd('x-query-ram-hash'), dst.cmd('x-query-ram-hash')
+        check(hs['hash'] == hd['hash'] and hs['size'] == 16 * GIB,
+              f"destination RAM equals the source's ({hs} vs {hd})")
+        stamp = dst.cmd('x-check-stamp', cpu_index=0)
+        check(stamp['bad-pages'] == 0, f'the stamped pages check out {stamp}')
+
+
+def main():
+    require_kvm()
+    test_limits_are_refused_by_name()
+    test_mem_prealloc_reports_progress()
+    test_smp_64_runs_every_workload_and_holds_limits()
+    test_16g_mostly_zero_guest_migrates()
+    return CHECKS.exit_code()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
