@@ -29,6 +29,10 @@
 #include "sysemu/vm-lock.h"
 #include "trace.h"
 
+/* The loader asks the physmem probe one batch at a time. */
+_Static_assert(MIG_PROBE_PAGES == RAM_PROBE_MAX_PAGES,
+               "a probe batch is the same number of pages on both sides");
+
 /* How long the destination waits for the source's "go", ms. */
 #define INCOMING_GO_TIMEOUT_MS 60000
 
@@ -93,14 +97,19 @@ static void incoming_stop_listening(void)
     migration_uri_clear(&incoming.uri);
 }
 
+typedef struct IncomingReader {
+    IncomingState *in;
+    MigrationChannelReader channel;
+} IncomingReader;
+
 static bool incoming_read(void *opaque, void *buf, size_t len, Error **errp)
 {
-    IncomingState *in = opaque;
+    IncomingReader *r = opaque;
 
-    if (!migration_channel_read_all(in->fd, buf, len, errp)) {
+    if (!migration_channel_reader_read(&r->channel, buf, len, errp)) {
         return false;
     }
-    __atomic_fetch_add(&in->bytes, len, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&r->in->bytes, len, __ATOMIC_RELAXED);
     return true;
 }
 
@@ -166,6 +175,7 @@ static gpointer incoming_thread(gpointer opaque)
     IncomingState *in = opaque;
     g_autofree uint8_t *cpu_states =
         g_malloc0((size_t)cpus_count() * VMSTATE_CPU_BYTES);
+    g_autofree IncomingReader *reader = g_new0(IncomingReader, 1);
     MigLoadTarget target = {
         .ram_bytes = ram_size(),
         .system_bytes = RS_SYS_SIZE,
@@ -173,12 +183,15 @@ static gpointer incoming_thread(gpointer opaque)
         .cpu_state_bytes = VMSTATE_CPU_BYTES,
         .ram = ram_host_base(),
         .cpu_states = cpu_states,
+        .probe_untouched = ram_probe_untouched,
     };
     MigLoadStats stats;
     Error *err = NULL;
     bool ok;
 
-    ok = mig_stream_load(incoming_read, in, &target, &stats, &in->cancel,
+    reader->in = in;
+    migration_channel_reader_init(&reader->channel, in->fd);
+    ok = mig_stream_load(incoming_read, reader, &target, &stats, &in->cancel,
                          &err);
     if (ok) {
         vm_lock();

@@ -39,6 +39,18 @@ typedef enum DirtyMemoryClient {
 } DirtyMemoryClient;
 
 uint64_t ram_pages(void);
+
+/* Pages ram_probe_untouched() looks at in one call (4 KiB of pagemap). */
+#define RAM_PROBE_MAX_PAGES 512
+/*
+ * Set bit i of @untouched (DIV_ROUND_UP(@n, 64) words) when page
+ * @first_page + i has never been backed by the host: it reads as zero and
+ * reading it would only fault.  @n <= RAM_PROBE_MAX_PAGES.  Returns false,
+ * knowing nothing, where the host does not say (no /proc/self/pagemap).
+ * A page written after the call is the dirty log's business.
+ */
+bool ram_probe_untouched(uint64_t first_page, uint64_t n,
+                         uint64_t *untouched);
 /* Start collecting for @client with every bit clear. */
 void physmem_dirty_client_start(DirtyMemoryClient client);
 void physmem_dirty_client_stop(DirtyMemoryClient client);
