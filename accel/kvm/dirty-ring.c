@@ -147,6 +147,10 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
                                    &cpu->dirty_ring_fetch,
                                    G_N_ELEMENTS(slot_pages), slot_pages,
                                    kvm_dirty_ring_mark, cpu);
+    if (!h.harvested) {
+        /* An idle vCPU's ring: one load, no shared counter touched. */
+        return 0;
+    }
     if (h.dropped) {
         trace_kvm_dirty_ring_dropped(cpu->cpu_index, h.dropped);
         __atomic_fetch_add(&ring_dropped_total, h.dropped, __ATOMIC_RELAXED);
