@@ -179,6 +179,37 @@ def test_256_vcpus_every_query_answers_for_all():
               f'the metrics carry vCPU {far}\'s measured rate {measured}')
 
 
+def test_live_view_summarises_many_vcpus():
+    """Off a terminal the view lists at most 32 vCPUs a sample: the
+    limited and busiest ones, and a line for the rest."""
+    args = ['-smp', str(SMP), '-m', '1040M', '-x-live', 'on',
+            '-accel', 'kvm,dirty-ring-size=4096']
+    busy, limited = SMP - 3, SMP - 1
+    with RestraintVM(args=args) as vm:
+        vm.cmd('x-set-workload', cpu_index=busy, kind='write', size=MIB,
+               rate=5)
+        vm.cmd('x-set-workload', cpu_index=limited, kind='write',
+               size=16 * MIB)
+        vm.cmd('set-vcpu-dirty-limit', cpu_index=limited, dirty_rate=20)
+
+        out = poll(lambda: vm.output().count('more vCPUs') >= 2 and
+                   f'{busy:4d}  write' in vm.output() and vm.output(), 30)
+        vm.cmd('quit')
+    # The last whole sample: the one before the heading that follows it.
+    samples = (out or '').split('vCPU  workload')[1:-1] or ['']
+    last = samples[-1].splitlines()[1:]
+    rows = [l for l in last if l[:4].strip().isdigit()]
+    summary = [l for l in last if 'more vCPUs' in l]
+    check(0 < len(rows) <= 32 and summary and
+          f'{SMP - len(rows)} more vCPUs' in summary[0],
+          f'a sample shows {len(rows)} of {SMP} vCPUs and sums up the rest '
+          f'({summary[:1]})')
+    shown = {int(l[:4]) for l in rows}
+    check({busy, limited} <= shown,
+          f'the busy and the limited vCPU are among those shown '
+          f'({sorted(shown)[:8]}...)')
+
+
 def test_16g_mostly_zero_guest_migrates():
     tmp = tempfile.mkdtemp(prefix='restraint-scale-')
     sock = os.path.join(tmp, 'in.sock')
@@ -214,6 +245,7 @@ def main():
     test_mem_prealloc_reports_progress()
     test_smp_64_runs_every_workload_and_holds_limits()
     test_256_vcpus_every_query_answers_for_all()
+    test_live_view_summarises_many_vcpus()
     test_16g_mostly_zero_guest_migrates()
     return CHECKS.exit_code()
 
