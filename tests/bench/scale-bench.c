@@ -22,7 +22,9 @@
 #include "qemu/osdep.h"
 
 #include <math.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "hw/core/cpu.h"
 #include "hw/workload.h"
@@ -172,16 +174,60 @@ static int64_t vcpus_cpu_ns(int n)
     return sum;
 }
 
-static uint64_t rss_kib(void)
+/* A "Field:   N" line of /proc/@pid/status, 0 if absent. */
+static uint64_t proc_status_field(pid_t pid, const char *field)
 {
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
     g_autofree char *text = NULL;
+    g_autofree char *key = g_strdup_printf("\n%s:", field);
     const char *p;
 
-    if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL) ||
-        !(p = strstr(text, "VmRSS:"))) {
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !(p = strstr(text, key))) {
         return 0;
     }
-    return g_ascii_strtoull(p + strlen("VmRSS:"), NULL, 10);
+    return g_ascii_strtoull(p + strlen(key), NULL, 10);
+}
+
+/*
+ * Resident KiB of a fresh restraint process with @n vCPUs (-S: parked,
+ * guest RAM untouched), once all its vCPU threads exist: the VMM's own
+ * memory, apart from anything this process ran before.  0 without
+ * $RESTRAINT.
+ */
+static uint64_t restraint_rss_kib(int n)
+{
+    const char *bin = g_getenv("RESTRAINT");
+    g_autofree char *smp = g_strdup_printf("%d", n);
+    g_autofree char *ram = g_strdup_printf("%" PRIu64 "M",
+                                           (RS_SYS_SIZE + (uint64_t)n *
+                                            BENCH_WRITER_REGION) / MiB);
+    g_autofree char *accel = g_strdup_printf("kvm,dirty-ring-size=%d",
+                                             BENCH_RING_ENTRIES);
+    char *argv[] = { (char *)bin, "-S", "-smp", smp, "-m", ram,
+                     "-accel", accel, "-x-live", "off", NULL };
+    uint64_t rss = 0;
+    GPid pid;
+
+    if (!bin || !g_spawn_async(NULL, argv, NULL,
+                               G_SPAWN_DO_NOT_REAP_CHILD |
+                               G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &pid,
+                               NULL)) {
+        return 0;
+    }
+    for (int i = 0; i < TEST_POLL_MAX_STEPS; i++) {
+        /* main + the vCPUs (+ helpers): all created means set up. */
+        if (proc_status_field(pid, "Threads") > (uint64_t)n) {
+            g_usleep(TEST_POLL_STEP_US * 20);
+            rss = proc_status_field(pid, "VmRSS");
+            break;
+        }
+        g_usleep(TEST_POLL_STEP_US);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    g_spawn_close_pid(pid);
+    return rss;
 }
 
 static void set_workload(int cpu, enum rs_workload_kind kind,
@@ -226,17 +272,15 @@ static void bench_cpu_point(const BenchConfig *cfg, int n, CpuPoint *pt)
     g_autoptr(VLOptions) opts = test_vm_options(RS_SYS_SIZE +
                                                 (uint64_t)MAX(n, 4) *
                                                 BENCH_WRITER_REGION, n);
-    uint64_t rss0 = rss_kib(), runs0, runs1, dummy;
+    uint64_t runs0, runs1, dummy;
     int64_t reaper0, calc0, reaper1, calc1, t0, t1;
     Error *err = NULL;
     Samples *s;
 
+    s = &pt->rss_kib_per_vcpu;
+    s->v[s->n++] = (double)restraint_rss_kib(n) / n;
     opts->accel.dirty_ring_entries = BENCH_RING_ENTRIES;
     test_vm_create(opts);
-    /* Before the writers touch guest RAM: the VMM's own memory. */
-    g_usleep(cfg->settle_us);
-    s = &pt->rss_kib_per_vcpu;
-    s->v[s->n++] = (double)(rss_kib() - rss0) / n;
     for (int i = 0; i < MIN(n, BENCH_WRITERS); i++) {
         set_workload(i, RS_WL_WRITE, BENCH_WRITER_REGION, BENCH_WRITER_MBPS);
     }
