@@ -16,7 +16,8 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..',
                                 'functional'))
-from restraint_vm import RestraintVM, poll, require_kvm  # noqa: E402
+from restraint_vm import RestraintVM, migrate_and_wait  # noqa: E402
+from restraint_vm import poll, require_kvm  # noqa: E402
 
 GIB = 1 << 30
 
@@ -39,11 +40,7 @@ def migrate_once(gib):
                       name='dst')
     with src, dst:
         poll(lambda: src.cmd('x-query-workload')[0]['sweeps'] > 0, 60)
-        src.cmd('migrate-set-parameters', max_bandwidth=0)
-        src.cmd('migrate', uri='unix:' + sock)
-        end = poll(lambda: src.cmd('query-migrate')['status']
-                   in ('completed', 'failed', 'cancelled') and
-                   src.cmd('query-migrate')['status'], 600, 0.05)
+        end = migrate_and_wait(src, 'unix:' + sock, 600)
         info = src.cmd('query-migrate')
         if end != 'completed':
             raise RuntimeError(f'{gib} GiB: migration {end}: {info}')

@@ -8,7 +8,8 @@ import sys
 import tempfile
 import time
 
-from restraint_vm import Checks, RestraintVM, poll, require_kvm
+from restraint_vm import Checks, RestraintVM, migrate_and_wait, poll
+from restraint_vm import require_kvm
 
 CHECKS = Checks()
 check = CHECKS.check
@@ -80,11 +81,7 @@ def test_idle_guest_migrates():
     dst = RestraintVM(args + ['-S', '-incoming', 'unix:' + sock], name='dst')
     with src, dst:
         check(poll(lambda: all_started(src), 20), 'source vCPUs are asleep')
-        src.cmd('migrate-set-parameters', max_bandwidth=0)
-        src.cmd('migrate', uri='unix:' + sock)
-        end = poll(lambda: src.cmd('query-migrate')['status']
-                   in ('completed', 'failed', 'cancelled') and
-                   src.cmd('query-migrate')['status'], 60)
+        end = migrate_and_wait(src, 'unix:' + sock)
         check(end == 'completed', f'an idle guest migrates (got {end})')
         check(poll(lambda: dst.cmd('query-migrate').get('status') ==
                    'completed', 20), 'the destination completes')

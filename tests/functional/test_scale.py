@@ -15,7 +15,8 @@ import tempfile
 import time
 import urllib.request
 
-from restraint_vm import Checks, RestraintVM, poll, require_kvm
+from restraint_vm import Checks, RestraintVM, migrate_and_wait, poll
+from restraint_vm import require_kvm
 
 RESTRAINT = os.environ['RESTRAINT']
 CHECKS = Checks()
@@ -225,11 +226,7 @@ def test_16g_mostly_zero_guest_migrates():
     with src, dst:
         check(poll(lambda: src.cmd('x-query-workload')[0]['sweeps'] > 0, 30),
               'the stamper made a sweep')
-        src.cmd('migrate-set-parameters', max_bandwidth=0)
-        src.cmd('migrate', uri='unix:' + sock)
-        end = poll(lambda: src.cmd('query-migrate')['status']
-                   in ('completed', 'failed', 'cancelled') and
-                   src.cmd('query-migrate')['status'], 240, 0.2)
+        end = migrate_and_wait(src, 'unix:' + sock, 240, 0.2)
         info = src.cmd('query-migrate')
         check(end == 'completed',
               f'a 16 GiB mostly-zero guest migrates (got {end}, '
