@@ -9,7 +9,8 @@
  *     with no tracking, with tracking on (dirty ring + calculator), with
  *     the two writers limited; reaper and calculator CPU per period; RSS
  *     per vCPU.
- *   RAM 1, 8, 64 GiB (a writer over 1 GiB), dirty bitmap mode:
+ *   RAM 1, 8, 64 GiB (a writer over 1 GiB, half of RAM at most), dirty
+ *   bitmap mode:
  *     sync cost per GiB dirty and per GiB clean; the migration zero-page
  *     scan over untouched RAM and over resident zero pages, GB/s;
  *     calc-dirty-rate CPU per mode.
@@ -461,7 +462,9 @@ static void bench_ram_point(const BenchConfig *cfg, uint64_t gib,
                             Samples *out)
 {
     uint64_t ram = gib * GiB + RS_SYS_SIZE;
-    uint64_t region = MIN(BENCH_SYNC_REGION, gib * GiB) / (cfg->quick ? 4 : 1);
+    /* At most half of RAM: the other half is the untouched zero scan's. */
+    uint64_t region = MIN(BENCH_SYNC_REGION, gib * GiB / 2) /
+                      (cfg->quick ? 4 : 1);
     g_autoptr(VLOptions) opts = test_vm_options(ram, 1);
     uint64_t resident = cfg->quick ? 256 * MiB : GiB;
     g_autofree uint8_t *zeros = g_malloc0(resident);
@@ -524,8 +527,8 @@ static void bench_ram_axis(const BenchConfig *cfg)
             bench_ram_point(cfg, cfg->ram_gib_points[p], m[p]);
         }
     }
-    printf("\n== guest RAM (a writer over %s GiB; bitmap mode for sync) ==\n",
-           cfg->quick ? "1/4" : "1");
+    printf("\n== guest RAM (a writer over min(1 GiB, RAM/2)%s; bitmap mode "
+           "for sync) ==\n", cfg->quick ? " / 4" : "");
     printf("  %-28s", "GiB");
     for (int p = 0; p < cfg->n_ram_points; p++) {
         printf(" %9" PRIu64 " %-8s", cfg->ram_gib_points[p], "(spread)");
@@ -591,8 +594,10 @@ static void bench_quota_writers(const BenchConfig *cfg)
         worst = MAX(worst, fabs(err_pct));
         printf("  %4d  %10.0f  %10.2f  %8.2f\n", i, quota[i], mbps, err_pct);
     }
-    printf("  worst |error| %.2f %% (target 5 %%); calculator + controllers "
-           "CPU %.3f %% of a core\n", worst,
+    printf("  worst |error| %.2f %% (target 5 %%; a writer below its quota "
+           "may lack CPU, not be held back)\n  calculator thread CPU %.3f %% "
+           "of a core (the duty-cycle controllers run on the limited vCPUs' "
+           "own threads)\n", worst,
            100.0 * (calc1 - calc0) / (b[0].host_ns - a[0].host_ns));
     qmp_cancel_vcpu_dirty_limit(false, 0, NULL);
     test_vm_destroy();
