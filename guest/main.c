@@ -10,7 +10,8 @@
  * One pass of the main loop does one bounded batch of the current
  * workload, publishes the counters and compares the workload generation,
  * so a change is picked up within one batch (a few microseconds) or one
- * sleep (GUEST_MAX_SLEEP_US).
+ * sleep (GUEST_MAX_SLEEP_US).  An idle vCPU waits in the VMM until the
+ * generation moves (RS_DB_WAIT_GEN): no polling.
  *
  * Built with its own flags (guest/meson.build): no SSE, no red zone, no
  * libc; whatever the compiler cannot do without a library fails to link.
@@ -26,9 +27,6 @@
 #define GUEST_WRITE_BATCH_PAGES 256
 /* read/mixed: 16 pages (64 KiB) per batch, a few microseconds. */
 #define GUEST_READ_BATCH_PAGES 16
-/* idle: one doorbell sleep per pass; short enough to notice a new workload
- * quickly, long enough that the exits (~30 us each here) cost < 1% CPU. */
-#define GUEST_IDLE_SLEEP_US 10000
 /* No sleep lasts longer: bounds how late a workload change is noticed. */
 #define GUEST_MAX_SLEEP_US 10000
 /* A paced vCPU sleeps at least this long.  Each sleep is an MMIO exit
@@ -473,6 +471,14 @@ static void guest_adopt_workload(struct guest *g)
     ctl->seen_generation = generation;
 }
 
+/* One pass of the main loop done: the liveness counter and its time. */
+static void guest_publish_pass(struct guest *g)
+{
+    g->iterations++;
+    g->ctl->iterations = g->iterations;
+    g->ctl->last_tsc = rdtsc();
+}
+
 void guest_main(struct rs_ctl *ctl)
 {
     struct guest g = { .ctl = ctl };
@@ -503,14 +509,17 @@ void guest_main(struct rs_ctl *ctl)
             }
             break;
         default:
-            doorbell_store(RS_DB_SLEEP_US, GUEST_IDLE_SLEEP_US);
+            /* Counters first: the wait lasts until the next workload.
+             * The VMM compares the generation under its lock, so a
+             * workload published before the store ends the wait at once:
+             * none is missed, and an idle vCPU makes no other exit. */
+            guest_publish_pass(&g);
+            doorbell_store(RS_DB_WAIT_GEN, g.generation);
             break;
         }
         /* The reads must happen: hand their sum to an empty asm. */
         __asm__ volatile("" : : "r"(g.read_sum));
-        g.iterations++;
-        ctl->iterations = g.iterations;
-        ctl->last_tsc = rdtsc();
+        guest_publish_pass(&g);
         if (ctl->generation != g.generation) {
             guest_adopt_workload(&g);
         }

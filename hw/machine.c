@@ -86,14 +86,17 @@ bool machine_init(const VLOptions *opts, Error **errp)
         return false;
     }
     if (opts->smp_cpus > kvm_max_vcpus()) {
-        error_setg(errp, "-smp %d: this host's KVM allows at most %d vCPUs",
-                   opts->smp_cpus, kvm_max_vcpus());
+        error_setg(errp, "-smp %d: this host's KVM allows at most %d vCPUs "
+                   "(KVM_CAP_MAX_VCPUS)", opts->smp_cpus, kvm_max_vcpus());
         return false;
     }
     if (!ram_init(opts->ram_bytes, errp)) {
         return false;
     }
     machine.ram_ready = true;
+    if (opts->mem_prealloc && !ram_prealloc(errp)) {
+        goto fail;
+    }
     if (!pagetable_build(ram_host_base(), ram_size(), &pt_info, errp) ||
         !machine_load_program(opts, errp)) {
         goto fail;

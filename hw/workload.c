@@ -4,6 +4,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "hw/core/cpu.h"
 #include "hw/machine.h"
 #include "hw/replay.h"
 #include "hw/workload.h"
@@ -191,6 +192,8 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
     ctl->rate_bytes_per_s = cfg->rate_mbps * MiB;
     ctl->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)cpu_index;
     __atomic_store_n(&ctl->generation, (gen | 1) + 1, __ATOMIC_RELEASE);
+    /* An idle guest sleeps in RS_DB_WAIT_GEN until this. */
+    cpu_wake(cpus_get(cpu_index));
     trace_workload_set(cpu_index, workload_kind_name(cfg->kind),
                        workload_pattern_name(cfg->pattern), ctl->region_gpa,
                        size, cfg->rate_mbps);
@@ -234,5 +237,7 @@ bool workload_sample(int cpu_index, WorkloadSample *out, Error **errp)
                                                  __ATOMIC_RELAXED);
     out->replay_lag_us = __atomic_load_n(&ctl->replay_lag_us,
                                          __ATOMIC_RELAXED);
+    out->exits = __atomic_load_n(&cpus_get(cpu_index)->exit_count,
+                                 __ATOMIC_RELAXED);
     return true;
 }

@@ -428,6 +428,54 @@ bool migration_channel_read_all(int fd, void *buf, size_t len, Error **errp)
     return true;
 }
 
+void migration_buffered_reader_init(MigrationBufferedReader *r, int fd)
+{
+    r->fd = fd;
+    r->head = 0;
+    r->tail = 0;
+}
+
+bool migration_buffered_reader_read(MigrationBufferedReader *r, void *buf,
+                                    size_t len, Error **errp)
+{
+    uint8_t *p = buf;
+
+    while (len) {
+        size_t have = r->tail - r->head;
+        ssize_t n;
+
+        if (have) {
+            size_t take = MIN(have, len);
+
+            memcpy(p, r->buf + r->head, take);
+            r->head += take;
+            p += take;
+            len -= take;
+            continue;
+        }
+        if (len >= sizeof(r->buf)) {
+            /* A big read needs no copy through the buffer. */
+            return migration_channel_read_all(r->fd, p, len, errp);
+        }
+        n = recv(r->fd, r->buf, sizeof(r->buf), 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error_setg_errno(errp, errno, "connection lost");
+            return false;
+        }
+        if (n == 0) {
+            error_setg(errp, "the stream ended early (%zu bytes missing)",
+                       len);
+            return false;
+        }
+        r->head = 0;
+        r->tail = n;
+    }
+    return true;
+}
+
 int migration_channel_wait_readable(int fd, int64_t timeout_ms,
                                     const int *cancelled)
 {

@@ -164,18 +164,20 @@ static bool dirtyrate_measure_ring(const DirtyRateConfig *cfg,
 {
     int nr_cpus = MIN(cpus_count(), RS_MAX_CPUS);
     uint64_t words = DIV_ROUND_UP(ram_pages(), BITS_PER_WORD);
-    g_autofree uint64_t **bitmaps = g_new0(uint64_t *, nr_cpus);
+    /* Sparse page sets: an idle vCPU's costs its chunk table only. */
+    g_autofree SparseBitmap **bitmaps = g_new0(SparseBitmap *, nr_cpus);
     g_autofree uint64_t *vm_bits = g_new0(uint64_t, words);
-    uint64_t start_faults[RS_MAX_CPUS], end_faults[RS_MAX_CPUS];
+    g_autofree uint64_t *start_faults = g_new0(uint64_t, nr_cpus);
+    g_autofree uint64_t *end_faults = g_new0(uint64_t, nr_cpus);
     int64_t a_ns, t0_ns, t1_ns;
     bool ok;
 
     for (int i = 0; i < nr_cpus; i++) {
-        bitmaps[i] = g_new0(uint64_t, words);
+        bitmaps[i] = sparse_bitmap_new(ram_pages());
     }
     if (!memory_global_dirty_log_start(GLOBAL_DIRTY_DIRTY_RATE, errp)) {
         for (int i = 0; i < nr_cpus; i++) {
-            g_free(bitmaps[i]);
+            sparse_bitmap_free(bitmaps[i]);
         }
         return false;
     }
@@ -196,15 +198,13 @@ static bool dirtyrate_measure_ring(const DirtyRateConfig *cfg,
     for (int i = 0; i < nr_cpus; i++) {
         DirtyRateVcpuResult *v = &out->vcpus[i];
 
-        v->dirty_pages = dirtyrate_popcount(bitmaps[i], words);
+        v->dirty_pages = sparse_bitmap_count(bitmaps[i]);
         /* Monotonic counters: the difference survives a wrap. */
         v->write_faults = end_faults[i] - start_faults[i];
         out->write_faults += v->write_faults;
-        for (uint64_t w = 0; w < words; w++) {
-            vm_bits[w] |= bitmaps[i][w];
-        }
+        sparse_bitmap_or_into(bitmaps[i], vm_bits);
         trace_dirtyrate_vcpu(i, v->dirty_pages, v->write_faults);
-        g_free(bitmaps[i]);
+        sparse_bitmap_free(bitmaps[i]);
     }
     /* VM-wide: a page two vCPUs wrote is one page. */
     out->dirty_pages = dirtyrate_popcount(vm_bits, words);

@@ -38,6 +38,10 @@
 #include "sysemu/vm-lock.h"
 #include "trace.h"
 
+/* The loader asks the physmem probe one batch at a time. */
+_Static_assert(MIG_PROBE_PAGES == RAM_PROBE_MAX_PAGES,
+               "a probe batch is the same number of pages on both sides");
+
 /* How long the destination waits for the source's "go", ms. */
 #define INCOMING_GO_TIMEOUT_MS 60000
 /* A source sends its header as soon as it connected (ram_save_setup()
@@ -133,20 +137,27 @@ static void incoming_listener_update(void)
     }
 }
 
+typedef struct IncomingReader {
+    IncomingState *in;
+    MigrationBufferedReader channel;
+} IncomingReader;
+
+/* The checked header again first, then the connection, buffered. */
 static bool incoming_read(void *opaque, void *buf, size_t len, Error **errp)
 {
-    IncomingState *in = opaque;
+    IncomingReader *r = opaque;
+    IncomingState *in = r->in;
     size_t replay = MIN(len, in->header_replay_bytes);
 
     memcpy(buf, in->header + sizeof(in->header) - in->header_replay_bytes,
            replay);
     in->header_replay_bytes -= replay;
-    if (len > replay && !migration_channel_read_all(in->fd,
-                                                    (uint8_t *)buf + replay,
-                                                    len - replay, errp)) {
+    if (len > replay &&
+        !migration_buffered_reader_read(&r->channel, (uint8_t *)buf + replay,
+                                        len - replay, errp)) {
         return false;
     }
-    __atomic_fetch_add(&in->bytes, len, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&r->in->bytes, len, __ATOMIC_RELAXED);
     return true;
 }
 
@@ -263,6 +274,7 @@ static gpointer incoming_thread(gpointer opaque)
     IncomingState *in = opaque;
     g_autofree uint8_t *cpu_states =
         g_malloc0((size_t)cpus_count() * VMSTATE_CPU_BYTES);
+    g_autofree IncomingReader *reader = g_new0(IncomingReader, 1);
     MigLoadTarget target = {
         .ram_bytes = ram_size(),
         .system_bytes = RS_SYS_SIZE,
@@ -270,6 +282,7 @@ static gpointer incoming_thread(gpointer opaque)
         .cpu_state_bytes = VMSTATE_CPU_BYTES,
         .ram = ram_host_base(),
         .cpu_states = cpu_states,
+        .probe_untouched = ram_probe_untouched,
     };
     MigLoadStats stats;
     Error *err = NULL;
@@ -281,7 +294,9 @@ static gpointer incoming_thread(gpointer opaque)
     }
     /* A migration began: no other source may connect. */
     g_idle_add(incoming_join_cb, NULL);
-    ok = mig_stream_load(incoming_read, in, &target, &stats, &in->cancel,
+    reader->in = in;
+    migration_buffered_reader_init(&reader->channel, in->fd);
+    ok = mig_stream_load(incoming_read, reader, &target, &stats, &in->cancel,
                          &err);
     if (ok) {
         vm_lock();

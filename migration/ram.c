@@ -57,13 +57,16 @@ static void ram_update_remaining(MigrationState *s)
                      __ATOMIC_RELAXED);
 }
 
-static bool ram_save_one(MigrationState *s, uint64_t page, Error **errp)
+/* Send @page; @untouched: the host never backed it, it is zero unread. */
+static bool ram_save_one_known(MigrationState *s, uint64_t page,
+                               bool untouched, Error **errp)
 {
     uint64_t gpa = page * RS_PAGE_SIZE;
-    bool is_zero;
+    bool is_zero = untouched;
 
-    if (!mig_put_ram_page(&s->writer, gpa, ram_host_base() + gpa, &is_zero,
-                          errp)) {
+    if (untouched ? !mig_put_zero_page(&s->writer, gpa, errp)
+                  : !mig_put_ram_page(&s->writer, gpa, ram_host_base() + gpa,
+                                      &is_zero, errp)) {
         return false;
     }
     if (is_zero) {
@@ -73,6 +76,11 @@ static bool ram_save_one(MigrationState *s, uint64_t page, Error **errp)
     }
     s->window_pages++;
     return true;
+}
+
+static bool ram_save_one(MigrationState *s, uint64_t page, Error **errp)
+{
+    return ram_save_one_known(s, page, false, errp);
 }
 
 /* Between batches of pages: cancel, and adaptive's periodic look. */
@@ -152,15 +160,24 @@ bool ram_save_first_pass(MigrationState *s, Error **errp)
     }
     trace_migration_ram_pass(1, last - first);
     ram_save.pass_left_pages = last - first;
-    for (uint64_t page = first; page < last; page++) {
-        if ((page - first) % RAM_SAVE_CHECK_PAGES == 0 &&
-            !ram_save_check(s, errp)) {
-            return false;
+    /* Tracking is on: a page the guest writes after its probe is resent. */
+    for (uint64_t page = first; page < last; page += RAM_PROBE_MAX_PAGES) {
+        uint64_t n = MIN(RAM_PROBE_MAX_PAGES, last - page);
+        uint64_t untouched[RAM_PROBE_MAX_PAGES / BITS_PER_WORD];
+        bool known = ram_probe_untouched(page, n, untouched);
+
+        for (uint64_t i = 0; i < n; i++) {
+            bool zero = known && (untouched[i / BITS_PER_WORD] >>
+                                  (i % BITS_PER_WORD) & 1);
+
+            if (i % RAM_SAVE_CHECK_PAGES == 0 && !ram_save_check(s, errp)) {
+                return false;
+            }
+            if (!ram_save_one_known(s, page + i, zero, errp)) {
+                return false;
+            }
+            ram_save.pass_left_pages--;
         }
-        if (!ram_save_one(s, page, errp)) {
-            return false;
-        }
-        ram_save.pass_left_pages--;
     }
     ram_save.pass_pages = last - first;
     return true;

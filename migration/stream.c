@@ -395,7 +395,36 @@ typedef struct MigLoader {
     uint64_t last_pass;
     bool in_device_part;        /* a vCPU or run state record came: no RAM */
     bool run_state_received;
+    /* The last probe_untouched() answer, for the block of pages it covers. */
+    uint64_t probe_block;       /* UINT64_MAX: none yet */
+    bool probe_known;
+    uint64_t probe_bits[MIG_PROBE_PAGES / 64];
 } MigLoader;
+
+/*
+ * @page (not loaded before in this stream) was never backed on this host:
+ * it is zero already.  Only the loader writes RAM during a load, so an
+ * answer stays true for the pages of its block the stream has not sent.
+ */
+static bool mig_load_page_untouched(MigLoader *l, uint64_t page)
+{
+    const MigLoadTarget *t = l->t;
+    uint64_t block = page / MIG_PROBE_PAGES;
+    uint64_t first = block * MIG_PROBE_PAGES;
+    uint64_t i = page - first;
+
+    if (!t->probe_untouched) {
+        return false;
+    }
+    if (l->probe_block != block) {
+        uint64_t pages = t->ram_bytes / MIG_PAGE_BYTES;
+
+        l->probe_known = t->probe_untouched(
+            first, MIN(MIG_PROBE_PAGES, pages - first), l->probe_bits);
+        l->probe_block = block;
+    }
+    return l->probe_known && (l->probe_bits[i / 64] >> (i % 64) & 1);
+}
 
 /* Read @len bytes (a multiple of 8) into @buf and checksum them. */
 static bool mig_load_bytes(MigLoader *l, void *buf, size_t len,
@@ -443,8 +472,12 @@ static bool mig_load_page_record(MigLoader *l, MigRecordType type,
         }
         l->stats->normal_pages++;
     } else {
-        /* Reading a never-touched page maps the shared zero page only. */
-        if (!mig_buffer_is_zero(host, MIG_PAGE_BYTES)) {
+        bool seen = l->seen_pages[page / 64] & (UINT64_C(1) << (page % 64));
+
+        /* Never backed: zero without a read (which would map the zero
+         * page, one fault each).  Else zero it only if it is not. */
+        if ((seen || !mig_load_page_untouched(l, page)) &&
+            !mig_buffer_is_zero(host, MIG_PAGE_BYTES)) {
             memset(host, 0, MIG_PAGE_BYTES);
         }
         l->stats->zero_pages++;
@@ -613,6 +646,7 @@ bool mig_stream_load(MigReadFn read, void *opaque,
     MigStreamHeader h;
     MigLoader l = {
         .read = read, .opaque = opaque, .t = target, .stats = stats,
+        .probe_block = UINT64_MAX,
     };
     uint64_t pages;
     bool ok = false;

@@ -13,6 +13,10 @@
 #include "sysemu/physmem.h"
 #include "trace.h"
 
+/* A stream carries any vCPU count the guest ABI allows, no more. */
+_Static_assert(MIG_MAX_CPUS == RS_MAX_CPUS,
+               "the stream's vCPU limit is the guest ABI's");
+
 /* Control bits the guest ABI's 64-bit CPL3 state needs (kvm-platform.md). */
 #define VMSTATE_CR0_PE      (1ull << 0)
 #define VMSTATE_CR0_PG      (1ull << 31)

@@ -38,6 +38,8 @@
 #define LIVE_VIEW_MAX_SCREEN_SHARE 2
 /* Below this many lines for HMP the view is not drawn at all. */
 #define LIVE_VIEW_MIN_HMP_LINES 4
+/* Off a terminal, vCPU lines per sample: a log stays readable at 1024. */
+#define LIVE_VIEW_PLAIN_MAX_VCPUS 32
 
 /* ANSI/VT100 control sequences. */
 #define ESC_SAVE_CURSOR     "\0337"
@@ -149,11 +151,66 @@ static const char *live_view_heading =
     "vCPU  workload  measured MB/s  guest wr MB/s  guest rd MB/s"
     "  quota MB/s  asleep";
 
-/* The view's lines: title, heading, one per vCPU shown, migration. */
+/* How much a vCPU deserves a line: limited first, then the busiest. */
+static double live_view_activity(const LiveVcpuStats *v)
+{
+    double bytes_per_s = MAX(v->has_measured ? v->measured_bytes_per_s : 0,
+                             v->has_guest ? MAX(v->guest_write_bytes_per_s,
+                                                v->guest_read_bytes_per_s)
+                                          : 0);
+
+    return v->quota_mbps ? G_MAXDOUBLE : bytes_per_s;
+}
+
+static int live_view_cmp_activity(gconstpointer a, gconstpointer b,
+                                  gpointer opaque)
+{
+    const LiveStats *st = opaque;
+    int i = *(const int *)a, j = *(const int *)b;
+    double x = live_view_activity(&st->vcpu[i]);
+    double y = live_view_activity(&st->vcpu[j]);
+
+    return x > y ? -1 : x < y ? 1 : i - j;
+}
+
+static int live_view_cmp_index(gconstpointer a, gconstpointer b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/*
+ * Which vCPUs get a line when @shown < nr_cpus: the limited ones, then the
+ * busiest, listed in index order.  Fills @picked; the idle count it
+ * leaves out goes to *@idle_left.
+ */
+static void live_view_pick(const LiveStats *st, int shown, int *picked,
+                           int *idle_left)
+{
+    g_autofree int *order = g_new(int, st->nr_cpus);
+
+    for (int i = 0; i < st->nr_cpus; i++) {
+        order[i] = i;
+    }
+    g_qsort_with_data(order, st->nr_cpus, sizeof(int),
+                      live_view_cmp_activity, (gpointer)st);
+    memcpy(picked, order, shown * sizeof(int));
+    qsort(picked, shown, sizeof(int), live_view_cmp_index);
+    *idle_left = 0;
+    for (int k = shown; k < st->nr_cpus; k++) {
+        *idle_left += live_view_activity(&st->vcpu[order[k]]) == 0;
+    }
+}
+
+/*
+ * The view's lines: title, heading, one per vCPU shown, migration.  With
+ * more vCPUs than @max_vcpus lines, the last line summarises the rest.
+ */
 static GPtrArray *live_view_lines(const LiveStats *st, int max_vcpus)
 {
     GPtrArray *lines = g_ptr_array_new_with_free_func(g_free);
-    int shown = MIN(st->nr_cpus, max_vcpus);
+    int shown = st->nr_cpus <= max_vcpus ? st->nr_cpus : max_vcpus - 1;
+    g_autofree int *picked = g_new(int, MAX(shown, 1));
+    int idle_left = 0;
 
     g_ptr_array_add(lines, g_strdup_printf(
         "restraint live view, every %d s (HMP 'x_live off' hides it)%s",
@@ -161,15 +218,20 @@ static GPtrArray *live_view_lines(const LiveStats *st, int max_vcpus)
         st->per_vcpu_rates ? "" :
         "; dirty bitmap: no per-vCPU measurement"));
     g_ptr_array_add(lines, g_strdup(live_view_heading));
+    if (shown < st->nr_cpus) {
+        live_view_pick(st, shown, picked, &idle_left);
+    } else {
+        for (int i = 0; i < shown; i++) {
+            picked[i] = i;
+        }
+    }
     for (int i = 0; i < shown; i++) {
-        g_ptr_array_add(lines, live_view_vcpu_line(&st->vcpu[i]));
+        g_ptr_array_add(lines, live_view_vcpu_line(&st->vcpu[picked[i]]));
     }
     if (shown < st->nr_cpus) {
-        /* Replaces the last vCPU line, so the count stays the same. */
-        g_free(g_ptr_array_steal_index(lines, lines->len - 1));
-        g_ptr_array_add(lines, g_strdup_printf("  ... and %d more vCPUs "
-                                               "(info workload)",
-                                               st->nr_cpus - shown + 1));
+        g_ptr_array_add(lines, g_strdup_printf(
+            "  ... %d more vCPUs, %d of them idle; the limited and busiest "
+            "are shown (info workload)", st->nr_cpus - shown, idle_left));
     }
     g_ptr_array_add(lines, live_view_migration_line());
     return lines;
@@ -271,7 +333,8 @@ static void live_view_draw_terminal(const LiveStats *st)
 
 static void live_view_draw_plain(const LiveStats *st)
 {
-    g_autoptr(GPtrArray) lines = live_view_lines(st, st->nr_cpus);
+    g_autoptr(GPtrArray) lines =
+        live_view_lines(st, LIVE_VIEW_PLAIN_MAX_VCPUS);
 
     /* The title says nothing new each second: heading onwards. */
     for (guint i = 1; i < lines->len; i++) {

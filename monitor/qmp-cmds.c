@@ -202,6 +202,7 @@ WorkloadInfoList *qmp_x_query_workload(Error **errp)
         if (s.kind == RS_WL_REPLAY && replay_info(i)) {
             info->replay = qmp_workload_replay_info(replay_info(i), &s);
         }
+        info->exits = s.exits;
         elem = g_new0(WorkloadInfoList, 1);
         elem->value = info;
         *tail = elem;

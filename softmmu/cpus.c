@@ -89,12 +89,19 @@ void cpu_kick(CPUState *cpu)
     if (cpu->kvm_run) {
         __atomic_store_n(&cpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
     }
-    qemu_mutex_lock(&cpu->sleep_lock);
-    qemu_cond_broadcast(&cpu->sleep_cond);
-    qemu_mutex_unlock(&cpu->sleep_lock);
+    cpu_wake(cpu);
     if (cpu->thread_started) {
         pthread_kill(cpu->thread, SIG_IPI);
     }
+}
+
+void cpu_wake(CPUState *cpu)
+{
+    /* Under the lock: a waiter is either before its check (and sees what
+     * the caller published) or inside the wait (and gets the broadcast). */
+    qemu_mutex_lock(&cpu->sleep_lock);
+    qemu_cond_broadcast(&cpu->sleep_cond);
+    qemu_mutex_unlock(&cpu->sleep_lock);
 }
 
 void cpu_kick_acknowledge(CPUState *cpu)
@@ -136,6 +143,20 @@ int64_t cpu_sleep_ns(CPUState *cpu, int64_t sleep_ns)
     qemu_mutex_lock(&cpu->sleep_lock);
     while (!cpu_stop_pending(cpu) && g_get_monotonic_time() < deadline_us) {
         qemu_cond_wait_until(&cpu->sleep_cond, &cpu->sleep_lock, deadline_us);
+    }
+    qemu_mutex_unlock(&cpu->sleep_lock);
+    return (g_get_monotonic_time() - start_us) * 1000;
+}
+
+int64_t cpu_wait_event(CPUState *cpu, bool (*done)(void *opaque),
+                       void *opaque)
+{
+    int64_t start_us = g_get_monotonic_time();
+
+    qemu_mutex_lock(&cpu->sleep_lock);
+    while (!done(opaque) && !cpu_stop_pending(cpu) &&
+           !__atomic_load_n(&cpu->exit_request, __ATOMIC_SEQ_CST)) {
+        qemu_cond_wait(&cpu->sleep_cond, &cpu->sleep_lock);
     }
     qemu_mutex_unlock(&cpu->sleep_lock);
     return (g_get_monotonic_time() - start_us) * 1000;

@@ -8,8 +8,11 @@
 #include "hw/guest-abi.h"
 #include "sysemu/kvm.h"
 #include "sysemu/physmem.h"
+#include "trace.h"
 
 #define BITS_PER_WORD 64
+/* -mem-prealloc reports its progress this many times (every tenth). */
+#define RAM_PREALLOC_REPORTS 10
 
 typedef struct RAMState {
     uint8_t *host;
@@ -31,8 +34,10 @@ bool ram_init(uint64_t size, Error **errp)
     host = mmap(NULL, size, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (host == MAP_FAILED) {
-        error_setg_errno(errp, errno, "cannot map %" PRIu64 " MiB of guest "
-                         "RAM", size / MiB);
+        error_setg_errno(errp, errno, "-m %" PRIu64 "M: the host cannot "
+                         "reserve that much address space for guest RAM "
+                         "(see ulimit -v and vm.overcommit_memory)",
+                         size / MiB);
         return false;
     }
     /*
@@ -52,6 +57,50 @@ bool ram_init(uint64_t size, Error **errp)
                              false, errp)) {
         ram_cleanup();
         return false;
+    }
+    return true;
+}
+
+/* Fault in [host, host + len): one call where the kernel can, else a
+ * store per page (the mapping is private and anonymous: zeros stay). */
+static bool ram_populate(uint8_t *host, uint64_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(host, len, MADV_POPULATE_WRITE) == 0) {
+        return true;
+    }
+    if (errno != EINVAL) {
+        return false;
+    }
+#endif
+    for (uint64_t off = 0; off < len; off += RS_PAGE_SIZE) {
+        *(volatile uint8_t *)(host + off) = 0;
+    }
+    return true;
+}
+
+bool ram_prealloc(Error **errp)
+{
+    uint64_t step = QEMU_ALIGN_UP(DIV_ROUND_UP(ram.size_bytes,
+                                               RAM_PREALLOC_REPORTS),
+                                  RS_PAGE_SIZE);
+    int64_t start_us = g_get_monotonic_time();
+
+    for (uint64_t off = 0; off < ram.size_bytes; off += step) {
+        uint64_t len = MIN(step, ram.size_bytes - off);
+        uint64_t done = off + len;
+
+        if (!ram_populate(ram.host + off, len)) {
+            error_setg_errno(errp, errno, "-mem-prealloc: the host could "
+                             "back only %" PRIu64 " of %" PRIu64 " MiB of "
+                             "guest RAM", off / MiB, ram.size_bytes / MiB);
+            return false;
+        }
+        trace_ram_prealloc_progress(done, ram.size_bytes);
+        info_report("-mem-prealloc: %" PRIu64 " of %" PRIu64 " MiB (%"
+                    PRIu64 "%%) in %.2f s", done / MiB,
+                    ram.size_bytes / MiB, done * 100 / ram.size_bytes,
+                    (g_get_monotonic_time() - start_us) / 1e6);
     }
     return true;
 }

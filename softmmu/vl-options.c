@@ -70,7 +70,9 @@ const char *vl_usage(void)
 "\n"
 "Machine:\n"
 "  -m SIZE            guest RAM (default 512M; suffixes K M G T, bare = MiB;\n"
-"                     a multiple of 2 MiB, at least 18M, at most 128G)\n"
+"                     a multiple of 2 MiB, at least 18M, at most 249G;\n"
+"                     mapped lazily)\n"
+"  -mem-prealloc      fault all guest RAM in at start, with progress\n"
 "  -smp N | cpus=N    number of vCPUs (default 1)\n"
 "  -accel kvm[,dirty-ring-size=N]\n"
 "                     KVM; N dirty-ring entries per vCPU (a power of two,\n"
@@ -508,6 +510,13 @@ static bool parse_paused(VLOptions *opts, const char *arg, Error **errp)
     return true;
 }
 
+static bool parse_mem_prealloc(VLOptions *opts, const char *arg,
+                               Error **errp)
+{
+    opts->mem_prealloc = true;
+    return true;
+}
+
 static bool parse_daemonize(VLOptions *opts, const char *arg, Error **errp)
 {
     opts->daemonize = true;
@@ -540,6 +549,7 @@ static const VLOptionDef vl_option_defs[] = {
     { "-S", false, parse_paused },
     { "-daemonize", false, parse_daemonize },
     { "-m", true, parse_ram },
+    { "-mem-prealloc", false, parse_mem_prealloc },
     { "-smp", true, vl_parse_smp },
     { "-machine", true, vl_parse_machine },
     { "-M", true, vl_parse_machine },

@@ -134,6 +134,15 @@ void warn_report(const char *fmt, ...)
     va_end(ap);
 }
 
+void info_report(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    reportv("", fmt, ap);
+    va_end(ap);
+}
+
 void error_report_err(Error *err)
 {
     error_report("%s", error_get_pretty(err));

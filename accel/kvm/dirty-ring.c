@@ -45,7 +45,7 @@ static uint64_t ring_last_page[RS_MAX_CPUS];
 static uint32_t ring_repeats;   /* (slots lock) of the harvest under way */
 static uint64_t ring_harvest_ns;        /* (slots lock) time in harvests */
 /* Per-vCPU measurement page sets, or NULL (slots lock). */
-static uint64_t *const *ring_vcpu_bitmaps;
+static SparseBitmap *const *ring_vcpu_bitmaps;
 static int ring_vcpu_bitmaps_cpus;
 
 DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
@@ -130,7 +130,7 @@ static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
     ring_last_page[cpu->cpu_index] = page + 1;     /* 0: none yet */
     physmem_set_dirty_page(page);
     if (ring_vcpu_bitmaps && cpu->cpu_index < ring_vcpu_bitmaps_cpus) {
-        ring_vcpu_bitmaps[cpu->cpu_index][page / 64] |= 1ULL << (page % 64);
+        sparse_bitmap_set(ring_vcpu_bitmaps[cpu->cpu_index], page);
     }
 }
 
@@ -147,6 +147,10 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
                                    &cpu->dirty_ring_fetch,
                                    G_N_ELEMENTS(slot_pages), slot_pages,
                                    kvm_dirty_ring_mark, cpu);
+    if (!h.harvested) {
+        /* An idle vCPU's ring: one load, no shared counter touched. */
+        return 0;
+    }
     if (h.dropped) {
         trace_kvm_dirty_ring_dropped(cpu->cpu_index, h.dropped);
         __atomic_fetch_add(&ring_dropped_total, h.dropped, __ATOMIC_RELAXED);
@@ -210,7 +214,7 @@ uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
     return n;
 }
 
-void kvm_dirty_ring_track_vcpus(uint64_t *const *bitmaps, int nr_cpus,
+void kvm_dirty_ring_track_vcpus(SparseBitmap *const *bitmaps, int nr_cpus,
                                 uint64_t *dirty_pages)
 {
     uint64_t total = 0;

@@ -7,7 +7,7 @@
  * Guest-physical layout (VA == GPA, identity mapped by the VMM):
  *
  *   0x0000_0000  RS_PT_BASE     page tables (PML4 first), built by hw/pagetable.c
- *   0x0010_0000  RS_CTL_BASE    one 4 KiB control block per vCPU (struct rs_ctl)
+ *   0x0010_0000  RS_CTL_BASE    one 1 KiB control block per vCPU (struct rs_ctl)
  *   0x0020_0000  RS_IMAGE_BASE  the guest program (ELF PT_LOAD segments)
  *   0x0080_0000  RS_STACK_BASE  per-vCPU stacks, RS_STACK_SIZE each, growing down
  *   0x0100_0000  RS_SYS_SIZE    end of the system area; workload regions lie above
@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define RS_ABI_MAGIC        0x52535452u /* "RTSR" little-endian "RSTR" */
-#define RS_ABI_VERSION      1u
+#define RS_ABI_VERSION      2u  /* 2: 1024 vCPUs, RS_DB_WAIT_GEN */
 
 #define RS_PAGE_SIZE        UINT64_C(4096)
 #define RS_PT_BASE          UINT64_C(0x00000000)
@@ -31,12 +31,16 @@
 /* CR3: the PML4 is the second page (GPA 0 stays unused, a null guard). */
 #define RS_PML4_GPA         (RS_PT_BASE + UINT64_C(0x1000))
 #define RS_CTL_BASE         UINT64_C(0x00100000)
-#define RS_CTL_SIZE         UINT64_C(4096)         /* one page per vCPU */
-#define RS_MAX_CPUS         64
+/* 1 KiB per vCPU: the 1 MiB area holds RS_MAX_CPUS control blocks. */
+#define RS_CTL_SIZE         UINT64_C(1024)
+/* The layout's limit (control blocks and stacks), KVM's own is checked
+ * at start (KVM_CAP_MAX_VCPUS). */
+#define RS_MAX_CPUS         1024
 #define RS_IMAGE_BASE       UINT64_C(0x00200000)
 #define RS_IMAGE_END        UINT64_C(0x00800000)   /* 6 MiB for the program */
 #define RS_STACK_BASE       UINT64_C(0x00800000)
-#define RS_STACK_SIZE       UINT64_C(0x00010000)   /* 64 KiB per vCPU */
+/* 8 KiB per vCPU: the built-in guest uses < 1 KiB (-fstack-usage). */
+#define RS_STACK_SIZE       UINT64_C(0x00002000)
 #define RS_SYS_SIZE         UINT64_C(0x01000000)   /* 16 MiB: end of system area */
 /* First GPA of workload memory: everything from here to the end of RAM. */
 #define RS_WORK_BASE        RS_SYS_SIZE
@@ -48,6 +52,9 @@
 #define RS_DB_SLEEP_US      0x00    /* value: microseconds to yield the CPU */
 #define RS_DB_EVENT         0x08    /* value: an event code, reported */
 #define RS_DB_PANIC         0x10    /* value: a panic code; the vCPU stops */
+/* value: the generation the guest runs; the vCPU sleeps until the VMM
+ * publishes another (or pauses it).  An idle guest's only exit. */
+#define RS_DB_WAIT_GEN      0x18
 
 /* Workload kinds (rs_ctl.kind). */
 enum rs_workload_kind {
@@ -139,7 +146,7 @@ static inline uint64_t rs_replay_schedule_bytes(uint64_t interval_count,
 }
 
 /*
- * One per vCPU at RS_CTL_BASE + cpu_index * RS_CTL_SIZE.
+ * One per vCPU at RS_CTL_BASE + cpu_index * RS_CTL_SIZE (1 KiB apart).
  *
  * The VMM writes the workload under a sequence count: it makes
  * `generation` odd, writes the workload fields, then makes it even again
@@ -207,7 +214,11 @@ struct rs_ctl {
 };
 
 _Static_assert(sizeof(struct rs_ctl) <= RS_CTL_SIZE,
-               "struct rs_ctl must fit its 4 KiB page");
+               "struct rs_ctl must fit its 1 KiB block");
+_Static_assert(RS_CTL_BASE + RS_MAX_CPUS * RS_CTL_SIZE <= RS_IMAGE_BASE,
+               "every vCPU's control block fits below the image");
+_Static_assert(RS_STACK_BASE + RS_MAX_CPUS * RS_STACK_SIZE <= RS_SYS_SIZE,
+               "every vCPU's stack fits in the system area");
 
 /*
  * The one rule for a valid workload, used by the VMM before it writes one

@@ -52,6 +52,7 @@ typedef struct WorkloadSample {
     uint64_t replay_loops;
     uint64_t replay_interval_pages;
     uint64_t replay_lag_us;
+    uint64_t exits;            /* KVM exits of the vCPU, since created */
     int64_t host_ns;           /* CLOCK_MONOTONIC when sampled */
 } WorkloadSample;
 

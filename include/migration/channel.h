@@ -58,6 +58,25 @@ bool migration_channel_write_all(int fd, const void *buf, size_t len,
                                  Error **errp);
 /* Exactly @len bytes; a short read is "the stream ended early". */
 bool migration_channel_read_all(int fd, void *buf, size_t len, Error **errp);
+
+/*
+ * Reads through a buffer: a stream of 8-byte records (a zero page each)
+ * costs one recv() per buffer, not per record.  It never reads past what
+ * the peer has sent, so a reply the peer sends only after our answer is
+ * still read from the fd directly.
+ */
+#define MIGRATION_CHANNEL_READ_BUF_BYTES (64 * 1024)
+typedef struct MigrationBufferedReader {
+    int fd;
+    size_t head;                /* next byte to hand out */
+    size_t tail;                /* end of the bytes received */
+    uint8_t buf[MIGRATION_CHANNEL_READ_BUF_BYTES];
+} MigrationBufferedReader;
+
+void migration_buffered_reader_init(MigrationBufferedReader *r, int fd);
+/* Exactly @len bytes, as migration_channel_read_all(). */
+bool migration_buffered_reader_read(MigrationBufferedReader *r, void *buf,
+                                    size_t len, Error **errp);
 /*
  * Wait up to @timeout_ms for @fd to be readable, polling @cancelled.
  * Returns 1 readable, 0 timed out or cancelled, -1 error.

@@ -33,7 +33,7 @@
 /* Largest vCPU state record we accept, bytes: bounds the allocation. */
 #define MIG_CPU_STATE_MAX_BYTES 65536u
 /* Most vCPUs a stream may describe (the guest ABI's RS_MAX_CPUS). */
-#define MIG_MAX_CPUS            64u
+#define MIG_MAX_CPUS            1024u
 
 /*
  * The return path, after the end record: the destination answers
@@ -161,7 +161,19 @@ typedef struct MigLoadTarget {
     uint32_t cpu_state_bytes;
     uint8_t *ram;               /* ram_bytes: pages land here, nowhere else */
     uint8_t *cpu_states;        /* cpu_count * cpu_state_bytes */
+    /*
+     * Optional: sets bit i of @untouched for each of the @n (<=
+     * MIG_PROBE_PAGES) pages from @first_page that the host never backed
+     * (they read as zero), or returns false knowing nothing.  A zero page
+     * record for such a page, not loaded before in this stream, then
+     * touches nothing: no fault, no page-table entry.
+     */
+    bool (*probe_untouched)(uint64_t first_page, uint64_t n,
+                            uint64_t *untouched);
 } MigLoadTarget;
+
+/* Pages of one probe_untouched() call (the physmem probe's batch). */
+#define MIG_PROBE_PAGES 512u
 
 typedef struct MigLoadStats {
     uint64_t bytes;             /* read from the stream */

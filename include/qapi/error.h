@@ -40,6 +40,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Error, error_free)
 /* "restraint: message" on stderr. */
 void error_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void warn_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* Progress a user asked for ("restraint: message"), not a problem. */
+void info_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* error_report() the error's message, then free it. */
 void error_report_err(Error *err);
 

@@ -23,6 +23,16 @@ bool cpu_halt_pending(CPUState *cpu);
 /* A pause or shutdown has been asked for: sleeps end early. */
 bool cpu_stop_pending(CPUState *cpu);
 
+/*
+ * Block @cpu's own thread (outside KVM_RUN, no lock held but the vCPU's
+ * sleep lock) until @done(@opaque) is true, a kick arrives or a pause or
+ * quit is asked for.  @done runs under the sleep lock, and whoever makes
+ * it true calls cpu_wake() after publishing, so no wakeup is lost between
+ * the check and the sleep.  Returns the nanoseconds waited.
+ */
+int64_t cpu_wait_event(CPUState *cpu, bool (*done)(void *opaque),
+                       void *opaque);
+
 /* Create @n vCPUs (parked) and their threads.  VM lock not held. */
 bool cpus_init(int n, uint64_t entry_rip, Error **errp);
 /* End every vCPU thread and free the vCPUs.  VM lock not held. */

@@ -19,6 +19,12 @@ pid_t cpu_thread_id(const CPUState *cpu); /* the CPU n/KVM thread's TID */
  * thread.  Never lost: the vCPU re-checks its requests before re-entering.
  */
 void cpu_kick(CPUState *cpu);
+/*
+ * Make a vCPU waiting in cpu_wait_event() look at its condition again,
+ * without a kick (it stays in its wait unless the condition now holds).
+ * Call it after publishing what the condition reads.
+ */
+void cpu_wake(CPUState *cpu);
 
 /*
  * Sleep on the vCPU thread for at most @sleep_ns, returning early when

@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "hw/guest-abi.h"
+
 typedef struct VcpuDirtyStat {
     uint64_t dirty_pages;           /* counter value at measured_ns */
     uint64_t rate_pages_per_s;      /* over the last period */
@@ -43,7 +45,7 @@ void dirtyrate_stat_remove_listener(DirtyRateStatListener fn, void *opaque);
 #define DIRTYRATE_STAT_MIN_PERIOD_MS 1
 #define DIRTYRATE_STAT_MAX_PERIOD_MS 60000
 /* vCPUs the calculator follows (the guest ABI's limit). */
-#define DIRTYRATE_STAT_MAX_CPUS 64
+#define DIRTYRATE_STAT_MAX_CPUS RS_MAX_CPUS
 
 /*
  * What the calculator reads.  The real source reads CPUState.dirty_pages

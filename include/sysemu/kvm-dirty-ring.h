@@ -11,6 +11,7 @@
 #include <linux/kvm.h>
 
 #include "hw/core/cpu.h"
+#include "qemu/sparse-bitmap.h"
 
 /* Called once per harvested entry with its slot and page offset. */
 typedef void (*DirtyGfnFunc)(uint32_t slot, uint64_t offset, void *opaque);
@@ -69,14 +70,14 @@ void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
  * Per-vCPU page sets for a dirty-rate measurement (migration/dirtyrate.c).
  * While installed, each harvested entry also sets its page's bit (GPA /
  * 4 KiB) in @bitmaps[cpu_index] (one bit per page of RAM, @nr_cpus of
- * them).  Installing (@bitmaps non-NULL) and removing (NULL) both first
+ * them; sparse, so a vCPU's set costs memory for what it wrote only).  Installing (@bitmaps non-NULL) and removing (NULL) both first
  * harvest every ring under the slots lock, so the window they bound is
  * exact: entries pushed before the install are not in the sets, entries
  * pushed before the removal are.  @dirty_pages (may be NULL) gets each
  * vCPU's CPUState.dirty_pages at that instant.  No cost when none is
  * installed but one pointer test per entry.
  */
-void kvm_dirty_ring_track_vcpus(uint64_t *const *bitmaps, int nr_cpus,
+void kvm_dirty_ring_track_vcpus(SparseBitmap *const *bitmaps, int nr_cpus,
                                 uint64_t *dirty_pages);
 
 #endif /* SYSEMU_KVM_DIRTY_RING_H */

@@ -13,6 +13,12 @@
 /* Map @size bytes lazily (MAP_NORESERVE) and register both memslots. */
 bool ram_init(uint64_t size, Error **errp);
 void ram_cleanup(void);
+/*
+ * -mem-prealloc: fault every page of guest RAM in now (host memory is
+ * committed), reporting progress every tenth.  Fails, with the offset
+ * reached, when the host cannot back it.
+ */
+bool ram_prealloc(Error **errp);
 uint64_t ram_size(void);
 /* Host pointer to [gpa, gpa + len), or NULL if any of it is not RAM. */
 void *ram_host_ptr(uint64_t gpa, uint64_t len);
@@ -33,6 +39,18 @@ typedef enum DirtyMemoryClient {
 } DirtyMemoryClient;
 
 uint64_t ram_pages(void);
+
+/* Pages ram_probe_untouched() looks at in one call (4 KiB of pagemap). */
+#define RAM_PROBE_MAX_PAGES 512
+/*
+ * Set bit i of @untouched (DIV_ROUND_UP(@n, 64) words) when page
+ * @first_page + i has never been backed by the host: it reads as zero and
+ * reading it would only fault.  @n <= RAM_PROBE_MAX_PAGES.  Returns false,
+ * knowing nothing, where the host does not say (no /proc/self/pagemap).
+ * A page written after the call is the dirty log's business.
+ */
+bool ram_probe_untouched(uint64_t first_page, uint64_t n,
+                         uint64_t *untouched);
 /* Start collecting for @client with every bit clear. */
 void physmem_dirty_client_start(DirtyMemoryClient client);
 void physmem_dirty_client_stop(DirtyMemoryClient client);

@@ -14,8 +14,12 @@
 #define VL_DEFAULT_RAM_BYTES (512 * MiB)
 /* The system area plus one 2 MiB workload slice. */
 #define VL_MIN_RAM_BYTES (RS_SYS_SIZE + 2 * MiB)
-/* The page-table area maps at most 249 GiB (hw/pagetable.h): a round cap. */
-#define VL_MAX_RAM_BYTES (128 * GiB)
+/*
+ * The page-table area maps at most 249 GiB (hw/pagetable.h); RAM is mapped
+ * lazily (MAP_NORESERVE), so the host only needs the address space, and
+ * ram_init() refuses a size the host cannot reserve.
+ */
+#define VL_MAX_RAM_BYTES (249 * GiB)
 
 /* -object TYPE,...: the kinds restraint knows. */
 typedef enum VLObjectKind {
@@ -69,6 +73,7 @@ typedef struct VLOptions {
     KVMOptions accel;                   /* -accel kvm,... */
     char *kernel_path;                  /* NULL = built-in guest */
     bool start_paused;                  /* -S */
+    bool mem_prealloc;                  /* -mem-prealloc */
     char *name;
     bool debug_threads;                 /* -name debug-threads=on */
     bool machine_none;                  /* -machine none: no RAM, no vCPU */

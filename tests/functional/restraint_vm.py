@@ -378,3 +378,19 @@ def poll(fn, timeout=30.0, step=0.02):
             return value
         time.sleep(step)
     return fn()
+
+
+MIGRATION_TERMINAL = ('completed', 'failed', 'cancelled')
+
+
+def migrate_and_wait(src, uri, timeout=60.0, step=0.05):
+    """Migrate @src to @uri at full bandwidth; its final status, or the
+    last one seen when @timeout passed."""
+    src.cmd('migrate-set-parameters', max_bandwidth=0)
+    src.cmd('migrate', uri=uri)
+
+    def finished():
+        status = src.cmd('query-migrate').get('status')
+        return status in MIGRATION_TERMINAL and status
+    return poll(finished, timeout, step) or \
+        src.cmd('query-migrate').get('status')

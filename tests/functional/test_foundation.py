@@ -33,7 +33,7 @@ def test_help_and_version():
 def test_bad_options_are_refused():
     cases = [
         (['-m', 'lots'], '-m lots: not a size'),
-        (['-smp', '0'], 'from 1 to 64'),
+        (['-smp', '0'], 'from 1 to 1024'),
         (['-accel', 'kvm,dirty-ring-size=1000'], 'power of two >= 1024'),
         (['-accel', 'tcg'], "supports only 'kvm'"),
         (['-workload', 'cpu=0,kind=dance'], 'kind must be idle'),

@@ -39,6 +39,7 @@ typedef enum Defect {
     D_NO_RUN_STATE,
     D_RUN_STATE_TWICE,
     D_PAGE_AFTER_RUN_STATE,
+    D_REZERO_PAGE0,         /* not a defect: page 0 zero again in pass 2 */
 } Defect;
 
 static void source_fill(Source *src)
@@ -107,6 +108,9 @@ static GByteArray *stream_build(const Source *src, Defect defect)
                                        NULL));
     }
     g_assert_true(mig_put_pass(&w, 2, NULL));
+    if (defect == D_REZERO_PAGE0) {
+        g_assert_true(mig_put_zero_page(&w, 0, NULL));
+    }
     if (defect == D_PAGE_OUT_OF_RANGE) {
         g_assert_true(mig_put_page(&w, T_RAM_BYTES, src->ram, NULL));
     }
@@ -163,6 +167,10 @@ typedef struct Dest {
     MigRunState run_state;
 } Dest;
 
+/* The destination's probe_untouched for load(), NULL: none. */
+static bool (*load_probe)(uint64_t first_page, uint64_t n,
+                          uint64_t *untouched);
+
 /* Load @data into a fresh destination; returns the error or NULL. */
 static char *load(const uint8_t *data, size_t len, Dest *d)
 {
@@ -170,6 +178,7 @@ static char *load(const uint8_t *data, size_t len, Dest *d)
     MigLoadTarget t = {
         .ram_bytes = T_RAM_BYTES, .system_bytes = T_SYSTEM_BYTES,
         .cpu_count = T_CPUS, .cpu_state_bytes = T_CPU_BYTES,
+        .probe_untouched = load_probe,
     };
     MigLoadStats stats;
     Error *err = NULL;
@@ -209,6 +218,46 @@ static void test_good_stream_loads_exactly(void)
     g_assert_cmpmem(d.ram, T_RAM_BYTES, src.ram, T_RAM_BYTES);
     g_assert_cmpmem(d.cpus, sizeof(d.cpus), src.cpus, sizeof(src.cpus));
     g_assert_cmpint(d.run_state, ==, MIG_RUN_GUEST_PANICKED);
+    g_free(d.mem);
+}
+
+/* A probe that calls every page never backed: a lie, to see it obeyed. */
+static bool probe_all_untouched(uint64_t first_page, uint64_t n,
+                                uint64_t *untouched)
+{
+    memset(untouched, 0xff, DIV_ROUND_UP(n, 64) * sizeof(uint64_t));
+    return true;
+}
+
+static void test_probe_skips_only_pages_not_loaded_before(void)
+{
+    const uint8_t stale[MIG_PAGE_BYTES] = { [0 ... MIG_PAGE_BYTES - 1] = 0x77 };
+    const uint8_t zero[MIG_PAGE_BYTES] = { 0 };
+    Source src;
+    Dest d;
+    g_autoptr(GByteArray) s = NULL;
+    char *err;
+
+    source_fill(&src);
+    s = stream_build(&src, D_REZERO_PAGE0);
+    load_probe = probe_all_untouched;
+    err = load(s->data, s->len, &d);
+    load_probe = NULL;
+    g_assert_null(err);
+    for (size_t p = 0; p < T_RAM_BYTES / MIG_PAGE_BYTES; p++) {
+        const uint8_t *got = d.ram + p * MIG_PAGE_BYTES;
+
+        if (p == 0) {
+            /* Loaded in pass 1: its zero record is not the probe's. */
+            g_assert_cmpmem(got, MIG_PAGE_BYTES, zero, MIG_PAGE_BYTES);
+        } else if (p % 2) {
+            /* A zero record, the probe says never backed: untouched. */
+            g_assert_cmpmem(got, MIG_PAGE_BYTES, stale, MIG_PAGE_BYTES);
+        } else {
+            g_assert_cmpmem(got, MIG_PAGE_BYTES,
+                            src.ram + p * MIG_PAGE_BYTES, MIG_PAGE_BYTES);
+        }
+    }
     g_free(d.mem);
 }
 
@@ -573,6 +622,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/migration/stream/good-stream-loads-exactly",
                     test_good_stream_loads_exactly);
+    g_test_add_func("/migration/stream/probe-skips-only-pages-not-loaded-"
+                    "before", test_probe_skips_only_pages_not_loaded_before);
     g_test_add_func("/migration/stream/defective-streams-are-refused",
                     test_defective_streams_are_refused);
     g_test_add_func("/migration/stream/broken-streams-are-refused",

@@ -198,7 +198,7 @@ static void test_marshal_out_and_back(void)
         .pattern = WORKLOAD_PATTERN_RANDOM, .region_offset = 16 * MiB,
         .region_size = 64 * MiB,
         .target_rate = 0, .pages_written = 12345, .bytes_read = 0,
-        .sweeps = 7, .guest_tsc = (uint64_t)INT64_MAX,
+        .sweeps = 7, .guest_tsc = (uint64_t)INT64_MAX, .exits = 42,
     };
     node = visit_out_WorkloadInfoList(list);
     text = node_to_text(node);
@@ -207,7 +207,7 @@ static void test_marshal_out_and_back(void)
                     "\"region-size\":67108864,"
                     "\"target-rate\":0,\"pages-written\":12345,"
                     "\"bytes-read\":0,\"sweeps\":7,"
-                    "\"guest-tsc\":9223372036854775807}]");
+                    "\"guest-tsc\":9223372036854775807,\"exits\":42}]");
     g_assert_true(visit_in_WorkloadInfoList(node, "r", &back, &err));
     g_assert_null(err);
     again = visit_out_WorkloadInfoList(back);

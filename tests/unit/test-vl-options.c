@@ -13,16 +13,16 @@ typedef struct BadCase {
 static const BadCase bad_cases[] = {
     { "-m", "-m: requires an argument" },
     { "-m lots", "-m lots: not a size" },
-    { "-m 1", "between 18 MiB and 128 GiB" },
-    { "-m 512T", "between 18 MiB and 128 GiB" },
+    { "-m 1", "between 18 MiB and 249 GiB" },
+    { "-m 512T", "between 18 MiB and 249 GiB" },
     { "-m 99999999999999999999", "not a size" },
     { "-m 1025K", "between 18 MiB" },
     { "-m 33M", "multiple of 2 MiB" },
     { "-m size=64M,slots=2", "unknown parameter 'slots'" },
-    { "-smp 0", "from 1 to 64" },
-    { "-smp 65", "from 1 to 64" },
-    { "-smp -1", "from 1 to 64" },
-    { "-smp two", "from 1 to 64" },
+    { "-smp 0", "from 1 to 1024" },
+    { "-smp 1025", "from 1 to 1024" },
+    { "-smp -1", "from 1 to 1024" },
+    { "-smp two", "from 1 to 1024" },
     { "-smp cpus=2,maxcpus=4", "cannot hot-plug vCPUs" },
     { "-accel tcg", "supports only 'kvm'" },
     { "-accel kvm,dirty-ring-size=1000", "power of two >= 1024" },
@@ -36,7 +36,7 @@ static const BadCase bad_cases[] = {
     { "-accel kvm,x-reaper-period-ms=0", "from 1 to 1000" },
     { "-accel kvm,x-reaper-period-ms=5000", "from 1 to 1000" },
     { "-workload kind=write", "cpu=I is required" },
-    { "-workload cpu=64,kind=write", "cpu=I is required" },
+    { "-workload cpu=1024,kind=write", "cpu=I is required" },
     { "-workload cpu=0,kind=dance", "kind must be idle" },
     { "-workload cpu=0,kind=write,pattern=zigzag", "pattern must be seq" },
     { "-workload cpu=0,kind=write,size=1000", "multiple of 4 KiB" },
@@ -327,6 +327,19 @@ static void test_secret_kept(void)
     error_free(err);
 }
 
+static void test_scale_limits(void)
+{
+    g_auto(GStrv) argv = split_args("-smp 1024 -m 249G -mem-prealloc");
+    g_autoptr(VLOptions) opts = vl_options_new();
+    Error *err = NULL;
+
+    g_assert_true(vl_parse_args(opts, g_strv_length(argv), argv, &err));
+    g_assert_null(err);
+    g_assert_cmpint(opts->smp_cpus, ==, RS_MAX_CPUS);
+    g_assert_cmpuint(opts->ram_bytes, ==, VL_MAX_RAM_BYTES);
+    g_assert_true(opts->mem_prealloc);
+}
+
 static void test_sizes(void)
 {
     static const struct {
@@ -375,6 +388,8 @@ int main(int argc, char **argv)
                     test_ignored_options);
     g_test_add_func("/vl-options/secret-file-is-read-and-kept",
                     test_secret_kept);
+    g_test_add_func("/vl-options/largest-smp-and-ram-with-prealloc",
+                    test_scale_limits);
     g_test_add_func("/vl-options/accel-kvm-alone-means-dirty-bitmap",
                     test_bitmap_by_default);
     for (size_t i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
