@@ -18,7 +18,8 @@
  * addresses inside guest RAM), loads the vCPU states, answers "loaded",
  * and on the source's "go" gives the guest the source's run state: a
  * running guest starts, or stays paused when restraint was started with
- * -S (QEMU's behaviour); a paused or crashed one stays so.  A failure leaves
+ * -S or got a stop while waiting (QEMU's behaviour); a paused or crashed
+ * one stays so.  A failure leaves
  * the VM in inmigrate, never run; migrate-incoming may be tried again.
  */
 #include "qemu/osdep.h"
@@ -239,21 +240,24 @@ static bool incoming_handshake(IncomingState *in, Error **errp)
 
 /*
  * The guest arrives as the source had it (QEMU does the same with its
- * global state): a running guest runs unless -S, a paused one waits for
- * cont, a crashed one stays crashed.  VM lock held.
+ * global state): a running guest runs unless -S or a stop came while
+ * we waited, a paused one waits for cont, a crashed one stays crashed.
+ * VM lock held.
  */
 static void incoming_hand_over(IncomingState *in, RunState source_state)
 {
     Error *err = NULL;
 
+    bool autostart = in->autostart && !runstate_stop_on_arrival();
+
     trace_migration_incoming_hand_over(RunState_str(source_state),
-                                       in->autostart);
+                                       autostart);
     if (source_state != RUN_STATE_RUNNING) {
         runstate_set(source_state);
         return;
     }
     runstate_set(RUN_STATE_PAUSED);
-    if (in->autostart && !vm_start(&err)) {
+    if (autostart && !vm_start(&err)) {
         error_report_err(err);
     }
 }
