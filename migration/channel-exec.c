@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 
 #include "migration/channel.h"
-#include "migration/migration.h"
 #include "migration/stream.h"
 #include "trace.h"
 
@@ -163,9 +162,12 @@ static bool exec_handshake(ExecRelay *r, bool stream_ok, Error **errp)
         close(r->command_fd);
         r->command_fd = -1;
         if (!stream_ok || !exec_reap(r, errp)) {
-            migration_rp_refuse(r->stream_fd, *errp ?
-                                error_get_pretty(*errp) : r->command, 0,
-                                NULL);
+            uint8_t msg[MIG_REFUSAL_WIRE_MAX_BYTES];
+            size_t len = mig_refusal_encode(*errp ? error_get_pretty(*errp)
+                                                  : r->command, msg);
+
+            /* Best effort: the source may be gone already. */
+            migration_channel_write_all(r->stream_fd, msg, len, NULL);
             return false;
         }
         word = htole64(MIG_ACK_LOADED);
