@@ -87,7 +87,11 @@ static bool exec_copy(ExecRelay *r, void *buf, size_t len, Error **errp)
            migration_channel_write_all(r->stream_fd, buf, len, errp);
 }
 
-/* Forward the header and every record up to the end's checksum. */
+/*
+ * Forward the header and every record up to the end's checksum.  What
+ * follows each tag comes from the stream's own record table, so a new
+ * record type is forwarded as soon as the stream code knows it.
+ */
 static bool exec_forward_stream(ExecRelay *r, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(EXEC_RELAY_CHUNK_BYTES);
@@ -104,31 +108,20 @@ static bool exec_forward_stream(ExecRelay *r, Error **errp)
         return false;
     }
     for (;;) {
-        size_t payload_bytes = 0;
+        size_t payload_bytes;
 
         if (!exec_copy(r, &tag, sizeof(tag), errp)) {
             return false;
         }
-        switch (le64toh(tag) & MIG_TAG_TYPE_MASK) {
-        case MIG_REC_ZERO:
-        case MIG_REC_PASS:
-            break;
-        case MIG_REC_PAGE:
-            payload_bytes = MIG_PAGE_BYTES;
-            break;
-        case MIG_REC_CPU:
-            payload_bytes = h.cpu_state_bytes;
-            break;
-        case MIG_REC_END:
-            /* The checksum; the loader checks it. */
-            return exec_copy(r, buf, sizeof(uint64_t), errp);
-        default:
-            error_setg(errp, "unknown record 0x%" PRIx64 " in the stream",
-                       le64toh(tag));
+        tag = le64toh(tag);
+        if (!mig_record_payload_bytes(&h, tag, &payload_bytes, errp)) {
             return false;
         }
         if (payload_bytes && !exec_copy(r, buf, payload_bytes, errp)) {
             return false;
+        }
+        if ((tag & MIG_TAG_TYPE_MASK) == MIG_REC_END) {
+            return true;        /* the checksum came; the loader checks it */
         }
     }
 }
@@ -155,7 +148,11 @@ static bool exec_reap(ExecRelay *r, Error **errp)
     return true;
 }
 
-/* The far side of the return path, which the command cannot be. */
+/*
+ * The far side of the return path, which the command cannot be
+ * (migration/return-path.c): on the source, "loaded" or a refusal that
+ * says why; on the destination, "go" once the loader said "loaded".
+ */
 static bool exec_handshake(ExecRelay *r, bool stream_ok, Error **errp)
 {
     uint64_t word;
@@ -164,9 +161,18 @@ static bool exec_handshake(ExecRelay *r, bool stream_ok, Error **errp)
         /* The command has all of it once it exits 0: "loaded". */
         close(r->command_fd);
         r->command_fd = -1;
-        word = stream_ok && exec_reap(r, errp) ? MIG_ACK_LOADED : 0;
+        if (!stream_ok || !exec_reap(r, errp)) {
+            uint8_t msg[MIG_REFUSAL_WIRE_MAX_BYTES];
+            size_t len = mig_refusal_encode(*errp ? error_get_pretty(*errp)
+                                                  : r->command, msg);
+
+            /* Best effort: the source may be gone already. */
+            migration_channel_write_all(r->stream_fd, msg, len, NULL);
+            return false;
+        }
+        word = htole64(MIG_ACK_LOADED);
         if (!migration_channel_write_all(r->stream_fd, &word, sizeof(word),
-                                         errp) || !word) {
+                                         errp)) {
             return false;
         }
         /* The source's "go"; nobody else needs it. */
@@ -197,7 +203,10 @@ static gpointer exec_relay_thread(gpointer opaque)
     bool ok;
 
     ok = exec_forward_stream(r, &err);
-    ok = exec_handshake(r, ok, ok ? &err : NULL) && ok;
+    if (!ok) {
+        error_prepend(&err, "%s: ", r->command);
+    }
+    ok = exec_handshake(r, ok, &err) && ok;
     trace_migration_exec_relay_done(r->command, ok,
                                     err ? error_get_pretty(err) : "");
     error_free(err);

@@ -8,7 +8,9 @@
  * anything else (garbage, another restraint's incompatible stream) is
  * dropped, its reason sent back and logged, and the listener takes the
  * next one: nothing reached the guest, so a stray connection never
- * spoils a destination (the status stays setup).  A failure after the
+ * spoils a destination (the status stays setup).  exec: and fd: have
+ * one connection only, their relay's: there, a bad header fails the
+ * incoming migration as a bad stream would.  A failure after the
  * header goes back to the source as its reason (the return path).
  *
  * The main loop accepts one connection; the thread reads and checks the
@@ -16,7 +18,8 @@
  * addresses inside guest RAM), loads the vCPU states, answers "loaded",
  * and on the source's "go" gives the guest the source's run state: a
  * running guest starts, or stays paused when restraint was started with
- * -S (QEMU's behaviour); a paused or crashed one stays so.  A failure leaves
+ * -S or got a stop while waiting (QEMU's behaviour); a paused or crashed
+ * one stays so.  A failure leaves
  * the VM in inmigrate, never run; migrate-incoming may be tried again.
  */
 #include "qemu/osdep.h"
@@ -67,6 +70,8 @@ typedef struct IncomingState {
     uint64_t bytes;             /* (atomic) read so far */
     int64_t start_ms;
     int64_t total_time_ms;
+    /* exec: or fd: (a relay's one connection): no other will come. */
+    bool one_shot;
     /* The header, read and checked before the parser reads it again. */
     uint8_t header[MIG_STREAM_HEADER_BYTES];
     size_t header_replay_bytes;     /* (incoming thread) left to serve */
@@ -161,6 +166,18 @@ static bool incoming_read(void *opaque, void *buf, size_t len, Error **errp)
     return true;
 }
 
+/* The incoming migration failed: @err is its reason.  VM lock held. */
+static void incoming_fail(IncomingState *in, MigrationStatus old,
+                          Error *err)
+{
+    qemu_mutex_lock(&in->lock);
+    g_free(in->error_desc);
+    in->error_desc = g_strdup(error_get_pretty(err));
+    qemu_mutex_unlock(&in->lock);
+    error_report("incoming migration failed: %s", error_get_pretty(err));
+    incoming_set_status(old, MIGRATION_STATUS_FAILED);
+}
+
 /*
  * Is this connection a migration to us?  Its header must come within
  * INCOMING_HEADER_TIMEOUT_MS and pass mig_header_check().  If not, the
@@ -189,7 +206,13 @@ static bool incoming_accept_header(IncomingState *in,
         error_prepend(&err, "no migration stream header: ");
     }
     trace_migration_incoming_dropped(error_get_pretty(err));
-    if (!__atomic_load_n(&in->cancel, __ATOMIC_ACQUIRE)) {
+    if (in->one_shot) {
+        /* The relay's stream was all there was: nothing to wait for. */
+        vm_lock();
+        in->total_time_ms = migration_clock_ms() - in->start_ms;
+        incoming_fail(in, MIGRATION_STATUS_SETUP, err);
+        vm_unlock();
+    } else if (!__atomic_load_n(&in->cancel, __ATOMIC_ACQUIRE)) {
         warn_report("incoming migration: dropped a connection (%s); still "
                     "listening", error_get_pretty(err));
         migration_rp_refuse(in->fd, error_get_pretty(err),
@@ -228,21 +251,24 @@ static bool incoming_handshake(IncomingState *in, Error **errp)
 
 /*
  * The guest arrives as the source had it (QEMU does the same with its
- * global state): a running guest runs unless -S, a paused one waits for
- * cont, a crashed one stays crashed.  VM lock held.
+ * global state): a running guest runs unless -S or a stop came while
+ * we waited, a paused one waits for cont, a crashed one stays crashed.
+ * VM lock held.
  */
 static void incoming_hand_over(IncomingState *in, RunState source_state)
 {
     Error *err = NULL;
 
+    bool autostart = in->autostart && !runstate_stop_on_arrival();
+
     trace_migration_incoming_hand_over(RunState_str(source_state),
-                                       in->autostart);
+                                       autostart);
     if (source_state != RUN_STATE_RUNNING) {
         runstate_set(source_state);
         return;
     }
     runstate_set(RUN_STATE_PAUSED);
-    if (in->autostart && !vm_start(&err)) {
+    if (autostart && !vm_start(&err)) {
         error_report_err(err);
     }
 }
@@ -321,12 +347,7 @@ static gpointer incoming_thread(gpointer opaque)
         incoming_set_status(MIGRATION_STATUS_ACTIVE,
                             MIGRATION_STATUS_COMPLETED);
     } else {
-        qemu_mutex_lock(&in->lock);
-        g_free(in->error_desc);
-        in->error_desc = g_strdup(error_get_pretty(err));
-        qemu_mutex_unlock(&in->lock);
-        error_report("incoming migration failed: %s", error_get_pretty(err));
-        incoming_set_status(MIGRATION_STATUS_ACTIVE, MIGRATION_STATUS_FAILED);
+        incoming_fail(in, MIGRATION_STATUS_ACTIVE, err);
     }
     __atomic_store_n(&in->thread_done, 1, __ATOMIC_RELEASE);
     vm_unlock();
@@ -379,6 +400,8 @@ static bool incoming_listen(const char *uri, Error **errp)
         migration_uri_clear(&incoming.uri);
         return false;
     }
+    incoming.one_shot = incoming.uri.kind == MIGRATION_URI_FD ||
+                        incoming.uri.kind == MIGRATION_URI_EXEC;
     incoming.listen_source = g_unix_fd_add(incoming.listen_fd, G_IO_IN,
                                            incoming_accept_cb, NULL);
     qemu_mutex_lock(&incoming.lock);

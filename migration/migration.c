@@ -670,13 +670,18 @@ MigrationInfo *qmp_query_migrate(Error **errp)
     uint64_t bw, dirty_bytes_per_s, remaining;
 
     migration_join_finished(s);
-    if (migration_incoming_status() != MIGRATION_STATUS_NONE) {
-        return migration_incoming_query();
+    /*
+     * As QEMU: the incoming migration shows until this VM starts one of
+     * its own; from then on the outgoing one does, so a destination
+     * migrated on sees its new migration, not the one that brought it.
+     */
+    if (status == MIGRATION_STATUS_NONE) {
+        if (migration_incoming_status() != MIGRATION_STATUS_NONE) {
+            return migration_incoming_query();
+        }
+        return g_new0(MigrationInfo, 1);
     }
     info = g_new0(MigrationInfo, 1);
-    if (status == MIGRATION_STATUS_NONE) {
-        return info;
-    }
     info->has_status = true;
     info->status = status;
     ram = info->ram = g_new0(MigrationStats, 1);

@@ -62,8 +62,12 @@ static const RunStateTransition runstate_transitions[] = {
     { RUN_STATE_POSTMIGRATE, RUN_STATE_FINISH_MIGRATE, RS_BY_STOP },
     { RUN_STATE_POSTMIGRATE, RUN_STATE_SHUTDOWN, RS_BY_STOP },
 
-    /* Arrived as the source was (migration/incoming.c). */
-    { RUN_STATE_INMIGRATE, RUN_STATE_PAUSED, RS_BY_SET },
+    /*
+     * Arrived as the source was (migration/incoming.c).  A stop while
+     * waiting has no guest to pause: it keeps the arriving one paused.
+     */
+    { RUN_STATE_INMIGRATE, RUN_STATE_PAUSED,
+      RS_BY_SET | RS_BY_STOP_ON_ARRIVAL },
     { RUN_STATE_INMIGRATE, RUN_STATE_GUEST_PANICKED, RS_BY_SET },
     { RUN_STATE_INMIGRATE, RUN_STATE_INTERNAL_ERROR,
       RS_BY_SET | RS_BY_STOP },
@@ -93,6 +97,7 @@ typedef struct RunStateMachine {
     bool busy;
     QemuCond idle;
     RunState before_migration;  /* VM lock: what finish-migrate stopped */
+    bool stop_on_arrival;       /* VM lock: a stop came in inmigrate */
     /*
      * (atomic) The first guest-panicked or internal-error a vCPU
      * reported, from the instant it halted: the stop that follows on
@@ -163,6 +168,7 @@ static bool runstate_change(RunState to, unsigned by)
     } else if (to == RUN_STATE_PRELAUNCH) {
         __atomic_store_n(&rsm.guest_fault, RUNSTATE_NO_FAULT,
                          __ATOMIC_SEQ_CST);
+        rsm.stop_on_arrival = false;
     }
     rsm.current = to;
     return true;
@@ -211,6 +217,14 @@ static bool vm_stop_as(RunState state, bool send_stop)
     runstate_begin();
     from = rsm.current;
     trace_vm_stop(RunState_str(from), RunState_str(state));
+    if (from != state &&
+        runstate_transition_allowed(from, state, RS_BY_STOP_ON_ARRIVAL)) {
+        /* No guest yet, nothing to pause and no STOP: it arrives so. */
+        trace_vm_stop_on_arrival(RunState_str(from), RunState_str(state));
+        rsm.stop_on_arrival = true;
+        runstate_end();
+        return true;
+    }
     if (from != state) {
         ok = runstate_change(state, RS_BY_STOP);
     }
@@ -223,6 +237,12 @@ static bool vm_stop_as(RunState state, bool send_stop)
     }
     runstate_end();
     return ok;
+}
+
+bool runstate_stop_on_arrival(void)
+{
+    assert(vm_lock_held());
+    return rsm.stop_on_arrival;
 }
 
 bool vm_stop(RunState state)

@@ -207,6 +207,15 @@ size_t mig_refusal_encode(const char *reason,
 bool mig_refusal_read(MigReadFn read, void *opaque, char **reason,
                       Error **errp);
 
+/*
+ * The record table, for whoever walks a stream without loading it (the
+ * exec:/fd: relay): a record is its tag and then *@payload_bytes.  For
+ * MIG_REC_END the payload is the checksum word.  False, with @errp set,
+ * for a tag with reserved bits or of a type this version does not know.
+ */
+bool mig_record_payload_bytes(const MigStreamHeader *h, uint64_t tag,
+                              size_t *payload_bytes, Error **errp);
+
 /* The checks of a header against a target, alone (for tests). */
 bool mig_header_check(const MigStreamHeader *h, const MigLoadTarget *target,
                       Error **errp);

@@ -25,6 +25,8 @@ bool runstate_is_running(void);
 #define RS_BY_STOP  (1u << 0)   /* vm_stop() */
 #define RS_BY_START (1u << 1)   /* vm_start() */
 #define RS_BY_SET   (1u << 2)   /* runstate_set() */
+/* vm_stop() before there is a guest to pause: it will arrive in @to. */
+#define RS_BY_STOP_ON_ARRIVAL (1u << 3)
 /* Does the table let @by move the VM from @from to @to? */
 bool runstate_transition_allowed(RunState from, RunState to, unsigned by);
 
@@ -41,9 +43,19 @@ bool runstate_set(RunState state);
  * (RUN_STATE_PAUSED) acts only on a running VM; finish-migrate and the
  * guest's faults are entered from any stopped state the table allows.
  * False, with nothing changed, when the table refuses (the state stays
- * what it was, e.g. finish-migrate during a switchover).
+ * what it was, e.g. finish-migrate during a switchover).  Where the
+ * table lets a stop take effect on arrival (RS_BY_STOP_ON_ARRIVAL: a
+ * plain stop in inmigrate, QEMU's "autostart = 0"), the state stays, no
+ * STOP is sent (nothing ran) and the guest arrives stopped: see
+ * runstate_stop_on_arrival().
  */
 bool vm_stop(RunState state);
+/*
+ * A stop came before the guest arrived (vm_stop() in inmigrate): an
+ * incoming guest that ran on its source must stay paused here, as with
+ * -S.  VM lock held.
+ */
+bool runstate_stop_on_arrival(void);
 /*
  * Set RUN_STATE_RUNNING, resume every vCPU, emit RESUME.  Refused with a
  * message naming why in inmigrate, finish-migrate, postmigrate, after a

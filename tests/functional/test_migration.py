@@ -144,6 +144,39 @@ def test_tcp_with_defer_autostarts_the_destination(tmp):
             check('not waiting' in e.desc, f'second migrate-incoming: {e.desc}')
 
 
+def test_a_destination_migrated_on_shows_its_own_migration(tmp):
+    """A -> B, then B -> C: B's query-migrate shows B's own outgoing
+    migration once it started (QEMU's rule), not the incoming one that
+    brought the guest and stays 'completed'."""
+    socks = [os.path.join(tmp, f'{n}.sock') for n in ('b', 'c')]
+    a = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write,size=16M']),
+                    name='a')
+    b = RestraintVM(vm_args(['-incoming', 'unix:' + socks[0]]), name='b')
+    c = RestraintVM(vm_args(['-incoming', 'unix:' + socks[1]]), name='c')
+    with a, b, c:
+        for vm in (a, b):
+            vm.cmd('migrate-set-parameters', max_bandwidth=0)
+        a.cmd('migrate', uri='unix:' + socks[0])
+        check(wait_status(a, TERMINAL) == 'completed' and
+              poll(lambda: runstate(b) == 'running', 10),
+              'A -> B completes and B runs')
+        check(status(b) == 'completed',
+              "before B migrates, B's query-migrate is the incoming one")
+        set_caps(b, pause_before_switchover=True)
+        b.cmd('migrate', uri='unix:' + socks[1])
+        during = wait_status(b, ('pre-switchover',) + TERMINAL)
+        check(during == 'pre-switchover',
+              f"B -> C under way: B's query-migrate says so ({during})")
+        if during == 'pre-switchover':
+            b.cmd('migrate-continue', state='pre-switchover')
+        check(wait_status(b, TERMINAL) == 'completed', 'B -> C completes')
+        info = b.cmd('query-migrate')
+        check('setup-time' in info and info['ram']['transferred'] > 0,
+              f'and B shows its outgoing migration ({sorted(info)})')
+        check(poll(lambda: runstate(c) == 'running', 10) and
+              runstate(b) == 'postmigrate', 'the guest runs on C only')
+
+
 def test_killed_destination_fails_the_source_which_runs_on(tmp):
     sock = os.path.join(tmp, 'kill.sock')
     src = RestraintVM(vm_args(['-workload', 'cpu=0,kind=write']), name='src')
@@ -387,6 +420,7 @@ def main():
     run([
         test_destination_with_S_holds_the_source_ram_and_waits_for_cont,
         test_tcp_with_defer_autostarts_the_destination,
+        test_a_destination_migrated_on_shows_its_own_migration,
         test_killed_destination_fails_the_source_which_runs_on,
         test_cancel_in_every_phase_leaves_the_source_running,
         test_hostile_streams_are_refused_with_clear_errors,

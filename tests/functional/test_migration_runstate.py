@@ -3,8 +3,9 @@ QMP client) drives it on real KVM: a client looping stop/cont during a
 dirty-limit migration never leaves both sides running and the
 destination holds exactly the source's RAM; a paused source arrives
 paused on a destination started without -S, a crashed one arrives
-guest-panicked; cont is refused, with its reason, wherever the guest
-must stay stopped."""
+guest-panicked; a stop on a destination still waiting keeps the guest
+paused when it arrives; cont is refused, with its reason, wherever the
+guest must stay stopped."""
 
 import os
 import sys
@@ -203,6 +204,36 @@ def test_panicked_source_arrives_panicked(tmp):
               f'the destination never ran the crashed guest ({seen})')
 
 
+def test_stop_while_waiting_keeps_the_arriving_guest_paused(tmp):
+    src, dst, sock = source_and_destination(tmp, 'stopwait')
+    with src, dst:
+        set_caps(dst, events=True)
+        dst.cmd('stop')
+        check(runstate(dst) == 'inmigrate',
+              'stop in inmigrate: the destination still waits')
+        desc = cont_error(dst)
+        check(desc is not None and 'incoming migration' in desc,
+              f'and cont there is still refused ({desc})')
+        src.cmd('migrate-set-parameters', max_bandwidth=0)
+        poll(lambda: written(src) > 0, 10)
+        src.cmd('migrate', uri='unix:' + sock)
+        check(wait_status(src, TERMINAL) == 'completed',
+              'a running source migrates')
+        check(poll(lambda: status(dst) == 'completed', 10),
+              'the destination completes')
+        st = dst.cmd('query-status')
+        check(st == {'running': False, 'status': 'paused'},
+              f'the guest arrives paused, as the stop asked ({st})')
+        check(frozen(dst), 'and its vCPUs do not run')
+        check(run_states_of(dst.events()) == [],
+              'no STOP or RESUME: it never ran here')
+        dst.cmd('cont')
+        w = written(dst)
+        check(runstate(dst) == 'running' and
+              poll(lambda: written(dst) > w, 10),
+              'cont resumes it')
+
+
 def test_cont_is_refused_where_the_guest_must_stay_stopped(tmp):
     src, dst, sock = source_and_destination(tmp, 'refuse',
                                             ['-incoming', 'defer'])
@@ -263,6 +294,7 @@ def main():
         test_panicked_source_arrives_panicked,
         test_cont_is_refused_where_the_guest_must_stay_stopped,
         test_cancelled_switchover_gives_a_paused_guest_back_paused,
+        test_stop_while_waiting_keeps_the_arriving_guest_paused,
     ]
     only = [int(a) for a in sys.argv[1:]]
     for i, t in enumerate(tests):
