@@ -125,6 +125,14 @@ class Run:
         return now
 
 
+def src_migrated(src):
+    """Did the source hand its guest over (postmigrate)?"""
+    try:
+        return src.runstate() == 'postmigrate'
+    except Exception:   # gone or not answering: the next cycle restarts it
+        return False
+
+
 def one_cycle(run, seed, index):
     tally = run.tally
     tally.cycle = index
@@ -154,6 +162,10 @@ def one_cycle(run, seed, index):
         if not src.expected_exit and (cycle.dst is None or
                                       not cycle.dst.expected_exit):
             tally.violation(f'lost the QMP connection: {e!r}')
+            src.expected_exit = True
+        if not src.expected_exit and src_migrated(src):
+            # The migration completed before the fault hit the driver:
+            # this source cannot run again, a new one follows.
             src.expected_exit = True
     finally:
         cycle.cleanup()
