@@ -5,7 +5,8 @@
  *   and parses each request -> metrics_handle(): GET /metrics? ->
  *   metrics_render() -> libsoup writes the response
  *
- * libsoup does the protocol (HTTP/1.0 and 1.1, keep-alive, HEAD);
+ * libsoup does the protocol (HTTP/1.0 and 1.1, HEAD), one request per
+ * connection as Prometheus is fine with;
  * this file adds what a scrape endpoint on a VMM's main loop needs and
  * libsoup does not do: at most METRICS_MAX_CLIENTS connections served at
  * once (one more is answered 503), a bound on the request head, and
@@ -215,17 +216,6 @@ static gboolean metrics_accept(int listen_fd, GIOCondition cond,
     return G_SOURCE_CONTINUE;   /* EAGAIN: all taken; others: next time */
 }
 
-/* A connection's next request (keep-alive): a new deadline for it. */
-static void metrics_request_started(SoupServer *server,
-                                    SoupServerMessage *msg, gpointer opaque)
-{
-    MetricsConn *mc = metrics_conn_of(msg);
-
-    if (mc) {
-        metrics_conn_arm(mc, METRICS_REQUEST_TIMEOUT_S);
-    }
-}
-
 static void metrics_request_read(SoupServer *server, SoupServerMessage *msg,
                                  gpointer opaque)
 {
@@ -237,7 +227,7 @@ static void metrics_request_read(SoupServer *server, SoupServerMessage *msg,
     }
 }
 
-/* Answered (or given up): the connection may wait for another request. */
+/* Answered (or given up): libsoup closes the connection next. */
 static void metrics_request_done(SoupServer *server, SoupServerMessage *msg,
                                  gpointer opaque)
 {
@@ -315,12 +305,13 @@ static void metrics_handle(SoupServer *server, SoupServerMessage *msg,
         metrics_reply(msg, path, SOUP_STATUS_OK, METRICS_CONTENT_TYPE,
                       metrics_render());
     }
-    if (mc && mc->refused) {
-        /* Told why: it goes after this answer. */
-        soup_message_headers_replace(
-            soup_server_message_get_response_headers(msg), "Connection",
-            "close");
-    }
+    /*
+     * One request per connection, as before libsoup: on a connection it
+     * did not accept, libsoup 3.2 closes after the first answer even when
+     * it announced keep-alive, so the client is told.
+     */
+    soup_message_headers_replace(
+        soup_server_message_get_response_headers(msg), "Connection", "close");
 }
 
 /* ---- the endpoint */
@@ -397,8 +388,6 @@ bool metrics_init(const char *spec, Error **errp)
     }
     ms.stats_started = true;
     ms.address = g_strdup(spec + strlen("tcp:"));
-    g_signal_connect(ms.server, "request-started",
-                     G_CALLBACK(metrics_request_started), NULL);
     g_signal_connect(ms.server, "request-read",
                      G_CALLBACK(metrics_request_read), NULL);
     g_signal_connect(ms.server, "request-finished",
