@@ -86,21 +86,6 @@ static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
     return true;
 }
 
-bool vl_check_ram_size(const char *option, uint64_t bytes, Error **errp)
-{
-    if (bytes < VL_MIN_RAM_BYTES || bytes > VL_MAX_RAM_BYTES) {
-        error_setg(errp, "%s: guest RAM must be between %" PRIu64 " MiB "
-                   "and %" PRIu64 " GiB", option, VL_MIN_RAM_BYTES / MiB,
-                   VL_MAX_RAM_BYTES / GiB);
-        return false;
-    }
-    if (!QEMU_IS_ALIGNED(bytes, 2 * MiB)) {
-        error_setg(errp, "%s: guest RAM must be a multiple of 2 MiB", option);
-        return false;
-    }
-    return true;
-}
-
 static bool parse_accel(VLOptions *opts, const char *arg, Error **errp)
 {
     g_autoptr(GHashTable) kv = vl_keyval(arg, "accel", "accel", "-accel",
