@@ -548,14 +548,20 @@ static void test_stop_and_quit_interrupt_a_sleep(void)
     vm_unlock();
     set_limit(0, 1);
     /*
-     * Long enough for the first once-a-second adjustment and the next
-     * ring fill, which earns a sleep of seconds: vCPU 0 is asleep now.
+     * After the first once-a-second adjustment, the next ring fill earns a
+     * sleep of seconds: wait (bounded) until vCPU 0 has slept most of a
+     * second, however long a busy host takes to get there.
      */
-    g_usleep(4 * G_USEC_PER_SEC);
     {
-        DirtyLimitVcpuInfo info;
+        DirtyLimitVcpuInfo info = { 0 };
 
-        g_assert_true(dirtylimit_vcpu_info(0, &info));
+        for (int i = 0; i < TEST_POLL_MAX_STEPS; i++) {
+            g_assert_true(dirtylimit_vcpu_info(0, &info));
+            if (info.sleep_share > 0.5) {
+                break;
+            }
+            g_usleep(TEST_POLL_STEP_US);
+        }
         g_test_message("vCPU 0 slept %.0f%% of the last second",
                        100 * info.sleep_share);
         g_assert_cmpfloat(info.sleep_share, >, 0.5);
