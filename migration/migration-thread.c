@@ -70,7 +70,8 @@ static bool migration_pace(MigrationState *s, Error **errp)
     return true;
 }
 
-void migration_account_write(MigrationState *s, size_t bytes)
+/* Account one record's bytes (from the write callback). */
+static void migration_account_write(MigrationState *s, size_t bytes)
 {
     int64_t now_ns = clock_ns(), elapsed_ns;
 

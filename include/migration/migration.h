@@ -111,8 +111,6 @@ uint64_t migration_bandwidth(MigrationState *s);
 bool migration_thread_start(MigrationState *s, Error **errp);
 /* Join a thread that has finished its work (VM lock may be held). */
 void migration_join_finished(MigrationState *s);
-/* Account one record's bytes (from the write callback). */
-void migration_account_write(MigrationState *s, size_t bytes);
 
 /*
  * ram.c: precopy, the sending side only (migration thread unless said).
