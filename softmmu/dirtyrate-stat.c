@@ -19,7 +19,6 @@
 #include "hw/core/cpu.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtyrate-stat.h"
-#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/memory.h"
 #include "trace.h"
 
@@ -110,10 +109,7 @@ static int64_t real_clock_ns(void *opaque)
 static void real_harvest(void *opaque)
 {
     /* Exact counters at the sample, not as of the reaper's last pass. */
-    if (memory_dirty_tracking_mode() == DIRTY_TRACKING_RING &&
-        memory_global_dirty_tracking()) {
-        kvm_dirty_ring_reap();
-    }
+    memory_dirty_harvest_vcpus();
 }
 
 static const DirtyRateStatSource real_source = {
