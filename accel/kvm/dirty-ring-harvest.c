@@ -5,6 +5,7 @@
  * KVM_RESET_DIRTY_RINGS that gives the entries back to KVM.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "qemu/atomic.h"
@@ -48,14 +49,38 @@ DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
     return h;
 }
 
-uint32_t kvm_dirty_ring_count_pending(const struct kvm_dirty_gfn *ring,
-                                      uint32_t entries, uint32_t fetch)
+uint32_t kvm_dirty_ring_walk_pending(const struct kvm_dirty_gfn *ring,
+                                     uint32_t entries, uint32_t fetch,
+                                     uint32_t nr_slots,
+                                     const uint64_t *slot_pages,
+                                     DirtyGfnFunc fn, void *opaque)
 {
     uint32_t n = 0;
 
-    while (ring && n < entries &&
-           dirty_gfn_is_dirty(&ring[(fetch + n) & (entries - 1)])) {
-        n++;
+    for (; ring && n < entries; n++) {
+        const struct kvm_dirty_gfn *e = &ring[(fetch + n) & (entries - 1)];
+        uint32_t slot;
+        uint64_t offset;
+
+        if (!dirty_gfn_is_dirty(e)) {
+            break;
+        }
+        if (!fn) {
+            continue;
+        }
+        /* Atomic: KVM may write the next entries meanwhile. */
+        slot = qatomic_read(&e->slot) & 0xffff;
+        offset = qatomic_read(&e->offset);
+        if (slot < nr_slots && offset < slot_pages[slot]) {
+            fn(slot, offset, opaque);
+        }
     }
     return n;
+}
+
+uint32_t kvm_dirty_ring_count_pending(const struct kvm_dirty_gfn *ring,
+                                      uint32_t entries, uint32_t fetch)
+{
+    return kvm_dirty_ring_walk_pending(ring, entries, fetch, 0, NULL, NULL,
+                                       NULL);
 }

@@ -33,9 +33,20 @@ DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
                                             DirtyGfnFunc fn, void *opaque);
 
 /*
- * Entries of @ring not harvested yet, from @fetch on, counted without
- * taking any: stops at the first entry not marked dirty.
+ * Entries of @ring not harvested yet, from @fetch on, without taking
+ * any: stops at the first entry not marked dirty (acquire load) or after
+ * @entries.  Calls @fn (if not NULL) for each whose slot and offset are
+ * in range, as kvm_dirty_ring_harvest_one() would; returns how many
+ * entries are pending, in range or not.  Any thread, no lock: a harvest
+ * running meanwhile makes it stop early, never read an entry twice.
  */
+uint32_t kvm_dirty_ring_walk_pending(const struct kvm_dirty_gfn *ring,
+                                     uint32_t entries, uint32_t fetch,
+                                     uint32_t nr_slots,
+                                     const uint64_t *slot_pages,
+                                     DirtyGfnFunc fn, void *opaque);
+
+/* Entries of @ring not harvested yet, from @fetch on, only counted. */
 uint32_t kvm_dirty_ring_count_pending(const struct kvm_dirty_gfn *ring,
                                       uint32_t entries, uint32_t fetch);
 
