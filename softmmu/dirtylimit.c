@@ -25,7 +25,6 @@
 #include "qapi/qapi-commands.h"
 #include "sysemu/cpus-internal.h"
 #include "sysemu/dirtylimit.h"
-#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "trace.h"
@@ -163,7 +162,7 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
      * onto this vCPU's, slowing a vCPU whose quota it does not reach.
      */
     dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE);
-    dirty_pages += kvm_dirty_ring_peek_pending(cpu);
+    dirty_pages += memory_dirty_vcpu_pending(cpu);
     now_ns = clock_monotonic_ns();
     active_ns = dirtylimit_vcpu_active_ns(cpu, now_ns);
 
