@@ -115,8 +115,12 @@ static void monitor_client_kill(MonitorClient *c, const char *why)
     }
     trace_monitor_client_close(c->fd, why);
     c->dead = true;
-    c->qmp.stopped = true;
-    c->hmp.stopped = true;
+    /* Input already received is not run any more. */
+    if (c->mode == MONITOR_MODE_QMP) {
+        c->qmp.stopped = true;
+    } else {
+        c->hmp.stopped = true;
+    }
     if (!monitor_state.reaper_id) {
         monitor_state.reaper_id = g_idle_add_full(G_PRIORITY_DEFAULT,
                                                   monitor_reap_clients,
