@@ -11,9 +11,9 @@
 #include <sys/mman.h>
 
 #include "hw/guest-abi.h"
+#include "hw/core/cpu.h"
 #include "qemu/atomic.h"
 #include "qemu/clock.h"
-#include "sysemu/cpus-internal.h"
 #include "sysemu/dirty-ring-harvest.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
@@ -229,7 +229,7 @@ bool kvm_handle_dirty_ring_full(CPUState *cpu)
                  cpu->cpu_index, cpu->dirty_ring_empty_full_exits);
     trace_kvm_dirty_ring_stuck(cpu->cpu_index,
                                cpu->dirty_ring_empty_full_exits);
-    cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "dirty ring stuck");
+    cpu_request_halt(cpu, CPU_HALT_INTERNAL_ERROR, "dirty ring stuck");
     return false;
 }
 

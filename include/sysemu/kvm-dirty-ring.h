@@ -41,6 +41,12 @@ uint64_t kvm_dirty_ring_reap_one(CPUState *cpu);
  */
 uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu);
 
+/*
+ * KVM_EXIT_DIRTY_RING_FULL on @cpu's thread: harvest its ring.  False,
+ * after cpu_request_halt(), when the ring is stuck.
+ */
+bool kvm_handle_dirty_ring_full(CPUState *cpu);
+
 /* The kvm-reaper thread: harvests every @period_ms and when kicked. */
 void kvm_dirty_ring_reaper_start(uint32_t period_ms);
 void kvm_dirty_ring_reaper_kick(void);

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include "hw/core/cpu.h"
+#include "sysemu/accel-ops.h"
 #include "sysemu/dirty-source.h"
 
 /* KVM's documented floor for a dirty ring, as QEMU enforces: entries. */
@@ -65,11 +66,12 @@ bool kvm_set_user_memory(uint32_t slot, uint64_t gpa, uint64_t size,
  */
 const DirtySourceOps *kvm_dirty_source(void);
 
-/* Create the KVM vCPU, map kvm_run, set CPUID and the entry state. */
-bool kvm_init_vcpu(CPUState *cpu, Error **errp);
-void kvm_destroy_vcpu(CPUState *cpu);
-/* The vCPU thread's loop: returns when the vCPU must end. */
-void kvm_cpu_exec_loop(CPUState *cpu);
+/*
+ * The vCPU loop's view of KVM (softmmu/cpus.c, sysemu/accel-ops.h):
+ * init_vcpu creates the KVM vCPU, maps kvm_run, sets CPUID and the entry
+ * state; run_once is one KVM_RUN and its exit handler.
+ */
+extern const AccelOps kvm_accel_ops;
 /* The host TSC rate as KVM sees it, kHz. */
 uint64_t kvm_tsc_khz(void);
 const char *kvm_exit_reason_name(uint32_t exit_reason);
