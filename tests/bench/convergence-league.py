@@ -176,6 +176,7 @@ def run_cell(tmp, policy, mix, bw_mib, time_limit, tag):
             'downtime_ms': info.get('downtime') if converged else None,
             'sent_mib': ram.get('transferred', 0) / MIB,
             'passes': ram.get('dirty-sync-count', 0),
+            'window_s': last[0] - start[0],
             'slowdown_pct': {str(k): v for k, v in slow.items()},
             'base_slowdown_pct': {str(k): v for k, v in base_slow.items()},
             'reader_pct': {str(k): 100.0 * read[k] / base_read[k]
@@ -211,6 +212,13 @@ def slow_sum(run):
     return sum(run['slowdown_pct'].values())
 
 
+def lost_s(run):
+    """Application seconds lost, summed over the vCPUs: the slowdowns
+    times the time they were measured over."""
+    window = run.get('window_s', run['total_ms'] / 1000.0)
+    return slow_sum(run) * window / 100.0
+
+
 def cells_of(runs):
     cells = {}
     for r in runs:
@@ -226,12 +234,14 @@ def report(runs, out=sys.stdout):
                   key=lambda k: (list(MIXES).index(k[0]), k[1]))
     say('median (spread = max - min) over the runs; slowdown per vCPU in '
         'cpu order (replaying vCPUs only), % of the migration\'s wall time '
-        'the application fell behind its recording; reader % of its '
-        'throughput before the migration')
+        'the application fell behind its recording; sum: over the vCPUs; '
+        'base: the same sum over the 2 s before the migration; lost s: '
+        'application seconds lost, summed over the vCPUs; reader: % of '
+        'its throughput before the migration')
     say(f'{"mix":<16} {"MiB/s":>5} {"policy":<13} {"conv":>4} '
         f'{"total ms":>13} {"down ms":>9} {"sent MiB":>11} '
         f'{"slowdown % per vCPU":<26} {"sum":>9} {"base":>5} '
-        f'{"reader %":>9}')
+        f'{"lost s":>9} {"reader %":>9}')
     for mix, bw in keys:
         for p in order_p:
             rs = cells.get((mix, bw, p))
@@ -251,7 +261,8 @@ def report(runs, out=sys.stdout):
                 f'{fmt([r["downtime_ms"] for r in rs]):>9} '
                 f'{fmt([r["sent_mib"] for r in rs]):>11} {per:<26} '
                 f'{fmt([slow_sum(r) for r in rs]):>9} '
-                f'{base:>5.0f} {rd:>9}')
+                f'{base:>5.0f} {fmt([lost_s(r) for r in rs], 1):>9} '
+                f'{rd:>9}')
         say()
     targets(cells, keys, say)
 
@@ -269,7 +280,7 @@ def targets(cells, keys, say):
         # A cell converges for a policy when most of its runs did.
         conv = lambda rs: bool(rs) and 2 * sum(  # noqa: E731
             r['converged'] for r in rs) > len(rs)
-        if any(conv(get(p)) for p in POLICIES) and everyone:
+        if ad and any(conv(get(p)) for p in POLICIES) and everyone:
             any_conv += 1
             if conv(ad):
                 adapt_conv += 1
@@ -313,20 +324,79 @@ def targets(cells, keys, say):
         say(f'  loses: {line}')
 
 
-def write_plot_data(runs, path):
-    """One line per cell: mix bw policy total_ms slowdown_sum converged."""
+def plot(runs, out_dir, name, title):
+    """DIR/NAME.png: per cell (mix @ bandwidth), one bar per policy: the
+    median total time (a cell that did not converge shows the time limit,
+    marked x) and the median sum of the vCPUs' slowdowns.  Returns the PNG
+    path, or None (with the reason printed) when gnuplot is missing or
+    fails."""
+    import shutil
+    import subprocess
     cells = cells_of(runs)
-    with open(path, 'w') as f:
-        f.write('# mix bw_mib policy total_ms slowdown_sum_pct '
-                'converged_runs runs reader_pct\n')
-        for (mix, bw, p), rs in sorted(cells.items()):
-            readers = list(rs[0]['reader_pct'])
-            rd = med([r['reader_pct'][readers[0]] for r in rs]) \
-                if readers else -1
-            f.write(f'{mix} {bw} {p} {med([r["total_ms"] for r in rs])} '
-                    f'{med([slow_sum(r) for r in rs]):.1f} '
-                    f'{sum(r["converged"] for r in rs)} {len(rs)} '
-                    f'{rd:.1f}\n')
+    policies = [p for p in POLICIES if any(k[2] == p for k in cells)]
+    keys = sorted({(k[0], k[1]) for k in cells},
+                  key=lambda k: (list(MIXES).index(k[0]), k[1]))
+    dat = os.path.join(out_dir, name + '.dat')
+    with open(dat, 'w') as f:
+        f.write('# cell, then per policy: total_s slowdown_sum_pct '
+                'converged(1/0); medians\n')
+        f.write('# cell ' + ' '.join(f'{p}_s {p}_slow {p}_conv'
+                                     for p in policies) + '\n')
+        for mix, bw in keys:
+            row = [f'{mix}@{bw}']
+            for p in policies:
+                rs = cells.get((mix, bw, p), [])
+                if not rs:
+                    row += ['-', '-', '0']
+                    continue
+                conv = 2 * sum(r['converged'] for r in rs) > len(rs)
+                row += [f'{med([r["total_ms"] for r in rs]) / 1000:.2f}',
+                        f'{med([slow_sum(r) for r in rs]):.1f}',
+                        '1' if conv else '0']
+            f.write(' '.join(row) + '\n')
+    gnuplot = shutil.which('gnuplot')
+    if not gnuplot:
+        print(f'gnuplot is not installed: data in {dat}, no plot')
+        return None
+    png = os.path.join(out_dir, name + '.png')
+    n = len(policies)
+    script = [
+        f'set terminal pngcairo size 1200,{500 + 30 * len(keys)}',
+        f'set output "{png}"',
+        'set datafile missing "-"', 'set termoption noenhanced',
+        'set yrange [0:*]', f'set xrange [-0.6:{len(keys) - 0.4}]',
+        f'set multiplot layout 2,1 title "{title}"',
+        'set style data histogram',
+        'set style histogram clustered gap 1',
+        'set style fill solid 0.8 border -1',
+        'set grid ytics', 'set key outside right',
+        'set xtics rotate by -20 scale 0 font ",9"',
+        'set ylabel "total time (s)"',
+        'set title "migration total time, median (x: did not converge '
+        'in the time limit)"',
+        'plot ' + ', '.join(
+            f'"{dat}" using {2 + 3 * i}:xtic(1) title "{p}"'
+            for i, p in enumerate(policies)) + ', ' + ', '.join(
+            f'"{dat}" using ($0 - 0.5 + {(i + 1.0) / (n + 1):.3f}):'
+            f'(${4 + 3 * i} > 0 ? 1/0 : ${2 + 3 * i}) with points pt 2 ps 2 '
+            'lc rgb "black" notitle' for i in range(n)),
+        'set ylabel "sum of slowdowns (%)"',
+        'set title "the applications\' slowdown: replay lag grown during '
+        'the migration, % of its time, summed over the vCPUs (median)"',
+        'plot ' + ', '.join(
+            f'"{dat}" using {3 + 3 * i}:xtic(1) title "{p}"'
+            for i, p in enumerate(policies)),
+        'unset multiplot',
+    ]
+    gp = os.path.join(out_dir, name + '.gp')
+    with open(gp, 'w') as f:
+        f.write('\n'.join(script) + '\n')
+    r = subprocess.run([gnuplot, gp], capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode != 0:
+        print(f'gnuplot failed: {r.stderr.strip()}')
+        return None
+    return png
 
 
 def parse():
@@ -345,6 +415,9 @@ def parse():
                                                   'runs.jsonl'))
     ap.add_argument('--report', action='store_true',
                     help='only print the tables from --out')
+    ap.add_argument('--plot', metavar='DIR',
+                    help='also plot the cells into DIR/league-NAME.png '
+                    '(NAME: --out without its extension)')
     a = ap.parse_args()
     a.repeats = a.repeats or (1 if a.quick else 3)
     a.mixes = a.mixes.split(',') if a.mixes else \
@@ -369,8 +442,14 @@ def load(path):
 
 def main():
     a = parse()
+    name = 'league-' + os.path.splitext(os.path.basename(a.out))[0]
     if a.report:
-        report(load(a.out))
+        runs = load(a.out)
+        report(runs)
+        if a.plot:
+            png = plot(runs, a.plot, name, 'convergence league: ' +
+                       os.path.basename(a.out))
+            print(f'plot: {png}' if png else 'no plot')
         return 0
     require_kvm()
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
@@ -398,15 +477,17 @@ def main():
                         runs.append(r)
                         log.write(json.dumps(r) + '\n')
                         log.flush()
+                        why = f' ({r["error"]})' if r['error'] else ''
                         print(f'# run {k + 1}: {mix} @{bw} MiB/s {p}: '
                               f'{r["status"]} {r["total_ms"]} ms, slowdown '
-                              f'sum {slow_sum(r):.0f}%'
-                              f'{" (" + r["error"] + ")" if r["error"] else ""}'
+                              f'sum {slow_sum(r):.0f}%{why}'
                               f' [{time.monotonic() - t0:.0f} s]',
                               flush=True)
     print()
     report(runs)
-    write_plot_data(runs, os.path.splitext(a.out)[0] + '.dat')
+    if a.plot and runs:
+        png = plot(runs, a.plot, name, 'convergence league (this run)')
+        print(f'plot: {png}' if png else 'no plot')
     return 0
 
 

@@ -104,6 +104,7 @@ typedef struct ModeSummary {
     double vcpu_sum_abs, vm_sum_abs;
     int vcpu_n, vm_n, small_n;
     uint64_t small_max_abs;             /* pages, in small windows */
+    double lag_grown_s, window_s;       /* replays' lag, summed */
 } ModeSummary;
 
 static void measure_mode(DirtyRateMeasureMode mode, int64_t calc_ms,
@@ -132,6 +133,9 @@ static void measure_mode(DirtyRateMeasureMode mode, int64_t calc_ms,
             truth[i] = truth_between(i, t.at[0][i].visits,
                                      t.at[1][i].visits);
             vm_truth += truth[i];
+            s.lag_grown_s += ((double)t.at[1][i].replay_lag_us -
+                              t.at[0][i].replay_lag_us) / 1e6;
+            s.window_s += (t.at[1][i].host_ns - t.at[0][i].host_ns) / 1e9;
             if (!per_vcpu) {
                 continue;
             }
@@ -173,7 +177,8 @@ static void measure_mode(DirtyRateMeasureMode mode, int64_t calc_ms,
                s.vcpu_n ? s.vcpu_sum_abs / s.vcpu_n : 0, s.vcpu_n,
                SMALL_PAGES, s.small_n, s.small_max_abs);
     }
-    printf("\n");
+    printf("; the replays fell behind by %.2f s per s while measured\n",
+           s.window_s > 0 ? s.lag_grown_s / s.window_s : 0);
     fflush(stdout);
 }
 
