@@ -6,7 +6,10 @@
  * edges),
  *  - dirty-ring: within 3% per vCPU and for the VM, window after window;
  *  - dirty-bitmap: within 3% for the VM;
- *  - page-sampling (default sample-pages) at calc-time 1 s: within 10%.
+ *  - page-sampling (default sample-pages) within 10% at calc-time 3 s (at
+ *    1 s the 10% is about two standard deviations of its error on these
+ *    replays: tests/bench/replay-accuracy measured up to 10.4%, and a test
+ *    there would fail now and then; docs/devel/convergence-league.md).
  * tests/bench/replay-accuracy prints the same over more windows and
  * traces.
  */
@@ -48,11 +51,11 @@ static void vm_create(void)
 }
 
 /* One window of @mode: the result and each vCPU's truth. */
-static void measure(DirtyRateMeasureMode mode, DirtyRateResult *r,
-                    uint64_t truth[CPUS])
+static void measure(DirtyRateMeasureMode mode, int64_t calc_ms,
+                    DirtyRateResult *r, uint64_t truth[CPUS])
 {
     DirtyRateConfig cfg = {
-        .mode = mode, .calc_time_ms = 1000,
+        .mode = mode, .calc_time_ms = calc_ms,
         .sample_pages_per_gib = DIRTYRATE_DEFAULT_SAMPLE_PAGES,
     };
     TestVMTruth t = { .cpus = CPUS };
@@ -90,7 +93,7 @@ static void test_dirty_ring_per_vcpu(void)
         uint64_t truth[CPUS];
         DirtyRateResult r;
 
-        measure(DIRTY_RATE_MEASURE_MODE_DIRTY_RING, &r, truth);
+        measure(DIRTY_RATE_MEASURE_MODE_DIRTY_RING, 1000, &r, truth);
         for (int i = 0; i < CPUS; i++) {
             g_autofree char *what = g_strdup_printf("window %d vCPU %d "
                                                     "(%s)", w, i,
@@ -110,11 +113,16 @@ static void test_dirty_bitmap_and_sampling(void)
         uint64_t truth[CPUS];
         DirtyRateResult r;
 
-        measure(DIRTY_RATE_MEASURE_MODE_DIRTY_BITMAP, &r, truth);
+        measure(DIRTY_RATE_MEASURE_MODE_DIRTY_BITMAP, 1000, &r, truth);
         assert_within("dirty-bitmap VM", r.dirty_pages,
                       truth[0] + truth[1], 3.0);
-        measure(DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING, &r, truth);
-        assert_within("page-sampling VM", r.dirty_pages,
+    }
+    {
+        uint64_t truth[CPUS];
+        DirtyRateResult r;
+
+        measure(DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING, 3000, &r, truth);
+        assert_within("page-sampling VM, calc-time 3 s", r.dirty_pages,
                       truth[0] + truth[1], 10.0);
     }
     test_vm_destroy();
@@ -135,7 +143,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/replay-accuracy/dirty-ring-per-vcpu-within-3pct",
                     test_dirty_ring_per_vcpu);
-    g_test_add_func("/replay-accuracy/bitmap-3pct-sampling-10pct",
+    g_test_add_func("/replay-accuracy/bitmap-3pct-sampling-3s-10pct",
                     test_dirty_bitmap_and_sampling);
     ret = g_test_run();
     for (int i = 0; i < CPUS; i++) {
