@@ -53,6 +53,8 @@ static const char *const traces[CPUS] = {
     "sqlite.dtrace", "xz.dtrace", "python.dtrace", "redis.dtrace",
 };
 
+static char *paths[CPUS];        /* traces[] in TRACES_DIR */
+
 static bool quick(void)
 {
     return getenv("BENCH_QUICK") != NULL;
@@ -71,15 +73,13 @@ static double err_pct(double measured, double truth)
 static void vm_create(int replaying)
 {
     g_autoptr(VLOptions) opts = test_vm_options(RAM_BYTES, CPUS);
-    const char *dir = g_getenv("TRACES_DIR");
 
     opts->accel.dirty_ring_entries = RING_ENTRIES;
     for (int i = 0; i < replaying; i++) {
         opts->workload_given[i] = true;
         opts->workloads[i] = (WorkloadConfig) {
             .kind = RS_WL_REPLAY, .replay_pid = -1, .replay_loop = true,
-            /* freed at exit: the config borrows it */
-            .trace_path = g_build_filename(dir, traces[i], NULL),
+            .trace_path = paths[i],
         };
     }
     test_vm_create(opts);
@@ -396,7 +396,13 @@ int main(int argc, char **argv)
         return 77;
     }
     printf("replay-accuracy%s\n", quick() ? " (BENCH_QUICK: a subset)" : "");
+    for (int i = 0; i < CPUS; i++) {
+        paths[i] = g_build_filename(g_getenv("TRACES_DIR"), traces[i], NULL);
+    }
     measurement_table();
     quota_table();
+    for (int i = 0; i < CPUS; i++) {
+        g_free(paths[i]);
+    }
     return 0;
 }
