@@ -21,8 +21,9 @@ slowdown and the reader's throughput.
 Each cell runs REPEATS times; runs go round the cells (every cell once,
 then again), so an interrupted or time-limited run still covers them
 all.  Tables give the median and the spread (max - min).  Results are
-appended as JSON lines to --out (default build/league/runs.jsonl) as they
-come; --report rebuilds the tables from that file alone.
+written as JSON lines to --out (default build/league/runs.jsonl in the
+source tree; --append adds to it) as they come; --report rebuilds the
+tables from that file alone, --plot DIR draws them (gnuplot).
 
 Options (environment in brackets): --repeats N [BENCH_REPEATS; default
 3, 1 with --quick], --quick [BENCH_QUICK=1: two mixes, shorter
@@ -424,6 +425,8 @@ def parse():
                     help='stop starting runs after this many seconds')
     ap.add_argument('--out', default=os.path.join(ROOT, 'build', 'league',
                                                   'runs.jsonl'))
+    ap.add_argument('--append', action='store_true',
+                    help='add to --out instead of starting it afresh')
     ap.add_argument('--report', action='store_true',
                     help='only print the tables from --out')
     ap.add_argument('--plot', metavar='DIR',
@@ -474,7 +477,7 @@ def main():
     t0 = time.monotonic()
     runs = []
     with tempfile.TemporaryDirectory(prefix='restraint-league-') as tmp, \
-            open(a.out, 'a') as log:
+            open(a.out, 'a' if a.append else 'w') as log:
         for k in range(a.repeats):
             for mix in a.mixes:
                 for bw in a.bandwidths:
