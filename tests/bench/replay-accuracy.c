@@ -314,7 +314,7 @@ static void quota_table(void)
     WorkloadSample prev[3], cur[3];
     Walk walk[3];
     double worst[3] = { 0 }, sum_err[3] = { 0 }, implied_lag_s[3] = { 0 };
-    double lag0_s[3], held_s = 0;
+    double lag0_s[3], held_s = 0, stores[3] = { 0 };
     int n = 0;
 
     printf("\ntable 2: quotas below the traces' mean rates, held %d s; "
@@ -376,6 +376,7 @@ static void quota_table(void)
                 worst[i] = MAX(worst[i],
                                fabs(err_pct(rate, quota_mbps[i])));
                 sum_err[i] += err_pct(rate, quota_mbps[i]);
+                stores[i] += cur[i].visits - prev[i].visits;
                 q_pages = quota_mbps[i] * secs * MiB / RS_PAGE_SIZE;
                 implied_lag_s[i] += secs -
                     walk_span_us(&walk[i], prev[i].visits,
@@ -398,10 +399,12 @@ static void quota_table(void)
         printf("summary %s quota %" PRIu64 " MB/s: mean error %+.2f%%, "
                "worst 1-s window %.2f%% over %d windows; lag grew %.2f s "
                "in %.1f s (%.2f s/s), the quota implies %.2f s "
-               "(%.2f s/s)\n", traces[i], quota_mbps[i],
-               n ? sum_err[i] / n : 0, worst[i], n, grown, held_s,
-               held_s > 0 ? grown / held_s : 0, implied_lag_s[i],
-               held_s > 0 ? implied_lag_s[i] / held_s : 0);
+               "(%.2f s/s); page stores %.1f MB/s (each a page once per "
+               "interval: what a count per harvest sees)\n", traces[i],
+               quota_mbps[i], n ? sum_err[i] / n : 0, worst[i], n, grown,
+               held_s, held_s > 0 ? grown / held_s : 0, implied_lag_s[i],
+               held_s > 0 ? implied_lag_s[i] / held_s : 0,
+               mbps(stores[i], held_s));
         vm_lock();
         dirtylimit_cancel_vcpu(i);
         vm_unlock();
