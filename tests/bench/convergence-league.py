@@ -313,9 +313,13 @@ def targets(cells, keys, say):
                 losses.append(f'{mix} @{bw}: slowdown sum adaptive {a:.0f}'
                               f' >= dirty-limit {d:.0f}')
     say('targets (over the cells above):')
-    say(f'  adaptive converges where any policy converges: {adapt_conv} of '
-        f'{any_conv} cells -> '
-        f'{"MET" if adapt_conv == any_conv else "NOT MET"}')
+    if any_conv:
+        say(f'  adaptive converges where any policy converges: {adapt_conv} '
+            f'of {any_conv} cells -> '
+            f'{"MET" if adapt_conv == any_conv else "NOT MET"}')
+    else:
+        say('  adaptive converges where any policy converges: no cell with '
+            'adaptive where any policy converged')
     if ratios:
         rmed = statistics.median_low(r for r, _, _ in ratios)
         worst = max(ratios)
@@ -478,25 +482,26 @@ def main():
     runs = []
     with tempfile.TemporaryDirectory(prefix='restraint-league-') as tmp, \
             open(a.out, 'a' if a.append else 'w') as log:
-        for k in range(a.repeats):
-            for mix in a.mixes:
-                for bw in a.bandwidths:
-                    for p in a.policies:
-                        if a.budget and time.monotonic() - t0 > a.budget:
-                            print('# budget spent: stopping', flush=True)
-                            break
-                        r = run_cell(tmp, p, mix, bw, a.time_limit,
-                                     f'{p}-{mix}-{bw}-{k}')
-                        r['repeat'] = k
-                        runs.append(r)
-                        log.write(json.dumps(r) + '\n')
-                        log.flush()
-                        why = f' ({r["error"]})' if r['error'] else ''
-                        print(f'# run {k + 1}: {mix} @{bw} MiB/s {p}: '
-                              f'{r["status"]} {r["total_ms"]} ms, slowdown '
-                              f'sum {slow_sum(r):.0f}%{why}'
-                              f' [{time.monotonic() - t0:.0f} s]',
-                              flush=True)
+        cells = [(k, mix, bw, p) for k in range(a.repeats)
+                 for mix in a.mixes for bw in a.bandwidths
+                 for p in a.policies]
+        for k, mix, bw, p in cells:
+            if a.budget and time.monotonic() - t0 > a.budget:
+                print(f'# budget spent: stopping after {len(runs)} of '
+                      f'{len(cells)} runs', flush=True)
+                break
+            r = run_cell(tmp, p, mix, bw, a.time_limit,
+                         f'{p}-{mix}-{bw}-{k}')
+            r['repeat'] = k
+            runs.append(r)
+            log.write(json.dumps(r) + '\n')
+            log.flush()
+            why = f' ({r["error"]})' if r['error'] else ''
+            print(f'# run {k + 1}: {mix} @{bw} MiB/s {p}: '
+                  f'{r["status"]} {r["total_ms"]} ms, slowdown '
+                  f'sum {slow_sum(r):.0f}%{why}'
+                  f' [{time.monotonic() - t0:.0f} s]',
+                  flush=True)
     print()
     report(runs)
     if a.plot and runs:
