@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """convergence-league: the four convergence policies (none, auto-converge,
 dirty-limit, x-adaptive-converge) ranked on real programs' dirty-page
 traces (traces/), replayed by a 4-vCPU guest, migrated between two fresh
