@@ -10,10 +10,10 @@
 #include "hw/doorbell.h"
 #include "hw/guest-abi.h"
 #include "sysemu/cpus-internal.h"
-#include "sysemu/dirtylimit.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
 #include "sysemu/runstate.h"
+#include "sysemu/vcpu-throttle.h"
 #include "trace.h"
 
 /* CR0.PE|MP|ET|NE|WP|AM|PG: protected mode with paging, as 64-bit needs. */
