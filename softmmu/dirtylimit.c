@@ -7,9 +7,9 @@
  * dirtylimit_vcpu_step on the vCPU's thread: it counts the vCPU's dirty
  * pages up to that instant and asks the vCPU's controller (pure, in
  * softmmu/dirtylimit-controller.c) how long to sleep and how long the
- * next slice may run.  Which controller is the policy's: one
- * DirtyLimitPolicyOps table per policy (duty cycle, ring-full), chosen
- * when the vCPU next steps after a quota or policy change.
+ * next slice may run, through its policy's table (duty cycle or
+ * ring-full, softmmu/dirtylimit-policy.c), chosen when the vCPU next
+ * steps after a quota or policy change.
  *
  * Locks: VM lock (commands) -> dirtylimit state lock -> slots lock.  The
  * state lock is never held across a sleep or a harvest.
@@ -22,6 +22,7 @@
 #include "qemu/atomic.h"
 #include "qemu/clock.h"
 #include "sysemu/cpus.h"
+#include "sysemu/dirtylimit-policy.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
@@ -29,38 +30,14 @@
 #include "sysemu/vcpu-throttle.h"
 #include "trace.h"
 
-typedef struct DirtyLimitPolicyOps DirtyLimitPolicyOps;
-
 typedef struct DirtyLimitVcpu {
     /* (state lock) */
     uint64_t quota_mbps;            /* 0: not limited */
     unsigned int generation;        /* bumped when quota or policy change */
     unsigned int seen_generation;   /* what the controller was set up for */
     const DirtyLimitPolicyOps *ctl; /* NULL: not set up */
-    union {
-        DirtyLimitCtl duty;
-        DirtyLimitRingFullCtl ringfull;
-    };
+    DirtyLimitVcpuCtl c;
 } DirtyLimitVcpu;
-
-/*
- * How a policy drives its controller (state lock held by every caller).
- * The actuator steps the vCPU; these say what a step, a sleep and a new
- * slice mean to this policy's controller.
- */
-struct DirtyLimitPolicyOps {
-    const char *name;               /* as x-set-dirty-limit-policy says */
-    DirtyLimitPolicy qapi;
-    /* A new quota or policy; @again: this policy ran on @v before. */
-    void (*setup)(DirtyLimitVcpu *v, int64_t now_ns, uint64_t dirty_pages,
-                  bool again);
-    DirtyLimitDecision (*step)(DirtyLimitVcpu *v, int cpu_index,
-                               int64_t now_ns, uint64_t dirty_pages,
-                               int64_t active_ns);
-    void (*slept)(DirtyLimitVcpu *v, int64_t slept_ns);
-    void (*run)(DirtyLimitVcpu *v, int64_t active_ns);  /* may be NULL */
-    DirtyLimitReport (*report)(const DirtyLimitVcpu *v);
-};
 
 typedef struct DirtyLimitState {
     QemuMutex lock;                        /* the "dirtylimit state lock" */
@@ -72,99 +49,6 @@ typedef struct DirtyLimitState {
 } DirtyLimitState;
 
 static DirtyLimitState dl;
-
-/* ---- the policies ---- */
-
-static void dirtylimit_duty_setup(DirtyLimitVcpu *v, int64_t now_ns,
-                                  uint64_t dirty_pages, bool again)
-{
-    uint64_t quota_pages_per_s = v->quota_mbps * DIRTYLIMIT_PAGES_PER_MB;
-
-    if (again) {
-        /* Same vCPU, same workload: keep what it learnt of its rate. */
-        dirtylimit_ctl_set_quota(&v->duty, quota_pages_per_s);
-    } else {
-        dirtylimit_ctl_init(&v->duty, quota_pages_per_s, now_ns, dirty_pages);
-    }
-}
-
-static DirtyLimitDecision dirtylimit_duty_step(DirtyLimitVcpu *v,
-                                               int cpu_index,
-                                               int64_t now_ns,
-                                               uint64_t dirty_pages,
-                                               int64_t active_ns)
-{
-    DirtyLimitDecision d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages,
-                                               active_ns);
-
-    trace_dirtylimit_step(cpu_index, dirty_pages, (int64_t)v->duty.debt_pages,
-                          d.sleep_ns, d.run_ns);
-    return d;
-}
-
-static void dirtylimit_duty_slept(DirtyLimitVcpu *v, int64_t slept_ns)
-{
-    dirtylimit_ctl_slept(&v->duty, slept_ns);
-}
-
-static void dirtylimit_duty_run(DirtyLimitVcpu *v, int64_t active_ns)
-{
-    dirtylimit_ctl_run(&v->duty, active_ns);
-}
-
-static DirtyLimitReport dirtylimit_duty_report(const DirtyLimitVcpu *v)
-{
-    return v->duty.window.last;
-}
-
-static void dirtylimit_ringfull_setup(DirtyLimitVcpu *v, int64_t now_ns,
-                                      uint64_t dirty_pages, bool again)
-{
-    /* Its once-a-second adjustment learns from scratch every time. */
-    dirtylimit_ringfull_init(&v->ringfull, v->quota_mbps,
-                             kvm_state->dirty_ring_entries, now_ns,
-                             dirty_pages);
-}
-
-static DirtyLimitDecision dirtylimit_ringfull_vcpu_step(DirtyLimitVcpu *v,
-                                                        int cpu_index,
-                                                        int64_t now_ns,
-                                                        uint64_t dirty_pages,
-                                                        int64_t active_ns)
-{
-    return dirtylimit_ringfull_step(&v->ringfull, now_ns, dirty_pages);
-}
-
-static void dirtylimit_ringfull_vcpu_slept(DirtyLimitVcpu *v,
-                                           int64_t slept_ns)
-{
-    dirtylimit_ringfull_slept(&v->ringfull, slept_ns);
-}
-
-static DirtyLimitReport dirtylimit_ringfull_report(const DirtyLimitVcpu *v)
-{
-    return v->ringfull.window.last;
-}
-
-static const DirtyLimitPolicyOps dirtylimit_policies[] = {
-    [DIRTYLIMIT_DUTY_CYCLE] = {
-        .name = "duty-cycle",
-        .qapi = DIRTY_LIMIT_POLICY_DUTY_CYCLE,
-        .setup = dirtylimit_duty_setup,
-        .step = dirtylimit_duty_step,
-        .slept = dirtylimit_duty_slept,
-        .run = dirtylimit_duty_run,
-        .report = dirtylimit_duty_report,
-    },
-    [DIRTYLIMIT_RING_FULL] = {
-        .name = "ring-full",
-        .qapi = DIRTY_LIMIT_POLICY_RING_FULL,
-        .setup = dirtylimit_ringfull_setup,
-        .step = dirtylimit_ringfull_vcpu_step,
-        .slept = dirtylimit_ringfull_vcpu_slept,
-        .report = dirtylimit_ringfull_report,
-    },
-};
 
 /* ---- the throttle ops, on the vCPU thread ---- */
 
@@ -184,9 +68,10 @@ static void dirtylimit_vcpu_ctl_setup_locked(DirtyLimitVcpu *v,
                                              uint64_t dirty_pages)
 {
     const DirtyLimitPolicyOps *ctl =
-        &dirtylimit_policies[qatomic_read(&dl.policy)];
+        dirtylimit_policy_ops(qatomic_read(&dl.policy));
 
-    ctl->setup(v, now_ns, dirty_pages, v->ctl == ctl);
+    ctl->setup(&v->c, v->quota_mbps, kvm_state->dirty_ring_entries, now_ns,
+               dirty_pages, v->ctl == ctl);
     v->ctl = ctl;
     v->seen_generation = v->generation;
 }
@@ -214,7 +99,8 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu)
         if (!v->ctl || v->seen_generation != v->generation) {
             dirtylimit_vcpu_ctl_setup_locked(v, now_ns, dirty_pages);
         }
-        d = v->ctl->step(v, cpu_index(cpu), now_ns, dirty_pages, active_ns);
+        d = v->ctl->step(&v->c, cpu_index(cpu), now_ns, dirty_pages,
+                         active_ns);
     }
     qemu_mutex_unlock(&dl.lock);
     return d;
@@ -226,7 +112,7 @@ static void dirtylimit_vcpu_slept(CPUState *cpu, int64_t slept_ns)
 
     qemu_mutex_lock(&dl.lock);
     if (v->ctl) {
-        v->ctl->slept(v, slept_ns);
+        v->ctl->slept(&v->c, slept_ns);
     }
     qemu_mutex_unlock(&dl.lock);
 }
@@ -238,7 +124,7 @@ static void dirtylimit_vcpu_run(CPUState *cpu)
 
     qemu_mutex_lock(&dl.lock);
     if (v->ctl && v->ctl->run) {
-        v->ctl->run(v, active_ns);
+        v->ctl->run(&v->c, active_ns);
     }
     qemu_mutex_unlock(&dl.lock);
 }
@@ -379,7 +265,7 @@ bool dirtylimit_in_service(void)
 void dirtylimit_set_policy(DirtyLimitPolicyKind policy)
 {
     __atomic_store_n(&dl.policy, policy, __ATOMIC_RELAXED);
-    trace_dirtylimit_policy(dirtylimit_policies[policy].name);
+    trace_dirtylimit_policy(dirtylimit_policy_ops(policy)->name);
     qemu_mutex_lock(&dl.lock);
     for (int i = 0; i < RS_MAX_CPUS; i++) {
         dl.vcpu[i].generation++;
@@ -414,10 +300,9 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
     }
     info->cpu_index = cpu_index;
     info->quota_mbps = v->quota_mbps;
-    info->policy = v->ctl ? v->ctl - dirtylimit_policies :
-                   dirtylimit_get_policy();
+    info->policy = v->ctl ? v->ctl->kind : dirtylimit_get_policy();
     if (v->ctl) {
-        report = v->ctl->report(v);
+        report = v->ctl->report(&v->c);
     }
     qemu_mutex_unlock(&dl.lock);
     /* Rounded, not truncated: 2559 pages/s is 10 MB/s, not 9. */
@@ -506,7 +391,7 @@ DirtyLimitInfoList *qmp_query_vcpu_dirty_limit(Error **errp)
         info->current_rate = vi.current_mbps;
         info->sleep_share = vi.sleep_share * 100.0;
         info->rate_age = vi.rate_age_ms;
-        info->policy = dirtylimit_policies[vi.policy].qapi;
+        info->policy = dirtylimit_policy_ops(vi.policy)->qapi;
         *tail = g_new0(DirtyLimitInfoList, 1);
         (*tail)->value = info;
         tail = &(*tail)->next;
@@ -516,11 +401,5 @@ DirtyLimitInfoList *qmp_query_vcpu_dirty_limit(Error **errp)
 
 void qmp_x_set_dirty_limit_policy(DirtyLimitPolicy policy, Error **errp)
 {
-    for (size_t k = 0; k < G_N_ELEMENTS(dirtylimit_policies); k++) {
-        if (dirtylimit_policies[k].qapi == policy) {
-            dirtylimit_set_policy(k);
-            return;
-        }
-    }
-    g_assert_not_reached();     /* the schema's enum is the table's */
+    dirtylimit_set_policy(dirtylimit_policy_ops_qapi(policy)->kind);
 }
