@@ -214,15 +214,24 @@ static void test_teardown_stops_every_throttle(void)
     test_vm_destroy();
 }
 
+static const struct {
+    const char *path;
+    GTestFunc fn;
+} tests[] = {
+    { "/vcpu-throttle/kvm/only-enabled-throttles-step",
+      test_only_enabled_throttles_step },
+    { "/vcpu-throttle/kvm/longest-sleep-wins-and-all-hear-it",
+      test_longest_sleep_wins_and_all_hear_it },
+    { "/vcpu-throttle/kvm/teardown-stops-every-throttle",
+      test_teardown_stops_every_throttle },
+};
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     test_vm_require_kvm("the throttle actuator runs real vCPUs");
-    g_test_add_func("/vcpu-throttle/kvm/only-enabled-throttles-step",
-                    test_only_enabled_throttles_step);
-    g_test_add_func("/vcpu-throttle/kvm/longest-sleep-wins-and-all-hear-it",
-                    test_longest_sleep_wins_and_all_hear_it);
-    g_test_add_func("/vcpu-throttle/kvm/teardown-stops-every-throttle",
-                    test_teardown_stops_every_throttle);
+    for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
+        g_test_add_func(tests[i].path, tests[i].fn);
+    }
     return g_test_run();
 }
