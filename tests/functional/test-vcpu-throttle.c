@@ -31,7 +31,7 @@
 
 /* What a test throttle asks for and what the actuator told it. */
 typedef struct TestThrottle {
-    VcpuThrottleDecision want;
+    VcpuThrottleDecision want;  /* (atomic) each field */
     /* (atomic) per vCPU */
     uint64_t steps[TEST_CPUS];
     uint64_t runs[TEST_CPUS];
@@ -43,8 +43,19 @@ static TestThrottle throttle_a, throttle_b;
 
 static VcpuThrottleDecision test_step(TestThrottle *t, CPUState *cpu)
 {
+    VcpuThrottleDecision d = {
+        .sleep_ns = qatomic_read(&t->want.sleep_ns),
+        .run_ns = qatomic_read(&t->want.run_ns),
+    };
+
     qatomic_fetch_add(&t->steps[cpu_index(cpu)], 1);
-    return t->want;
+    return d;
+}
+
+static void test_want(TestThrottle *t, int64_t sleep_ns, int64_t run_ns)
+{
+    qatomic_set(&t->want.sleep_ns, sleep_ns);
+    qatomic_set(&t->want.run_ns, run_ns);
 }
 
 static void test_slept(TestThrottle *t, CPUState *cpu, int64_t slept_ns)
@@ -138,7 +149,7 @@ static void test_only_enabled_throttles_step(void)
     vm_create_reading();
     /* Asked for no slice, the actuator arms no timer: the vCPU comes
      * back only for an exit of its own (or the enable's kick). */
-    throttle_a.want = (VcpuThrottleDecision) { 0, 0 };
+    test_want(&throttle_a, 0, 0);
     enable(&ops_a, 0, true);
     g_assert_true(wait_count(&throttle_a.steps[0], 1));
     before = test_vm_sample(0);
@@ -148,8 +159,8 @@ static void test_only_enabled_throttles_step(void)
     g_assert_cmpuint(qatomic_read(&throttle_a.steps[0]) - steps, <=,
                      after.exits - before.exits + 1);
 
-    throttle_a.want = (VcpuThrottleDecision) { 0, TEST_SLICE_NS };
-    throttle_b.want = (VcpuThrottleDecision) { 0, TEST_SLICE_NS };
+    test_want(&throttle_a, 0, TEST_SLICE_NS);
+    test_want(&throttle_b, 0, TEST_SLICE_NS);
     /* The next step asks for 1 ms slices; the kick makes it come. */
     enable(&ops_a, 0, true);
     /* A guest that never exits comes back only when the timer says. */
@@ -174,8 +185,8 @@ static void test_only_enabled_throttles_step(void)
 static void test_longest_sleep_wins_and_all_hear_it(void)
 {
     vm_create_reading();
-    throttle_a.want = (VcpuThrottleDecision) { TEST_LONG_SLEEP_NS, 0 };
-    throttle_b.want = (VcpuThrottleDecision) { TEST_SHORT_SLEEP_NS, 0 };
+    test_want(&throttle_a, TEST_LONG_SLEEP_NS, 0);
+    test_want(&throttle_b, TEST_SHORT_SLEEP_NS, 0);
     enable(&ops_a, 1, true);
     enable(&ops_b, 1, true);
     g_assert_true(wait_count(&throttle_b.sleeps[1], TEST_SLEEPS));
@@ -208,7 +219,7 @@ static void test_teardown_stops_every_throttle(void)
 
     /* The next VM starts with nothing acting on its vCPUs. */
     vm_create_reading();
-    throttle_a.want = (VcpuThrottleDecision) { 0, TEST_SLICE_NS };
+    test_want(&throttle_a, 0, TEST_SLICE_NS);
     g_usleep(TEST_QUIET_US);
     g_assert_cmpuint(qatomic_read(&throttle_a.steps[0]), ==, 0);
     test_vm_destroy();
