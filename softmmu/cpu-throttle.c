@@ -52,7 +52,6 @@ static void cpu_throttle_vcpu_slept(CPUState *cpu, int64_t slept_ns)
 }
 
 static const VcpuThrottleOps cpu_throttle_ops = {
-    .name = "cpu-throttle",
     .step = cpu_throttle_vcpu_step,
     .slept = cpu_throttle_vcpu_slept,
 };

@@ -130,7 +130,6 @@ static void dirtylimit_vcpu_run(CPUState *cpu)
 }
 
 static const VcpuThrottleOps dirtylimit_throttle_ops = {
-    .name = "dirty-limit",
     .step = dirtylimit_vcpu_step,
     .slept = dirtylimit_vcpu_slept,
     .run = dirtylimit_vcpu_run,

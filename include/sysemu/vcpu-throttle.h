@@ -26,7 +26,6 @@ typedef struct VcpuThrottleDecision {
  * throttle's own lock.
  */
 typedef struct VcpuThrottleOps {
-    const char *name;
     /*
      * Account what @cpu did since the previous step and decide.  While
      * any enabled throttle asks for a sleep, the vCPU sleeps the longest

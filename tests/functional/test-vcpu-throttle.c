@@ -100,11 +100,11 @@ static void b_slept(CPUState *cpu, int64_t slept_ns)
 }
 
 static const VcpuThrottleOps ops_a = {
-    .name = "test-a", .step = a_step, .slept = a_slept, .run = a_run,
+    .step = a_step, .slept = a_slept, .run = a_run,
 };
 /* No run callback: the actuator must do without one. */
 static const VcpuThrottleOps ops_b = {
-    .name = "test-b", .step = b_step, .slept = b_slept,
+    .step = b_step, .slept = b_slept,
 };
 
 static void vm_create_reading(void)
