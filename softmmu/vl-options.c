@@ -8,19 +8,6 @@
 #include "sysemu/memory.h"
 #include "sysemu/vl-options.h"
 
-/* The options main() runs with, for the monitor's queries. */
-static const VLOptions *vl_options_in_use;
-
-void vl_options_set_current(const VLOptions *opts)
-{
-    vl_options_in_use = opts;
-}
-
-const VLOptions *vl_options_current(void)
-{
-    return vl_options_in_use;
-}
-
 VLOptions *vl_options_new(void)
 {
     VLOptions *opts = g_new0(VLOptions, 1);

@@ -13,6 +13,7 @@
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vl-connect.h"
+#include "sysemu/vl-machine.h"
 #include "sysemu/vm-lock.h"
 #include "test-vm.h"
 

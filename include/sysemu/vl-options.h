@@ -102,10 +102,6 @@ VLOptions *vl_options_new(void);
 void vl_options_free(VLOptions *opts);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VLOptions, vl_options_free)
 
-/* The options this process runs with (NULL in tests), for queries. */
-void vl_options_set_current(const VLOptions *opts);
-const VLOptions *vl_options_current(void);
-
 /* Parse argv[1..argc-1]; every bad value is refused with its reason. */
 bool vl_parse_args(VLOptions *opts, int argc, char **argv, Error **errp);
 const char *vl_usage(void);
