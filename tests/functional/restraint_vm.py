@@ -368,6 +368,40 @@ class Checks:
         return 0
 
 
+def vcpu_runqueue_wait_ns(vm, cpus):
+    """Nanoseconds each of @cpus' threads has waited for a host CPU
+    (/proc schedstat's second field); 0 where the kernel does not say."""
+    threads = {c['cpu-index']: c['thread-id']
+               for c in vm.cmd('query-cpus-fast')}
+    waited = {}
+    for cpu in cpus:
+        try:
+            with open(f'/proc/{vm.proc.pid}/task/{threads[cpu]}/schedstat') as f:
+                waited[cpu] = int(f.read().split()[1])
+        except (OSError, KeyError, ValueError, IndexError):
+            waited[cpu] = 0
+    return waited
+
+
+def measure_unstarved(vm, cpus, measure, seconds, good, attempts=3,
+                      max_starved_share=0.10):
+    """measure(seconds) until good(value), or until a window in which none
+    of @cpus waited for a host CPU more than @max_starved_share of it: a
+    value that misses only because a busy host starved the vCPUs is not
+    the code's fault, so it is measured again, at most @attempts times.
+    Returns (the last value, True if every window missed and was starved:
+    then the value cannot be judged)."""
+    for _ in range(attempts):
+        w0 = vcpu_runqueue_wait_ns(vm, cpus)
+        value = measure(seconds)
+        w1 = vcpu_runqueue_wait_ns(vm, cpus)
+        starved = any((w1[c] - w0[c]) / (seconds * 1e9) > max_starved_share
+                      for c in cpus)
+        if good(value) or not starved:
+            return value, False
+    return value, True
+
+
 def poll(fn, timeout=30.0, step=0.02):
     """Bounded polling: fn() until it returns something truthy or the
     deadline passes; returns fn()'s last value.  Never a fixed sleep."""
