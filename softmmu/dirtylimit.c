@@ -23,6 +23,8 @@
 
 #include "hw/guest-abi.h"
 #include "qapi/qapi-commands.h"
+#include "qemu/atomic.h"
+#include "qemu/dirty-window.h"
 #include "sysemu/cpus-internal.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/kvm-dirty-ring.h"
@@ -126,11 +128,10 @@ static int64_t dirtylimit_vcpu_active_ns(CPUState *cpu, int64_t now_ns)
 /* Set up the controller for a new quota or policy.  State lock held. */
 static void dirtylimit_vcpu_ctl_setup_locked(CPUState *cpu,
                                              DirtyLimitVcpu *v,
+                                             DirtyLimitPolicyKind policy,
                                              int64_t now_ns,
                                              uint64_t dirty_pages)
 {
-    DirtyLimitPolicyKind policy = __atomic_load_n(&dl.policy,
-                                                  __ATOMIC_RELAXED);
     uint64_t quota_pages_per_s = v->quota_mbps * DIRTYLIMIT_PAGES_PER_MB;
 
     if (v->ctl_ready && v->ctl_policy == policy &&
@@ -149,30 +150,50 @@ static void dirtylimit_vcpu_ctl_setup_locked(CPUState *cpu,
     v->seen_generation = v->generation;
 }
 
+/*
+ * What @policy holds to the quota, up to now: those harvested, plus
+ * those still in the ring, counted without harvesting.  Harvesting here
+ * would move the reset's cost (re-protecting every page) from the
+ * reaper's thread onto this vCPU's, slowing a vCPU whose quota it does
+ * not reach.  The duty cycle counts distinct pages per 1-s window (a
+ * page rewritten all second costs migration one page); the ring-full
+ * baseline counts ring entries, as QEMU does.
+ */
+static uint64_t dirtylimit_vcpu_count(CPUState *cpu,
+                                      DirtyLimitPolicyKind policy)
+{
+    uint64_t count;
+
+    if (policy == DIRTYLIMIT_DUTY_CYCLE && cpu->dirty_window) {
+        count = dirty_window_total(cpu->dirty_window);
+        return count + kvm_dirty_ring_peek_new_pages(cpu);
+    }
+    count = qatomic_load_acquire(&cpu->dirty_pages);
+    return count + kvm_dirty_ring_peek_pending(cpu);
+}
+
 static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
                                                DirtyLimitVcpu *v)
 {
     DirtyLimitDecision d = { 0, 0 };
+    DirtyLimitPolicyKind policy = dirtylimit_get_policy();
     uint64_t dirty_pages;
     int64_t now_ns, active_ns;
 
-    /*
-     * Every page up to now: those harvested, plus those still in the
-     * ring, counted without harvesting.  Harvesting here would move the
-     * reset's cost (re-protecting every page) from the reaper's thread
-     * onto this vCPU's, slowing a vCPU whose quota it does not reach.
-     */
-    dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE);
-    dirty_pages += kvm_dirty_ring_peek_pending(cpu);
+    dirty_pages = dirtylimit_vcpu_count(cpu, policy);
     now_ns = clock_monotonic_ns();
     active_ns = dirtylimit_vcpu_active_ns(cpu, now_ns);
 
     qemu_mutex_lock(&dl.lock);
     if (v->quota_mbps) {
         if (!v->ctl_ready || v->seen_generation != v->generation) {
-            dirtylimit_vcpu_ctl_setup_locked(cpu, v, now_ns, dirty_pages);
+            dirtylimit_vcpu_ctl_setup_locked(cpu, v, policy, now_ns,
+                                             dirty_pages);
         }
-        if (v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
+        if (v->ctl_policy != policy) {
+            /* The policy is changing: step again soon, once it has. */
+            d.run_ns = DIRTYLIMIT_RUN_MIN_NS;
+        } else if (v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
             d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages,
                                     active_ns);
             trace_dirtylimit_step(cpu_index(cpu), dirty_pages,
@@ -410,6 +431,26 @@ DirtyLimitPolicyKind dirtylimit_get_policy(void)
     return __atomic_load_n(&dl.policy, __ATOMIC_RELAXED);
 }
 
+/*
+ * The duty cycle's current rate: the distinct pages of the vCPU's last
+ * complete dirty window (the sleep share stays the controller's).
+ */
+static void dirtylimit_vcpu_window_rate(CPUState *cpu,
+                                        DirtyLimitReport *report)
+{
+    DirtyWindowReport w;
+
+    if (!cpu || !cpu->dirty_window ||
+        !dirty_window_last(cpu->dirty_window, &w)) {
+        report->rate_pages_per_s = 0;
+        report->measured_ns = 0;
+        return;
+    }
+    report->rate_pages_per_s = w.pages * NANOSECONDS_PER_SECOND /
+                               (uint64_t)(w.end_ns - w.start_ns);
+    report->measured_ns = w.end_ns;
+}
+
 bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
 {
     DirtyLimitVcpu *v;
@@ -433,6 +474,10 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
                  v->duty.window.last : v->ringfull.window.last;
     }
     qemu_mutex_unlock(&dl.lock);
+    if (info->policy == DIRTYLIMIT_DUTY_CYCLE) {
+        dirtylimit_vcpu_window_rate(cpus_get(cpu_index), &report);
+    }
+    info->current_pages_per_s = report.rate_pages_per_s;
     /* Rounded, not truncated: 2559 pages/s is 10 MB/s, not 9. */
     info->current_mbps = (report.rate_pages_per_s +
                           DIRTYLIMIT_PAGES_PER_MB / 2) /

@@ -7,6 +7,9 @@
 #include <sys/mman.h>
 
 #include "hw/guest-abi.h"
+#include "qemu/atomic.h"
+#include "qemu/clock.h"
+#include "qemu/dirty-window.h"
 #include "sysemu/cpus-internal.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
@@ -102,6 +105,8 @@ bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp)
     cpu->dirty_ring_entries = entries;
     cpu->dirty_ring_fetch = 0;
     ring_last_page[cpu->cpu_index] = 0;
+    cpu->dirty_window = dirty_window_new(ram_pages(),
+                                         DIRTY_WINDOW_DEFAULT_NS);
     return true;
 }
 
@@ -112,20 +117,24 @@ void kvm_dirty_ring_cleanup_vcpu(CPUState *cpu)
                (size_t)cpu->dirty_ring_entries * sizeof(struct kvm_dirty_gfn));
         cpu->dirty_gfns = NULL;
     }
+    dirty_window_free(cpu->dirty_window);
+    cpu->dirty_window = NULL;
 }
+
+static const uint64_t ring_slot_first_page[] = {
+    [RAM_SLOT_SYSTEM] = 0,
+    [RAM_SLOT_WORK] = RS_WORK_BASE / RS_PAGE_SIZE,
+};
 
 static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
 {
-    static const uint64_t slot_first_page[] = {
-        [RAM_SLOT_SYSTEM] = 0,
-        [RAM_SLOT_WORK] = RS_WORK_BASE / RS_PAGE_SIZE,
-    };
-
     CPUState *cpu = opaque;
-    uint64_t page = slot_first_page[slot] + offset;
+    uint64_t page = ring_slot_first_page[slot] + offset;
 
     if (page + 1 == ring_last_page[cpu->cpu_index]) {
         ring_repeats++;
+    } else {
+        dirty_window_add(cpu->dirty_window, page);
     }
     ring_last_page[cpu->cpu_index] = page + 1;     /* 0: none yet */
     physmem_set_dirty_page(page);
@@ -134,7 +143,7 @@ static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
     }
 }
 
-static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
+static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu, int64_t now_ns)
 {
     uint64_t slot_pages[2] = {
         [RAM_SLOT_SYSTEM] = RS_SYS_SIZE / RS_PAGE_SIZE,
@@ -142,6 +151,8 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
     };
     DirtyRingHarvest h;
 
+    /* What this harvest finds counts in the window of @now_ns. */
+    dirty_window_advance(cpu->dirty_window, now_ns);
     ring_repeats = 0;
     h = kvm_dirty_ring_harvest_one(cpu->dirty_gfns, cpu->dirty_ring_entries,
                                    &cpu->dirty_ring_fetch,
@@ -191,7 +202,7 @@ uint64_t kvm_dirty_ring_reap(void)
         CPUState *cpu = cpus_get(i);
 
         if (cpu->dirty_gfns) {
-            total += kvm_dirty_ring_reap_locked(cpu);
+            total += kvm_dirty_ring_reap_locked(cpu, start_ns);
         }
     }
     kvm_dirty_ring_reset_locked(total);
@@ -207,7 +218,7 @@ uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
 
     qemu_mutex_lock(&kvm_slots_lock);
     start_ns = g_get_monotonic_time() * 1000;
-    n = kvm_dirty_ring_reap_locked(cpu);
+    n = kvm_dirty_ring_reap_locked(cpu, start_ns);
     kvm_dirty_ring_reset_locked(n);
     ring_harvest_ns += g_get_monotonic_time() * 1000 - start_ns;
     qemu_mutex_unlock(&kvm_slots_lock);
@@ -218,13 +229,15 @@ void kvm_dirty_ring_track_vcpus(SparseBitmap *const *bitmaps, int nr_cpus,
                                 uint64_t *dirty_pages)
 {
     uint64_t total = 0;
+    int64_t now_ns;
 
     qemu_mutex_lock(&kvm_slots_lock);
+    now_ns = clock_ns();
     for (int i = 0; i < cpus_count(); i++) {
         CPUState *cpu = cpus_get(i);
 
         if (cpu->dirty_gfns) {
-            total += kvm_dirty_ring_reap_locked(cpu);
+            total += kvm_dirty_ring_reap_locked(cpu, now_ns);
         }
         if (dirty_pages && i < nr_cpus) {
             dirty_pages[i] = __atomic_load_n(&cpu->dirty_pages,
@@ -254,6 +267,40 @@ uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu)
         n++;
     }
     return n;
+}
+
+uint32_t kvm_dirty_ring_peek_new_pages(CPUState *cpu)
+{
+    uint32_t entries = cpu->dirty_ring_entries;
+    uint32_t fetch = qatomic_load_acquire(&cpu->dirty_ring_fetch);
+    uint64_t slot_pages[2] = {
+        [RAM_SLOT_SYSTEM] = RS_SYS_SIZE / RS_PAGE_SIZE,
+        [RAM_SLOT_WORK] = (ram_size() - RS_WORK_BASE) / RS_PAGE_SIZE,
+    };
+    uint64_t last_page = UINT64_MAX;
+    uint32_t new_pages = 0;
+
+    for (uint32_t n = 0; cpu->dirty_gfns && n < entries; n++) {
+        struct kvm_dirty_gfn *e =
+            &cpu->dirty_gfns[(fetch + n) & (entries - 1)];
+        uint32_t slot;
+        uint64_t offset, page;
+
+        if (!(qatomic_load_acquire(&e->flags) & KVM_DIRTY_GFN_F_DIRTY)) {
+            break;
+        }
+        slot = qatomic_read(&e->slot) & 0xffff;
+        offset = qatomic_read(&e->offset);
+        if (slot >= G_N_ELEMENTS(slot_pages) || offset >= slot_pages[slot]) {
+            continue;       /* the harvest drops it */
+        }
+        page = ring_slot_first_page[slot] + offset;
+        if (page != last_page && !dirty_window_seen(cpu->dirty_window, page)) {
+            new_pages++;
+        }
+        last_page = page;
+    }
+    return new_pages;
 }
 
 bool kvm_handle_dirty_ring_full(CPUState *cpu)

@@ -57,6 +57,13 @@ uint64_t kvm_dirty_ring_reap_one(CPUState *cpu);
  * dirty_pages read before this, plus this, is the vCPU's count now.
  */
 uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu);
+/*
+ * The same for distinct pages per window: of the entries still in @cpu's
+ * ring, the pages its dirty window has not counted yet (a page repeated
+ * in a row once).  dirty_window_total() read before this, plus this, is
+ * the vCPU's distinct count now.  Undercounts while a harvest runs.
+ */
+uint32_t kvm_dirty_ring_peek_new_pages(CPUState *cpu);
 
 /* The kvm-reaper thread: harvests every @period_ms and when kicked. */
 void kvm_dirty_ring_reaper_start(uint32_t period_ms);

@@ -24,7 +24,14 @@
 #include "test-vm.h"
 
 #define TEST_REGION_BYTES (64 * MiB)
-#define TEST_RAM_BYTES (16 * MiB + 2 * 128 * MiB)
+/*
+ * The limited writer's region: larger than what the highest quota tested
+ * (200 MB/s) writes in a 1-s window, so every page it writes in a window
+ * is a distinct page of that window and its own count of page writes is
+ * the ground truth of what the limiter holds.
+ */
+#define TEST_WRITER_BYTES (256 * MiB)
+#define TEST_RAM_BYTES (16 * MiB + 2 * TEST_WRITER_BYTES)
 #define TEST_RING_ENTRIES 4096
 /*
  * The query and cancel path, with a wide band around a 50 MB/s limit: one
@@ -110,7 +117,7 @@ static void vm_create(uint32_t ring_entries)
     opts->workload_given[0] = opts->workload_given[1] = true;
     opts->workloads[0] = (WorkloadConfig) {
         .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ,
-        .size_bytes = TEST_REGION_BYTES,
+        .size_bytes = TEST_WRITER_BYTES,
     };
     opts->workloads[1] = (WorkloadConfig) {
         .kind = RS_WL_READ, .pattern = RS_PAT_SEQ,
