@@ -43,7 +43,9 @@
  * over without: the limiter's slice timer (an exit every few hundred
  * us) may cost some, and the two stretches see different host noise.
  * Per CPU-second, so that a loaded host does not look like a throttle;
- * the throttle shows as sleep (a throttled hot set sleeps ~99%).
+ * the throttle shows as sleep (a throttled hot set sleeps ~99%).  Not
+ * asserted while the host starves the vCPU: then its speed follows the
+ * reaper's (each harvest it misses spares the hot set 512 write faults).
  */
 #define HOT_SET_KEEPS 0.70
 /*
@@ -324,7 +326,10 @@ static void test_hot_set_is_not_throttled(void)
     g_assert_cmpfloat(hot_sleep_share, <=, HOT_SET_LIMITER_SLEEP_MAX);
     g_assert_cmpfloat(limited[HOT_CPU].asleep_share, <=,
                       free[HOT_CPU].asleep_share + HOT_SET_SLEEP_MAX);
-    g_assert_cmpfloat(keeps, >=, HOT_SET_KEEPS);
+    if (free[HOT_CPU].waiting_share <= HOLD_STARVED_SHARE &&
+        limited[HOT_CPU].waiting_share <= HOLD_STARVED_SHARE) {
+        g_assert_cmpfloat(keeps, >=, HOT_SET_KEEPS);
+    }
     if (limited[SEQ_CPU].waiting_share > HOLD_STARVED_SHARE) {
         /*
          * Pages count in the window of the harvest that finds them: a
