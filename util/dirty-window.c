@@ -40,16 +40,24 @@ void dirty_window_free(DirtyWindow *w)
     g_free(w);
 }
 
+/*
+ * The last window, published with a seqcount and no fences (as
+ * softmmu/dirtyrate-stat.c does): the writer makes the count odd, then
+ * stores each field with release (ordered after the odd count), then
+ * makes it even (release); the reader loads the count (acquire), each
+ * field (acquire: a field of the next write makes the second count load
+ * see the change), and the count again.
+ */
 static void dirty_window_report(DirtyWindow *w, uint64_t pages,
                                 int64_t start_ns)
 {
-    qatomic_set(&w->last_seq, w->last_seq + 1);
-    /* The odd count must be visible before the fields change. */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    qatomic_set(&w->last.pages, pages);
-    qatomic_set(&w->last.start_ns, start_ns);
-    qatomic_set(&w->last.end_ns, start_ns + w->window_ns);
-    qatomic_store_release(&w->last_seq, w->last_seq + 1);
+    uint32_t seq = w->last_seq;
+
+    qatomic_set(&w->last_seq, seq + 1);
+    qatomic_store_release(&w->last.pages, pages);
+    qatomic_store_release(&w->last.start_ns, start_ns);
+    qatomic_store_release(&w->last.end_ns, start_ns + w->window_ns);
+    qatomic_store_release(&w->last_seq, seq + 2);
 }
 
 void dirty_window_advance(DirtyWindow *w, int64_t now_ns)
@@ -149,11 +157,9 @@ bool dirty_window_last(const DirtyWindow *w, DirtyWindowReport *out)
 
     do {
         seq = qatomic_load_acquire(&w->last_seq);
-        out->pages = qatomic_read(&w->last.pages);
-        out->start_ns = qatomic_read(&w->last.start_ns);
-        out->end_ns = qatomic_read(&w->last.end_ns);
-        /* The fields are read before the count is read again. */
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        out->pages = qatomic_load_acquire(&w->last.pages);
+        out->start_ns = qatomic_load_acquire(&w->last.start_ns);
+        out->end_ns = qatomic_load_acquire(&w->last.end_ns);
     } while ((seq & 1) || seq != qatomic_read(&w->last_seq));
     return seq != 0;
 }
