@@ -58,12 +58,12 @@
 /*
  * A hold that falls short while the writer's thread waited for a host
  * CPU more than this share of the time measured the host, not the
- * limiter (which only slows a vCPU): measured again, up to 3 times.
+ * limiter (which only slows a vCPU): measured again, once.
  */
 #define HOLD_STARVED_SHARE 0.10
-#define HOLD_ATTEMPTS 3
+#define HOLD_ATTEMPTS 2
 #define SETTLE_US (3 * G_USEC_PER_SEC / 2)
-#define MEASURE_US (3 * G_USEC_PER_SEC)
+#define MEASURE_US (2 * G_USEC_PER_SEC)
 /* Windows compared with the ground truth. */
 #define WINDOWS 2
 #define RATES_UNDER_TSAN "ThreadSanitizer slows the vCPU and reaper " \
