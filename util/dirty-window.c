@@ -60,13 +60,13 @@ static void dirty_window_report(DirtyWindow *w, uint64_t pages,
     qatomic_store_release(&w->last_seq, seq + 2);
 }
 
-void dirty_window_advance(DirtyWindow *w, int64_t now_ns)
+bool dirty_window_advance(DirtyWindow *w, int64_t now_ns)
 {
     uint64_t epoch = (uint64_t)(MAX(now_ns, 0) / w->window_ns) + 1;
     uint64_t old = w->epoch;
 
     if (epoch <= old) {
-        return;
+        return false;
     }
     if (old) {
         /*
@@ -80,6 +80,7 @@ void dirty_window_advance(DirtyWindow *w, int64_t now_ns)
     qatomic_set(&w->window_pages, 0);
     /* Chunks stamped with an older epoch now read as empty. */
     qatomic_store_release(&w->epoch, epoch);
+    return old != 0;
 }
 
 /* The chunk of @page for this window: allocated, or cleared and stamped. */

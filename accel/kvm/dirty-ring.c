@@ -152,7 +152,12 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu, int64_t now_ns)
     DirtyRingHarvest h;
 
     /* What this harvest finds counts in the window of @now_ns. */
-    dirty_window_advance(cpu->dirty_window, now_ns);
+    if (dirty_window_advance(cpu->dirty_window, now_ns)) {
+        DirtyWindowReport r;
+
+        dirty_window_last(cpu->dirty_window, &r);
+        trace_kvm_dirty_window(cpu->cpu_index, r.start_ns, r.pages);
+    }
     ring_repeats = 0;
     h = kvm_dirty_ring_harvest_one(cpu->dirty_gfns, cpu->dirty_ring_entries,
                                    &cpu->dirty_ring_fetch,

@@ -82,8 +82,9 @@ void dirty_window_free(DirtyWindow *w);
  * Move to the window holding @now_ns; a window that ended is reported by
  * dirty_window_last().  Call it before adding what a harvest at @now_ns
  * found.  A time in the current or an earlier window changes nothing.
+ * True when a window ended (a new report).
  */
-void dirty_window_advance(DirtyWindow *w, int64_t now_ns);
+bool dirty_window_advance(DirtyWindow *w, int64_t now_ns);
 /*
  * @page was dirtied: true when it is new in this window (and counted).
  * A page outside the set (>= nr_pages) is ignored (false).
