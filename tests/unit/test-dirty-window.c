@@ -50,12 +50,12 @@ static void test_windows_line_up_with_the_clock(void)
     DirtyWindowReport r;
 
     /* Mid-window start: the window is [7 s, 8 s), not [7.4 s, 8.4 s). */
-    dirty_window_advance(w, 7 * WINDOW_NS + 400000000LL);
+    g_assert_false(dirty_window_advance(w, 7 * WINDOW_NS + 400000000LL));
     g_assert_true(dirty_window_add(w, 1));
-    dirty_window_advance(w, 7 * WINDOW_NS + 999999999LL);
+    g_assert_false(dirty_window_advance(w, 7 * WINDOW_NS + 999999999LL));
     g_assert_false(dirty_window_add(w, 1));
     g_assert_false(dirty_window_last(w, &r));
-    dirty_window_advance(w, 8 * WINDOW_NS);
+    g_assert_true(dirty_window_advance(w, 8 * WINDOW_NS));
     g_assert_false(dirty_window_seen(w, 1));
     g_assert_true(dirty_window_add(w, 1));
     g_assert_true(dirty_window_last(w, &r));
