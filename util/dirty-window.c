@@ -24,7 +24,7 @@ DirtyWindow *dirty_window_new(uint64_t nr_pages, int64_t window_ns)
     w->nr_pages = nr_pages;
     w->window_ns = window_ns;
     w->nr_chunks = DIV_ROUND_UP(nr_pages, DIRTY_WINDOW_CHUNK_PAGES);
-    w->chunks = g_new0(DirtyWindowChunk *, MAX(w->nr_chunks, 1));
+    /* The chunk table too waits for the first page: idle vCPUs are free. */
     return w;
 }
 
@@ -33,7 +33,7 @@ void dirty_window_free(DirtyWindow *w)
     if (!w) {
         return;
     }
-    for (uint64_t c = 0; c < w->nr_chunks; c++) {
+    for (uint64_t c = 0; w->chunks && c < w->nr_chunks; c++) {
         g_free(w->chunks[c]);
     }
     g_free(w->chunks);
@@ -87,8 +87,13 @@ bool dirty_window_advance(DirtyWindow *w, int64_t now_ns)
 static DirtyWindowChunk *dirty_window_chunk(DirtyWindow *w, uint64_t page)
 {
     uint64_t c = page >> DIRTY_WINDOW_CHUNK_SHIFT;
-    DirtyWindowChunk *ch = qatomic_read(&w->chunks[c]);
+    DirtyWindowChunk *ch;
 
+    if (!w->chunks) {
+        qatomic_store_release(&w->chunks,
+                              g_new0(DirtyWindowChunk *, w->nr_chunks));
+    }
+    ch = qatomic_read(&w->chunks[c]);
     if (!ch) {
         ch = g_new0(DirtyWindowChunk, 1);
         ch->epoch = w->epoch;
@@ -137,13 +142,14 @@ uint64_t dirty_window_total(const DirtyWindow *w)
 
 bool dirty_window_seen(const DirtyWindow *w, uint64_t page)
 {
+    DirtyWindowChunk **chunks = qatomic_load_acquire(&w->chunks);
     DirtyWindowChunk *ch;
     uint64_t bits;
 
-    if (page >= w->nr_pages) {
+    if (page >= w->nr_pages || !chunks) {
         return false;
     }
-    ch = qatomic_load_acquire(&w->chunks[page >> DIRTY_WINDOW_CHUNK_SHIFT]);
+    ch = qatomic_load_acquire(&chunks[page >> DIRTY_WINDOW_CHUNK_SHIFT]);
     if (!ch || qatomic_load_acquire(&ch->epoch) !=
                qatomic_load_acquire(&w->epoch)) {
         return false;
@@ -167,10 +173,15 @@ bool dirty_window_last(const DirtyWindow *w, DirtyWindowReport *out)
 
 uint64_t dirty_window_bytes(const DirtyWindow *w)
 {
-    uint64_t bytes = sizeof(*w) + MAX(w->nr_chunks, 1) * sizeof(w->chunks[0]);
+    DirtyWindowChunk **chunks = qatomic_load_acquire(&w->chunks);
+    uint64_t bytes = sizeof(*w);
 
+    if (!chunks) {
+        return bytes;
+    }
+    bytes += w->nr_chunks * sizeof(chunks[0]);
     for (uint64_t c = 0; c < w->nr_chunks; c++) {
-        if (qatomic_load_acquire(&w->chunks[c])) {
+        if (qatomic_load_acquire(&chunks[c])) {
             bytes += sizeof(DirtyWindowChunk);
         }
     }

@@ -15,7 +15,9 @@
  * harvest period of when it was written).
  *
  * Memory: one bit per page of RAM, in chunks of 128 MiB of RAM (4 KiB)
- * allocated when the vCPU first dirties a page in them; a chunk left over
+ * allocated when the vCPU first dirties a page in them, and a table of
+ * them (8 bytes per 128 MiB of RAM) allocated with the first chunk: a
+ * vCPU that never dirtied a page costs only the struct.  A chunk left over
  * from an older window is cleared when next used (lazily, so a window
  * change costs nothing for memory the vCPU no longer touches).
  *
@@ -61,7 +63,8 @@ typedef struct DirtyWindow {
     uint64_t nr_pages;
     int64_t window_ns;
     uint64_t nr_chunks;
-    DirtyWindowChunk **chunks;  /* (atomic) NULL until first used */
+    /* (atomic) the table, and each chunk, NULL until first used */
+    DirtyWindowChunk **chunks;
 
     /* Window n is epoch n + 1; 0: not advanced yet (one long window). */
     uint64_t epoch;             /* (atomic) */
