@@ -100,6 +100,7 @@ static void vm_create(void)
     opts->workloads[SEQ_CPU].size_bytes = SEQ_BYTES;
     test_vm_create(opts);
     test_vm_wait_workload(CPUS);
+    test_vm_wait_first_sweep(SEQ_CPU);
 }
 
 static void set_limit(int cpu, uint64_t mbps)

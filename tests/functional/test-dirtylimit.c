@@ -124,6 +124,7 @@ static void vm_create(uint32_t ring_entries)
         .size_bytes = TEST_REGION_BYTES,
     };
     test_vm_create(opts);
+    test_vm_wait_first_sweep(0);
 }
 
 /* The guest's own write rate over @us, MB/s. */
