@@ -50,8 +50,9 @@
  * every few hundred us) may cost some.  Per CPU-second, so that the host
  * giving the two threads different shares does not look like a throttle;
  * the throttle shows as sleep.  (Counted as ring entries, as before,
- * the hot set was held to 50 MB/s of page writes, a quarter of the
- * control's ~200.)
+ * a hot set faulting at ~200 MB/s is held to 50 MB/s of page writes, a
+ * quarter of the control's; under host load that keeps it below 50, the
+ * old count still fails the current-rate check.)
  */
 #define HOT_SET_KEEPS 0.70
 /*
