@@ -62,12 +62,16 @@
  */
 #define KEEPS_SAMPLES 8
 /*
- * Share of the time the hot set may sleep: by the limiter's own account
- * (it sleeps ~0.99 if throttled), and by the kernel's, which also counts
- * blocking in KVM (e.g. behind the reaper's ring reset) on a busy host.
+ * Share of a second the limiter may put the hot set to sleep, by its own
+ * account asked throughout the measurement.  Held to 50 MB/s of its
+ * ~200 MB/s of ring entries it would sleep ~0.75; counted as distinct
+ * pages it sleeps at most a few ms now and then (measured: 0.000-0.025,
+ * under AddressSanitizer on a loaded host).  The kernel's account of the
+ * thread's sleep is printed, not asserted: it also counts blocking in
+ * KVM and on locks, which on a loaded host reached 0.5 for the unlimited
+ * control too.
  */
-#define HOT_SET_LIMITER_SLEEP_MAX 0.01
-#define HOT_SET_SLEEP_MAX 0.05
+#define HOT_SET_LIMITER_SLEEP_MAX 0.05
 /*
  * A hold that falls short while the writer's thread waited for a host
  * CPU more than this share of the time measured the host, not the
@@ -264,21 +268,25 @@ static int compare_doubles(const void *a, const void *b)
 }
 
 /*
- * Every vCPU over MEASURE_US into @use, and the median over
- * KEEPS_SAMPLES equal parts of it of the hot set's page writes per
- * CPU-second over the control's into *@keeps.
+ * Every vCPU over MEASURE_US into @use, the median over KEEPS_SAMPLES
+ * equal parts of it of the hot set's page writes per CPU-second over the
+ * control's into *@keeps, and the most of a second the limiter says it
+ * put the hot set to sleep, asked after each part, into *@limiter_sleep.
  */
-static bool measure_once(VcpuUse *use, double *keeps)
+static bool measure_once(VcpuUse *use, double *keeps, double *limiter_sleep)
 {
     double ratios[KEEPS_SAMPLES];
 
     memset(use, 0, CPUS * sizeof(*use));
+    *limiter_sleep = 0;
     for (int k = 0; k < KEEPS_SAMPLES; k++) {
         VcpuUse part[CPUS];
 
         if (!vcpu_use(MEASURE_US / KEEPS_SAMPLES, part)) {
             return false;
         }
+        *limiter_sleep = MAX(*limiter_sleep,
+                             limit_info(HOT_CPU).sleep_share);
         ratios[k] = part[HOT_CPU].cpu_mbps /
                     MAX(part[CONTROL_CPU].cpu_mbps, 1e-9);
         for (int i = 0; i < CPUS; i++) {
@@ -339,14 +347,13 @@ static void test_hot_set_is_not_throttled(void)
     set_limit(SEQ_CPU, QUOTA_MBPS);
     set_limit(HOT_CPU, QUOTA_MBPS);
     g_usleep(SETTLE_US);
-    measured = measure_once(with_control, &keeps);
+    measured = measure_once(with_control, &keeps, &hot_sleep_share);
     stop_the_control();
     g_usleep(G_USEC_PER_SEC / 2);
     measured = measured && measure_hold(use);
     for (int w = 0; w < WINDOWS; w++) {
         compare_one_window(truth[w], reported[w], reported_mbps[w]);
     }
-    hot_sleep_share = limit_info(HOT_CPU).sleep_share;
     test_vm_destroy();
     if (!measured) {
         g_test_skip("the kernel has no /proc/self/task/N/schedstat "
@@ -358,8 +365,8 @@ static void test_hot_set_is_not_throttled(void)
     g_test_message("hot set (2 MiB), page writes: limited to %d MB/s "
                    "%.0f MB/s (%.0f per CPU-second), unlimited control "
                    "%.0f MB/s (%.0f), median ratio x%.2f; asleep %.3f "
-                   "(control %.3f), "
-                   "%.3f by the limiter's account", QUOTA_MBPS,
+                   "(control %.3f) by the kernel's account, at most %.3f "
+                   "of a second by the limiter's", QUOTA_MBPS,
                    with_control[HOT_CPU].wall_mbps,
                    with_control[HOT_CPU].cpu_mbps,
                    with_control[CONTROL_CPU].wall_mbps,
@@ -390,15 +397,8 @@ static void test_hot_set_is_not_throttled(void)
         g_test_skip(RATES_UNDER_TSAN);
         return;
     }
-    /*
-     * The limiter never put the hot set to sleep (its own account, and
-     * the kernel's: neither running nor waiting to run), nor slowed its
-     * runs below the control's.
-     */
+    /* The limiter hardly put the hot set to sleep, nor slowed its runs. */
     g_assert_cmpfloat(hot_sleep_share, <=, HOT_SET_LIMITER_SLEEP_MAX);
-    g_assert_cmpfloat(with_control[HOT_CPU].asleep_share, <=,
-                      with_control[CONTROL_CPU].asleep_share +
-                      HOT_SET_SLEEP_MAX);
     g_assert_cmpfloat(keeps, >=, HOT_SET_KEEPS);
     if (seq_starved(use)) {
         g_test_skip("the host kept the sequential writer from its CPU: "
