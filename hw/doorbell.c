@@ -1,13 +1,22 @@
 /*
- * The doorbell MMIO device: sleep, event, panic.
+ * The doorbell MMIO device: sleep, event, panic.  A window in the MMIO
+ * dispatch table (hw/core/mmio.c); a panic asks the vCPU to halt and the
+ * run loop does the rest.
  */
 #include "qemu/osdep.h"
 
 #include "hw/doorbell.h"
 #include "hw/guest-abi.h"
-#include "hw/machine.h"
-#include "sysemu/cpus-internal.h"
+#include "hw/core/cpu.h"
+#include "hw/core/mmio.h"
+#include "qemu/atomic.h"
 #include "trace.h"
+
+typedef struct Doorbell {
+    DoorbellCtlFn *ctl_of;
+} Doorbell;
+
+static Doorbell doorbell;
 
 typedef struct DoorbellWait {
     const struct rs_ctl *ctl;
@@ -22,18 +31,15 @@ static bool doorbell_generation_moved(void *opaque)
            wait->generation;
 }
 
-bool doorbell_mmio(CPUState *cpu, uint64_t gpa, uint8_t *data, uint32_t len,
-                   bool is_write)
+static void doorbell_mmio(void *opaque, CPUState *cpu, uint64_t offset,
+                          uint8_t *data, uint32_t len, bool is_write)
 {
-    uint64_t offset, value = 0;
+    Doorbell *db = opaque;
+    uint64_t value = 0;
 
-    if (gpa < RS_DOORBELL_GPA || gpa - RS_DOORBELL_GPA >= RS_PAGE_SIZE) {
-        return false;
-    }
-    offset = gpa - RS_DOORBELL_GPA;
     if (!is_write) {
         memset(data, 0, len);   /* the registers are write-only */
-        return true;
+        return;
     }
     memcpy(&value, data, MIN(len, sizeof(value)));
     trace_doorbell_write(cpu->cpu_index, offset, value);
@@ -42,22 +48,20 @@ bool doorbell_mmio(CPUState *cpu, uint64_t gpa, uint8_t *data, uint32_t len,
         int64_t sleep_us = MIN(value, DOORBELL_MAX_SLEEP_US);
         int64_t slept_ns = cpu_sleep_ns(cpu, sleep_us * 1000);
 
-        __atomic_fetch_add(&cpu->doorbell_sleep_ns, slept_ns,
-                           __ATOMIC_RELAXED);
+        qatomic_fetch_add_relaxed(&cpu->doorbell_sleep_ns, slept_ns);
         break;
     }
     case RS_DB_WAIT_GEN: {
         /* hw/workload.c calls cpu_wake() after each new generation. */
         DoorbellWait wait = {
-            .ctl = machine_ctl(cpu->cpu_index),
+            .ctl = db->ctl_of(cpu->cpu_index),
             .generation = value,
         };
         int64_t waited_ns = cpu_wait_event(cpu, doorbell_generation_moved,
                                            &wait);
 
         trace_doorbell_wait_done(cpu->cpu_index, value, waited_ns);
-        __atomic_fetch_add(&cpu->doorbell_sleep_ns, waited_ns,
-                           __ATOMIC_RELAXED);
+        qatomic_fetch_add_relaxed(&cpu->doorbell_sleep_ns, waited_ns);
         break;
     }
     case RS_DB_EVENT:
@@ -66,7 +70,7 @@ bool doorbell_mmio(CPUState *cpu, uint64_t gpa, uint8_t *data, uint32_t len,
     case RS_DB_PANIC: {
         char *why = g_strdup_printf("guest panic, code %" PRIu64, value);
 
-        cpu_halt(cpu, CPU_HALT_GUEST_CRASH, why);
+        cpu_request_halt(cpu, CPU_HALT_GUEST_CRASH, why);
         g_free(why);
         break;
     }
@@ -74,5 +78,16 @@ bool doorbell_mmio(CPUState *cpu, uint64_t gpa, uint8_t *data, uint32_t len,
         trace_doorbell_unknown(cpu->cpu_index, offset, value);
         break;
     }
-    return true;
+}
+
+bool doorbell_init(DoorbellCtlFn *ctl_of, Error **errp)
+{
+    doorbell.ctl_of = ctl_of;
+    return mmio_region_add(RS_DOORBELL_GPA, RS_PAGE_SIZE, doorbell_mmio,
+                           &doorbell, errp);
+}
+
+void doorbell_cleanup(void)
+{
+    mmio_region_del(RS_DOORBELL_GPA);
 }

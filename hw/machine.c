@@ -5,6 +5,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "hw/doorbell.h"
 #include "hw/elf-loader.h"
 #include "hw/guest-image.h"
 #include "hw/machine.h"
@@ -21,6 +22,7 @@ typedef struct MachineState {
     uint64_t slice_bytes;
     uint64_t entry_rip;
     bool ram_ready;
+    bool doorbell_ready;
     bool cpus_ready;
 } MachineState;
 
@@ -101,6 +103,10 @@ bool machine_init(const VLOptions *opts, Error **errp)
         !machine_load_program(opts, errp)) {
         goto fail;
     }
+    if (!doorbell_init(machine_ctl, errp)) {
+        goto fail;
+    }
+    machine.doorbell_ready = true;
     if (!cpus_init(opts->smp_cpus, machine.entry_rip, errp)) {
         goto fail;
     }
@@ -131,6 +137,10 @@ void machine_cleanup(void)
     if (machine.cpus_ready) {
         cpus_cleanup();
         machine.cpus_ready = false;
+    }
+    if (machine.doorbell_ready) {
+        doorbell_cleanup();
+        machine.doorbell_ready = false;
     }
     if (machine.ram_ready) {
         ram_cleanup();

@@ -8,7 +8,6 @@
 #include "hw/machine.h"
 #include "hw/replay.h"
 #include "hw/workload.h"
-#include "sysemu/cpus.h"
 #include "trace.h"
 
 static const char *const workload_kind_names[RS_WL__MAX] = {

@@ -1,26 +1,19 @@
 /*
- * Migration transports: URIs, connect, listen and accept, and blocking
- * reads and writes for the migration and migration-incoming threads.
+ * Migration transports: URIs, connect, listen and accept.  The blocking
+ * reads and writes on the connection are in channel-io.c.
  */
 #include "qemu/osdep.h"
 
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "migration/channel.h"
 #include "monitor/monitor.h"
 #include "qemu/cutils.h"
+#include "qemu/sockets.h"
 #include "trace.h"
 
-/* How often a blocking wait looks at its cancel flag, ms. */
-#define CHANNEL_CANCEL_POLL_MS 20
 /* Give up on a connect that neither succeeds nor fails, ms. */
 #define CHANNEL_CONNECT_TIMEOUT_MS 30000
 /*
@@ -89,6 +82,42 @@ static int migration_channel_take_fd(const MigrationUri *uri,
     return fd;
 }
 
+/* tcp:HOST:PORT (port 1 to 65535) or unix:PATH, as util/sockets.c parses. */
+static bool migration_uri_parse_socket(const char *uri, MigrationUri *out,
+                                       Error **errp)
+{
+    SocketAddr addr;
+
+    if (!socket_addr_parse(uri, &addr, errp)) {
+        error_prepend(errp, "migration URI '%s': ", uri);
+        return false;
+    }
+    if (addr.kind == SOCKET_ADDR_TCP && socket_addr_port(&addr) == 0) {
+        error_setg(errp, "migration URI '%s': the port must be 1 to 65535",
+                   uri);
+        socket_addr_clear(&addr);
+        return false;
+    }
+    out->kind = addr.kind == SOCKET_ADDR_TCP ? MIGRATION_URI_TCP :
+                MIGRATION_URI_UNIX;
+    out->host = addr.host;
+    out->port = addr.port;
+    out->path = addr.path;
+    return true;
+}
+
+/* The socket address a tcp: or unix: URI names (borrowed strings). */
+static SocketAddr migration_uri_socket(const MigrationUri *uri)
+{
+    return (SocketAddr) {
+        .kind = uri->kind == MIGRATION_URI_TCP ? SOCKET_ADDR_TCP :
+                SOCKET_ADDR_UNIX,
+        .host = uri->host,
+        .port = uri->port,
+        .path = uri->path,
+    };
+}
+
 bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp)
 {
     memset(out, 0, sizeof(*out));
@@ -100,169 +129,19 @@ bool migration_uri_parse(const char *uri, MigrationUri *out, Error **errp)
         out->path = g_strdup(uri + strlen("exec:"));
         return true;
     }
-    if (g_str_has_prefix(uri, "unix:")) {
-        const char *path = uri + strlen("unix:");
-
-        if (!*path || strlen(path) >= sizeof(((struct sockaddr_un *)0)
-                                              ->sun_path)) {
-            error_setg(errp, "migration URI '%s': the UNIX socket path must "
-                       "be 1 to %zu characters", uri,
-                       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-            return false;
-        }
-        out->kind = MIGRATION_URI_UNIX;
-        out->path = g_strdup(path);
-        return true;
-    }
-    if (g_str_has_prefix(uri, "tcp:")) {
-        const char *hostport = uri + strlen("tcp:");
-        const char *colon;
-        char *end;
-        long port;
-
-        if (hostport[0] == '[') {
-            const char *close = strchr(hostport, ']');
-
-            if (!close || close[1] != ':') {
-                error_setg(errp, "migration URI '%s': expected "
-                           "tcp:[IPV6]:PORT", uri);
-                return false;
-            }
-            out->host = g_strndup(hostport + 1, close - hostport - 1);
-            colon = close + 1;
-        } else {
-            colon = strrchr(hostport, ':');
-            if (!colon) {
-                error_setg(errp, "migration URI '%s': expected tcp:HOST:PORT",
-                           uri);
-                return false;
-            }
-            out->host = g_strndup(hostport, colon - hostport);
-        }
-        port = strtol(colon + 1, &end, 10);
-        if (!colon[1] || *end || port < 1 || port > 65535) {
-            error_setg(errp, "migration URI '%s': the port must be 1 to "
-                       "65535", uri);
-            migration_uri_clear(out);
-            return false;
-        }
-        out->kind = MIGRATION_URI_TCP;
-        out->port = g_strdup(colon + 1);
-        return true;
+    if (g_str_has_prefix(uri, "unix:") || g_str_has_prefix(uri, "tcp:")) {
+        return migration_uri_parse_socket(uri, out, errp);
     }
     error_setg(errp, "migration URI '%s' is not supported: use "
                "tcp:HOST:PORT, unix:PATH, fd:NAME or exec:COMMAND", uri);
     return false;
 }
 
-static bool channel_unix_addr(const MigrationUri *uri,
-                              struct sockaddr_un *sun)
-{
-    memset(sun, 0, sizeof(*sun));
-    sun->sun_family = AF_UNIX;
-    g_strlcpy(sun->sun_path, uri->path, sizeof(sun->sun_path));
-    return true;
-}
-
-/* Milliseconds on the monotonic clock, for the waits' deadlines. */
-static int64_t channel_now_ms(void)
-{
-    return g_get_monotonic_time() / 1000;
-}
-
-/*
- * Finish a non-blocking connect, polling @cancelled.  A signal that
- * interrupts poll() only means "look again"; *errp is set exactly once,
- * on each way out that returns false.
- */
-static bool channel_connect_wait(int fd, const int *cancelled, Error **errp)
-{
-    int64_t deadline_ms = channel_now_ms() + CHANNEL_CONNECT_TIMEOUT_MS;
-
-    for (;;) {
-        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-        int err = 0;
-        socklen_t len = sizeof(err);
-        int n;
-
-        if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
-            error_setg(errp, "connect cancelled");
-            return false;
-        }
-        if (channel_now_ms() >= deadline_ms) {
-            error_setg(errp, "connect timed out after %d s",
-                       CHANNEL_CONNECT_TIMEOUT_MS / 1000);
-            return false;
-        }
-        n = poll(&pfd, 1, CHANNEL_CANCEL_POLL_MS);
-        if (n < 0 && errno != EINTR) {
-            error_setg_errno(errp, errno, "poll");
-            return false;
-        }
-        if (n > 0) {
-            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
-                err = errno;
-            }
-            if (err) {
-                error_setg_errno(errp, err, "connect");
-                return false;
-            }
-            return true;
-        }
-    }
-}
-
-static int channel_connect_addr(const struct sockaddr *sa, socklen_t salen,
-                                const int *cancelled, Error **errp)
-{
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    0);
-
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "socket");
-        return -1;
-    }
-    if (connect(fd, sa, salen) < 0) {
-        /* Interrupted, a non-blocking connect goes on in the background. */
-        bool pending = errno == EINPROGRESS || errno == EINTR;
-
-        if (!pending) {
-            error_setg_errno(errp, errno, "connect");
-        }
-        if (!pending || !channel_connect_wait(fd, cancelled, errp)) {
-            close(fd);
-            return -1;
-        }
-    }
-    /* The migration threads do blocking I/O. */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    return fd;
-}
-
-/* getaddrinfo() for a tcp: URI; the caller frees *res. */
-static bool channel_resolve(const MigrationUri *uri,
-                            const struct addrinfo *hints,
-                            struct addrinfo **res, Error **errp)
-{
-    int ret = getaddrinfo(uri->host[0] ? uri->host : NULL, uri->port, hints,
-                          res);
-
-    if (ret) {
-        error_setg(errp, "cannot resolve '%s': %s", uri->host,
-                   gai_strerror(ret));
-        return false;
-    }
-    return true;
-}
-
 int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
                               Error **errp)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
-    struct addrinfo *res, *ai;
-    struct sockaddr_un sun;
-    Error *err = NULL;
-    int fd = -1;
+    SocketAddr addr;
+    int fd;
 
     if (uri->kind == MIGRATION_URI_FD) {
         bool is_socket;
@@ -275,48 +154,22 @@ int migration_channel_connect(const MigrationUri *uri, const int *cancelled,
     if (uri->kind == MIGRATION_URI_EXEC) {
         return migration_exec_connect(uri->path, errp);
     }
-    if (uri->kind == MIGRATION_URI_UNIX) {
-        channel_unix_addr(uri, &sun);
-        fd = channel_connect_addr((struct sockaddr *)&sun, sizeof(sun),
-                                  cancelled, errp);
-        if (fd < 0) {
-            error_prepend(errp, "cannot connect to unix:%s: ", uri->path);
-        }
-        return fd;
-    }
-    if (!channel_resolve(uri, &hints, &res, errp)) {
-        return -1;
-    }
-    for (ai = res; ai && fd < 0; ai = ai->ai_next) {
-        error_free(err);
-        err = NULL;
-        fd = channel_connect_addr(ai->ai_addr, ai->ai_addrlen, cancelled,
-                                  &err);
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        error_propagate(errp, err);
-        error_prepend(errp, "cannot connect to tcp:%s:%s: ", uri->host,
-                      uri->port);
-        return -1;
-    }
-    error_free(err);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-    return fd;
+    /* The migration threads do blocking I/O: the fd is blocking. */
+    addr = migration_uri_socket(uri);
+    return socket_connect(&addr, CHANNEL_CONNECT_TIMEOUT_MS, cancelled, errp);
 }
 
 int migration_channel_listen(const MigrationUri *uri, Error **errp)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE };
-    struct addrinfo *res, *ai;
-    struct sockaddr_un sun;
-    int fd = -1, saved_errno = 0;
+    /* The accepted connection is read by blocking threads. */
+    SocketListenOpts opts = { .backlog = CHANNEL_LISTEN_BACKLOG };
+    SocketListener l;
+    SocketAddr addr;
 
     if (uri->kind == MIGRATION_URI_FD) {
         bool is_socket;
+        int fd = migration_channel_take_fd(uri, &is_socket, errp);
 
-        fd = migration_channel_take_fd(uri, &is_socket, errp);
         if (fd >= 0 && is_socket) {
             error_setg(errp, "fd:%s: a socket: receive live migrations on "
                        "tcp:HOST:PORT or unix:PATH; fd: is for a pipe or "
@@ -329,254 +182,22 @@ int migration_channel_listen(const MigrationUri *uri, Error **errp)
     if (uri->kind == MIGRATION_URI_EXEC) {
         return migration_exec_listen(uri->path, errp);
     }
-    if (uri->kind == MIGRATION_URI_UNIX) {
-        channel_unix_addr(uri, &sun);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-            listen(fd, CHANNEL_LISTEN_BACKLOG) < 0) {
-            error_setg_errno(errp, errno, "cannot listen on unix:%s",
-                             uri->path);
-            if (fd >= 0) {
-                close(fd);
-            }
-            return -1;
-        }
-        return fd;
-    }
-    if (!channel_resolve(uri, &hints, &res, errp)) {
+    addr = migration_uri_socket(uri);
+    if (!socket_listen(&addr, &opts, &l, errp)) {
         return -1;
     }
-    for (ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            saved_errno = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-            listen(fd, CHANNEL_LISTEN_BACKLOG) < 0) {
-            saved_errno = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        error_setg_errno(errp, saved_errno, "cannot listen on tcp:%s:%s",
-                         uri->host, uri->port);
-    }
-    return fd;
+    /* incoming.c unlinks the path when it stops listening. */
+    g_free(l.unix_path);
+    return l.fd;
 }
 
 int migration_channel_accept(int listen_fd, Error **errp)
 {
     int fd;
 
-    do {
-        fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
+    fd = socket_accept(listen_fd, 0);
     if (fd < 0) {
         error_setg_errno(errp, errno, "accept");
     }
     return fd;
-}
-
-bool migration_channel_write_all(int fd, const void *buf, size_t len,
-                                 Error **errp)
-{
-    const uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            error_setg_errno(errp, errno, "connection lost");
-            return false;
-        }
-        p += n;
-        len -= n;
-    }
-    return true;
-}
-
-bool migration_channel_read_all(int fd, void *buf, size_t len, Error **errp)
-{
-    uint8_t *p = buf;
-    size_t want = len;
-
-    while (len) {
-        ssize_t n = recv(fd, p, len, 0);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            error_setg_errno(errp, errno, "connection lost");
-            return false;
-        }
-        if (n == 0) {
-            error_setg(errp, "the stream ended early (short read: %zu of %zu "
-                       "bytes)", want - len, want);
-            return false;
-        }
-        p += n;
-        len -= n;
-    }
-    return true;
-}
-
-void migration_buffered_reader_init(MigrationBufferedReader *r, int fd)
-{
-    r->fd = fd;
-    r->head = 0;
-    r->tail = 0;
-}
-
-bool migration_buffered_reader_read(MigrationBufferedReader *r, void *buf,
-                                    size_t len, Error **errp)
-{
-    uint8_t *p = buf;
-
-    while (len) {
-        size_t have = r->tail - r->head;
-        ssize_t n;
-
-        if (have) {
-            size_t take = MIN(have, len);
-
-            memcpy(p, r->buf + r->head, take);
-            r->head += take;
-            p += take;
-            len -= take;
-            continue;
-        }
-        if (len >= sizeof(r->buf)) {
-            /* A big read needs no copy through the buffer. */
-            return migration_channel_read_all(r->fd, p, len, errp);
-        }
-        n = recv(r->fd, r->buf, sizeof(r->buf), 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "connection lost");
-            return false;
-        }
-        if (n == 0) {
-            error_setg(errp, "the stream ended early (%zu bytes missing)",
-                       len);
-            return false;
-        }
-        r->head = 0;
-        r->tail = n;
-    }
-    return true;
-}
-
-int migration_channel_wait_readable(int fd, int64_t timeout_ms,
-                                    const int *cancelled)
-{
-    int64_t deadline_ms = channel_now_ms() + timeout_ms;
-
-    while (channel_now_ms() < deadline_ms) {
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        int n;
-
-        if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
-            return 0;
-        }
-        n = poll(&pfd, 1, MIN(CHANNEL_CANCEL_POLL_MS,
-                              MAX(deadline_ms - channel_now_ms(), 0)));
-        if (n < 0 && errno != EINTR) {
-            return -1;
-        }
-        if (n > 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-bool migration_channel_read_within(int fd, void *buf, size_t len,
-                                   int64_t timeout_ms, const int *cancelled,
-                                   Error **errp)
-{
-    int64_t deadline_ms = channel_now_ms() + timeout_ms;
-    uint8_t *p = buf;
-    size_t done = 0;
-
-    while (done < len) {
-        int ready = migration_channel_wait_readable(
-            fd, deadline_ms - channel_now_ms(), cancelled);
-        ssize_t n;
-
-        if (ready < 0) {
-            error_setg_errno(errp, errno, "connection lost");
-            return false;
-        }
-        if (ready == 0) {
-            if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
-                error_setg(errp, "cancelled");
-            } else {
-                error_setg(errp, "timed out after %" PRId64 " ms (%zu of "
-                           "%zu bytes)", timeout_ms, done, len);
-            }
-            return false;
-        }
-        n = recv(fd, p + done, len - done, MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
-                continue;
-            }
-            error_setg_errno(errp, errno, "connection lost");
-            return false;
-        }
-        if (n == 0) {
-            error_setg(errp, "the stream ended early (short read: %zu of %zu "
-                       "bytes)", done, len);
-            return false;
-        }
-        done += n;
-    }
-    return true;
-}
-
-bool migration_channel_reader_read(void *opaque, void *buf, size_t len,
-                                   Error **errp)
-{
-    MigrationChannelReader *r = opaque;
-
-    return migration_channel_read_within(r->fd, buf, len, r->timeout_ms,
-                                         r->cancelled, errp);
-}
-
-ssize_t migration_channel_peek(int fd, void *buf, size_t len)
-{
-    ssize_t n;
-
-    do {
-        n = recv(fd, buf, len, MSG_PEEK | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    return n;
-}
-
-void migration_channel_drain(int fd, int64_t timeout_ms,
-                             const int *cancelled)
-{
-    int64_t deadline_ms = channel_now_ms() + timeout_ms;
-    uint8_t scratch[4096];
-
-    shutdown(fd, SHUT_WR);
-    while (migration_channel_wait_readable(fd, deadline_ms - channel_now_ms(),
-                                           cancelled) > 0) {
-        ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-
-        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN &&
-                       errno != EWOULDBLOCK)) {
-            return;
-        }
-    }
 }

@@ -23,7 +23,6 @@
 #include "migration/dirtyrate.h"
 #include "qapi/qapi-commands.h"
 #include "sysemu/cpus.h"
-#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/memory.h"
 #include "sysemu/physmem.h"
 #include "trace.h"
@@ -181,14 +180,14 @@ static bool dirtyrate_measure_ring(const DirtyRateConfig *cfg,
         }
         return false;
     }
-    /* Both edges harvest every ring first, under the slots lock. */
+    /* Both edges harvest the whole source first, under its lock. */
     a_ns = dirtyrate_clock_ns();
-    kvm_dirty_ring_track_vcpus(bitmaps, nr_cpus, start_faults);
+    memory_dirty_track_vcpus(bitmaps, nr_cpus, start_faults);
     t0_ns = a_ns + (dirtyrate_clock_ns() - a_ns) / 2;
     dirtyrate_edge(hook, opaque, false);
     ok = dirtyrate_wait_until(t0_ns + cfg->calc_time_ms * NS_PER_MS);
     a_ns = dirtyrate_clock_ns();
-    kvm_dirty_ring_track_vcpus(NULL, nr_cpus, end_faults);
+    memory_dirty_track_vcpus(NULL, nr_cpus, end_faults);
     t1_ns = a_ns + (dirtyrate_clock_ns() - a_ns) / 2;
     dirtyrate_edge(hook, opaque, true);
     memory_global_dirty_log_stop(GLOBAL_DIRTY_DIRTY_RATE);

@@ -32,9 +32,11 @@
 #include "migration/incoming.h"
 #include "migration/misc.h"
 #include "migration/migration.h"
+#include "migration/options.h"
 #include "migration/vmstate.h"
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
+#include "qemu/clock.h"
 #include "sysemu/cpus.h"
 #include "sysemu/physmem.h"
 #include "sysemu/runstate.h"
@@ -209,7 +211,7 @@ static bool incoming_accept_header(IncomingState *in,
     if (in->one_shot) {
         /* The relay's stream was all there was: nothing to wait for. */
         vm_lock();
-        in->total_time_ms = migration_clock_ms() - in->start_ms;
+        in->total_time_ms = clock_ms() - in->start_ms;
         incoming_fail(in, MIGRATION_STATUS_SETUP, err);
         vm_unlock();
     } else if (!__atomic_load_n(&in->cancel, __ATOMIC_ACQUIRE)) {
@@ -340,7 +342,7 @@ static gpointer incoming_thread(gpointer opaque)
                                   stats.zero_pages);
 
     vm_lock();
-    in->total_time_ms = migration_clock_ms() - in->start_ms;
+    in->total_time_ms = clock_ms() - in->start_ms;
     if (ok) {
         /* The state first: who sees "completed" may act on the guest. */
         incoming_hand_over(in, vmstate_run_state_decode(stats.run_state));
@@ -376,7 +378,7 @@ static gboolean incoming_accept_cb(gint fd, GIOCondition cond,
     incoming.bytes = 0;
     incoming.thread_done = 0;
     incoming.header_replay_bytes = 0;
-    incoming.start_ms = migration_clock_ms();
+    incoming.start_ms = clock_ms();
     incoming.thread = g_thread_try_new("migration-incoming", incoming_thread,
                                        &incoming, NULL);
     if (!incoming.thread) {
@@ -461,7 +463,7 @@ MigrationInfo *migration_incoming_query(void)
     if (status != MIGRATION_STATUS_SETUP) {
         info->has_total_time = true;
         info->total_time = status == MIGRATION_STATUS_ACTIVE ?
-                           migration_clock_ms() - incoming.start_ms :
+                           clock_ms() - incoming.start_ms :
                            incoming.total_time_ms;
         info->ram = g_new0(MigrationStats, 1);
         info->ram->transferred = __atomic_load_n(&incoming.bytes,

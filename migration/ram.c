@@ -2,22 +2,23 @@
  * Precopy: the first pass over all of workload RAM, then passes over
  * what the guest dirtied (the MIGRATION client's bitmap), zero pages
  * sent as 8-byte records; at switchover the last dirty pages and the
- * whole system area (never dirty-logged).  Also restraint's testing aids
- * x-query-ram-hash and x-check-stamp.
+ * whole system area (never dirty-logged).  It only sends: the caller
+ * (migration-thread.c) says when it is cancelled and acts on the dirty
+ * rate each sync returns.  The testing aids x-query-ram-hash and
+ * x-check-stamp are in ram-debug.c.
  */
 #include "qemu/osdep.h"
 
 #include "hw/guest-abi.h"
-#include "hw/machine.h"
-#include "migration/incoming.h"
 #include "migration/migration.h"
+#include "migration/options.h"
 #include "migration/vmstate.h"
-#include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
+#include "qemu/atomic.h"
+#include "qemu/clock.h"
 #include "sysemu/cpus.h"
 #include "sysemu/memory.h"
 #include "sysemu/physmem.h"
-#include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
 #include "trace.h"
 
@@ -37,6 +38,8 @@ typedef struct RAMSaveState {
     int64_t last_sync_ms;           /* the start of the sync period */
     uint64_t period_dirty_pages;
     uint64_t period_start_bytes;
+    RamSaveCancelledFn cancelled;
+    void *cancelled_opaque;
 } RAMSaveState;
 
 static RAMSaveState ram_save;
@@ -53,8 +56,7 @@ static void ram_update_remaining(MigrationState *s)
     uint64_t pages = ram_save.pass_left_pages +
                      physmem_dirty_count(DIRTY_MEMORY_MIGRATION);
 
-    __atomic_store_n(&s->stats.remaining_bytes, pages * RS_PAGE_SIZE,
-                     __ATOMIC_RELAXED);
+    qatomic_set(&s->stats.remaining_bytes, pages * RS_PAGE_SIZE);
 }
 
 /* Send @page; @untouched: the host never backed it, it is zero unread. */
@@ -70,9 +72,9 @@ static bool ram_save_one_known(MigrationState *s, uint64_t page,
         return false;
     }
     if (is_zero) {
-        __atomic_fetch_add(&s->stats.zero_pages, 1, __ATOMIC_RELAXED);
+        qatomic_fetch_add_relaxed(&s->stats.zero_pages, 1);
     } else {
-        __atomic_fetch_add(&s->stats.normal_pages, 1, __ATOMIC_RELAXED);
+        qatomic_fetch_add_relaxed(&s->stats.normal_pages, 1);
     }
     s->window_pages++;
     return true;
@@ -86,9 +88,9 @@ static bool ram_save_one(MigrationState *s, uint64_t page, Error **errp)
 /* Between batches of pages: cancel, and adaptive's periodic look. */
 static bool ram_save_check(MigrationState *s, Error **errp)
 {
-    int64_t now_ms = migration_clock_ms();
+    int64_t now_ms = clock_ms();
 
-    if (migration_cancelled(s)) {
+    if (ram_save.cancelled(ram_save.cancelled_opaque)) {
         error_setg(errp, "migration cancelled");
         return false;
     }
@@ -97,15 +99,15 @@ static bool ram_save_check(MigrationState *s, Error **errp)
         ram_save.last_tick_ms = now_ms;
         ram_update_remaining(s);
         vm_lock();
-        convergence_tick(&s->conv, __atomic_load_n(
-                             &s->stats.bandwidth_bytes_per_s,
-                             __ATOMIC_RELAXED));
+        convergence_tick(&s->conv,
+                         qatomic_read(&s->stats.bandwidth_bytes_per_s));
         vm_unlock();
     }
     return true;
 }
 
-bool ram_save_setup(MigrationState *s, Error **errp)
+bool ram_save_setup(MigrationState *s, RamSaveCancelledFn cancelled,
+                    void *opaque, Error **errp)
 {
     MigStreamHeader h = {
         .magic = MIG_STREAM_MAGIC,
@@ -123,7 +125,9 @@ bool ram_save_setup(MigrationState *s, Error **errp)
     ram_save.words = DIV_ROUND_UP(ram_pages(), BITS_PER_WORD);
     ram_save.pass_bitmap = g_new0(uint64_t, ram_save.words);
     ram_save.take_bitmap = g_new0(uint64_t, ram_save.words);
-    ram_save.last_sync_ms = migration_clock_ms();
+    ram_save.cancelled = cancelled;
+    ram_save.cancelled_opaque = opaque;
+    ram_save.last_sync_ms = clock_ms();
     ram_save.last_tick_ms = ram_save.last_sync_ms;
     /* The header leaves at once: the destination drops a connection
      * that says nothing for a few seconds. */
@@ -136,8 +140,7 @@ bool ram_save_setup(MigrationState *s, Error **errp)
         error_prepend(errp, "cannot start dirty tracking: ");
         return false;
     }
-    __atomic_store_n(&s->stats.remaining_bytes,
-                     ram_size() - RS_WORK_BASE, __ATOMIC_RELAXED);
+    qatomic_set(&s->stats.remaining_bytes, ram_size() - RS_WORK_BASE);
     return true;
 }
 
@@ -146,12 +149,12 @@ bool ram_save_first_pass(MigrationState *s, Error **errp)
     uint64_t first = ram_first_work_page(), last = ram_pages();
 
     /* The system area is not dirty-logged: it all goes at switchover. */
-    __atomic_store_n(&s->stopped_bytes,
-                     mig_ram_wire_bytes(ram_host_base(), RS_WORK_BASE) +
-                     (uint64_t)cpus_count() * (8 + VMSTATE_CPU_BYTES) +
-                     2 * 8 /* END and checksum */, __ATOMIC_RELAXED);
+    qatomic_set(&s->stopped_bytes,
+                mig_ram_wire_bytes(ram_host_base(), RS_WORK_BASE) +
+                (uint64_t)cpus_count() * (8 + VMSTATE_CPU_BYTES) +
+                2 * 8 /* END and checksum */);
     /* Pass 1 is the first sync, as QEMU counts (dirty-sync-count 1). */
-    __atomic_store_n(&s->stats.dirty_sync_count, 1, __ATOMIC_RELAXED);
+    qatomic_set(&s->stats.dirty_sync_count, 1);
     if (migrate_events()) {
         qapi_event_send_migration_pass(1);
     }
@@ -183,9 +186,10 @@ bool ram_save_first_pass(MigrationState *s, Error **errp)
     return true;
 }
 
-uint64_t ram_save_sync(MigrationState *s)
+RamSyncStats ram_save_sync(MigrationState *s)
 {
-    int64_t now_ms = migration_clock_ms();
+    RamSyncStats st = { 0 };
+    int64_t now_ms = clock_ms();
     uint64_t pages, period_ms;
 
     memory_global_dirty_log_sync();
@@ -200,48 +204,39 @@ uint64_t ram_save_sync(MigrationState *s)
     }
     ram_save.pass_pages = pages;
     ram_save.pass_left_pages = pages;
-    __atomic_fetch_add(&s->stats.dirty_sync_count, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->stats.remaining_bytes, pages * RS_PAGE_SIZE,
-                     __ATOMIC_RELAXED);
+    st.pages = pages;
+    st.sync_count = qatomic_add_fetch_relaxed(&s->stats.dirty_sync_count, 1);
+    qatomic_set(&s->stats.remaining_bytes, pages * RS_PAGE_SIZE);
     if (migrate_events()) {
-        qapi_event_send_migration_pass(
-            __atomic_load_n(&s->stats.dirty_sync_count, __ATOMIC_RELAXED));
+        qapi_event_send_migration_pass(st.sync_count);
     }
     /* QEMU's rule: judge the dirty rate over periods of at least 1 s. */
     period_ms = now_ms - ram_save.last_sync_ms;
     if (period_ms >= 1000 && !s->in_downtime) {
-        uint64_t sent = __atomic_load_n(&s->stats.transferred_bytes,
-                                        __ATOMIC_RELAXED);
-        ConvergenceSync sync = {
+        uint64_t sent = qatomic_read(&s->stats.transferred_bytes);
+
+        st.period_ended = true;
+        st.period = (ConvergenceSync) {
             .period_ms = period_ms,
             .dirty_bytes = ram_save.period_dirty_pages * RS_PAGE_SIZE,
             .transferred_bytes = sent - ram_save.period_start_bytes,
         };
-
-        __atomic_store_n(&s->stats.dirty_pages_rate,
-                         ram_save.period_dirty_pages * 1000 / period_ms,
-                         __ATOMIC_RELAXED);
-        vm_lock();
-        convergence_on_sync(&s->conv, &sync);
-        vm_unlock();
+        st.dirty_pages_rate = ram_save.period_dirty_pages * 1000 / period_ms;
         ram_save.last_sync_ms = now_ms;
         ram_save.period_dirty_pages = 0;
         ram_save.period_start_bytes = sent;
     }
     trace_migration_ram_sync(pages);
-    return pages;
+    return st;
 }
 
 bool ram_save_pass(MigrationState *s, Error **errp)
 {
+    uint64_t pass = qatomic_read(&s->stats.dirty_sync_count);
     uint64_t sent = 0;
 
-    trace_migration_ram_pass(__atomic_load_n(&s->stats.dirty_sync_count,
-                                             __ATOMIC_RELAXED),
-                             ram_save.pass_pages);
-    if (!mig_put_pass(&s->writer,
-                      __atomic_load_n(&s->stats.dirty_sync_count,
-                                      __ATOMIC_RELAXED), errp)) {
+    trace_migration_ram_pass(pass, ram_save.pass_pages);
+    if (!mig_put_pass(&s->writer, pass, errp)) {
         return false;
     }
     for (uint64_t w = 0; w < ram_save.words; w++) {
@@ -267,6 +262,7 @@ bool ram_save_pass(MigrationState *s, Error **errp)
 
 bool ram_save_complete(MigrationState *s, Error **errp)
 {
+    /* The guest is stopped: no dirty-rate period ends here. */
     ram_save_sync(s);
     if (!ram_save_pass(s, errp)) {
         return false;
@@ -277,7 +273,7 @@ bool ram_save_complete(MigrationState *s, Error **errp)
             return false;
         }
     }
-    __atomic_store_n(&s->stats.remaining_bytes, 0, __ATOMIC_RELAXED);
+    qatomic_set(&s->stats.remaining_bytes, 0);
     return true;
 }
 
@@ -290,91 +286,4 @@ void ram_save_cleanup(MigrationState *s)
     ram_save.pass_bitmap = NULL;
     g_free(ram_save.take_bitmap);
     ram_save.take_bitmap = NULL;
-}
-
-/* ---- testing aids ---------------------------------------------------- */
-
-RamHashInfo *qmp_x_query_ram_hash(bool has_gpa, uint64_t gpa, bool has_size,
-                                  uint64_t size, Error **errp)
-{
-    RamHashInfo *info;
-    MigChecksum ck;
-    void *host;
-
-    gpa = has_gpa ? gpa : 0;
-    size = has_size ? size : (gpa <= ram_size() ? ram_size() - gpa : 0);
-    host = ram_host_ptr(gpa, size);
-    if (!QEMU_IS_ALIGNED(gpa, RS_PAGE_SIZE) ||
-        !QEMU_IS_ALIGNED(size, RS_PAGE_SIZE) || !host) {
-        error_setg(errp, "x-query-ram-hash: [0x%" PRIx64 ", +0x%" PRIx64
-                   ") is not a page-aligned range of guest RAM (0x%" PRIx64
-                   " bytes)", gpa, size, ram_size());
-        return NULL;
-    }
-    /*
-     * The incoming thread writes guest RAM without the VM lock while
-     * active; it ends under the lock, so a status read here is stable.
-     */
-    if (migration_incoming_status() == MIGRATION_STATUS_ACTIVE) {
-        error_setg(errp, "x-query-ram-hash: an incoming migration is "
-                   "loading guest RAM; ask again once it has ended");
-        return NULL;
-    }
-    mig_checksum_init(&ck);
-    mig_checksum_update(&ck, host, size);
-    info = g_new0(RamHashInfo, 1);
-    info->gpa = gpa;
-    info->size = size;
-    info->hash = g_strdup_printf("%016" PRIx64, mig_checksum_final(&ck));
-    return info;
-}
-
-StampCheckInfo *qmp_x_check_stamp(int64_t cpu_index, Error **errp)
-{
-    StampCheckInfo *info;
-    struct rs_ctl *ctl;
-    uint64_t pages, visits, stamp, next;
-    uint8_t *region;
-
-    if (runstate_is_running()) {
-        error_setg(errp, "x-check-stamp: stop the VM first");
-        return NULL;
-    }
-    if (cpu_index < 0 || cpu_index >= cpus_count()) {
-        error_setg(errp, "x-check-stamp: cpu %" PRId64 " does not exist",
-                   cpu_index);
-        return NULL;
-    }
-    ctl = machine_ctl(cpu_index);
-    pages = ctl->region_size / RS_PAGE_SIZE;
-    region = ram_host_ptr(ctl->region_gpa, ctl->region_size);
-    if (ctl->kind != RS_WL_STAMP || ctl->pattern != RS_PAT_SEQ ||
-        ctl->seen_generation != ctl->generation || !pages || !region) {
-        error_setg(errp, "x-check-stamp: cpu %" PRId64 " does not run the "
-                   "seq stamp workload", cpu_index);
-        return NULL;
-    }
-    /* visits is exact in any snapshot (guest-abi.h); derive the rest. */
-    visits = ctl->visits;
-    stamp = 1 + visits / pages;
-    next = visits % pages;
-    info = g_new0(StampCheckInfo, 1);
-    info->cpu_index = cpu_index;
-    info->stamp = stamp;
-    info->pages = pages;
-    for (uint64_t p = 0; p < pages; p++) {
-        uint64_t word;
-        uint64_t want = p < next ? stamp : stamp - 1;
-
-        memcpy(&word, region + p * RS_PAGE_SIZE, sizeof(word));
-        /* The page being written when the vCPU stopped may hold either. */
-        if (word == want || (p == next && word == stamp)) {
-            continue;
-        }
-        if (!info->bad_pages++) {
-            info->has_first_bad_page = true;
-            info->first_bad_page = p;
-        }
-    }
-    return info;
 }

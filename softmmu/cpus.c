@@ -1,38 +1,54 @@
 /*
- * vCPU threads: creation, pause and resume, kicks, interruptible sleeps,
- * and the VM lock.
+ * vCPU threads and their one loop: creation, pause and resume, kicks,
+ * halts, and the VM lock.
+ *
+ * The loop (cpu_exec_loop) is the same for every accelerator: wait until
+ * runnable -> before-run hooks -> AccelOps.run_once -> act on the result.
+ * What it calls up to (the throttle's hook, the run state's halt
+ * notifier) and down to (the accelerator's ops) was handed to it at
+ * start-up (softmmu/vl-connect.c), so this file names neither.
  *
  * Pause protocol: the pauser holds the VM lock, sets cpu->stop, kicks the
- * vCPU and waits on cpus_pause_cond until cpu->stopped.  The vCPU sees its
+ * vCPU and waits on pause_cond until cpu->stopped.  The vCPU sees its
  * exit_request in cpu_wait_runnable(), takes the VM lock, marks itself
- * stopped and waits on cpus_resume_cond.  A kick sets exit_request, then
- * kvm_run->immediate_exit, then sends SIG_IPI; the vCPU clears
- * immediate_exit before it reads exit_request, so whichever order the two
- * threads run in, the next KVM_RUN returns at once or the request is seen:
- * no kick is lost.
+ * stopped and waits on resume_cond.  A kick sets exit_request, then has
+ * the accelerator arm its early exit (KVM: kvm_run->immediate_exit), then
+ * sends SIG_IPI; the accelerator disarms it before run_once() returns a
+ * kick, and the vCPU reads exit_request only after that, so whichever
+ * order the two threads run in, the next run returns at once or the
+ * request is seen: no kick is lost.
  */
 #include "qemu/osdep.h"
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 
 #include "hw/core/cpu.h"
 #include "hw/guest-abi.h"
+#include "qemu/atomic.h"
+#include "qemu/clock.h"
 #include "sysemu/cpus-internal.h"
-#include "sysemu/kvm.h"
-#include "sysemu/runstate.h"
+#include "sysemu/cpus.h"
 #include "sysemu/vm-lock.h"
 #include "trace.h"
 
+typedef struct CPUsState {
+    CPUState *cpus;
+    int n;
+    int accel_ready;            /* vCPUs [0, accel_ready) in the accel */
+    QemuCond pause_cond;
+    QemuCond resume_cond;
+    /* Handed over at start-up, before any vCPU thread exists. */
+    const AccelOps *accel;
+    CPUBeforeRunHook *before_run[CPUS_MAX_BEFORE_RUN_HOOKS];
+    int before_run_n;
+    CPUHaltNotifier *halt_notifier;
+} CPUsState;
+
 static QemuMutex vm_mutex;
 static __thread bool vm_mutex_owned;
-static QemuCond cpus_pause_cond;
-static QemuCond cpus_resume_cond;
-
-static CPUState *cpus;
-static int cpus_n;
+static CPUsState cs;
 
 void vm_lock(void)
 {
@@ -58,36 +74,41 @@ void vm_cond_wait(QemuCond *cond)
     vm_mutex_owned = true;
 }
 
-int cpus_count(void)
+/* ---- the start-up's wiring ---- */
+
+void cpus_set_accel_ops(const AccelOps *ops)
 {
-    return cpus_n;
+    assert(!cs.cpus);
+    cs.accel = ops;
 }
 
-CPUState *cpus_get(int index)
+void cpus_add_before_run_hook(CPUBeforeRunHook *fn)
 {
-    if (index < 0 || index >= cpus_n) {
-        return NULL;
+    assert(!cs.cpus);
+    for (int i = 0; i < cs.before_run_n; i++) {
+        if (cs.before_run[i] == fn) {
+            return;
+        }
     }
-    return &cpus[index];
+    assert(cs.before_run_n < CPUS_MAX_BEFORE_RUN_HOOKS);
+    cs.before_run[cs.before_run_n++] = fn;
 }
 
-int cpu_index(const CPUState *cpu)
+void cpus_set_halt_notifier(CPUHaltNotifier *fn)
 {
-    return cpu->cpu_index;
+    assert(!cs.cpus);
+    cs.halt_notifier = fn;
 }
 
-pid_t cpu_thread_id(const CPUState *cpu)
-{
-    return __atomic_load_n(&cpu->thread_id, __ATOMIC_ACQUIRE);
-}
+/* ---- kicks, parking and halts ---- */
 
 void cpu_kick(CPUState *cpu)
 {
     trace_cpu_kick(cpu->cpu_index);
-    __atomic_fetch_add(&cpu->kick_count, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&cpu->exit_request, 1, __ATOMIC_SEQ_CST);
-    if (cpu->kvm_run) {
-        __atomic_store_n(&cpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    qatomic_fetch_add_relaxed(&cpu->kick_count, 1);
+    qatomic_set_seq(&cpu->exit_request, 1);
+    if (cs.accel) {
+        cs.accel->kick(cpu);
     }
     cpu_wake(cpu);
     if (cpu->thread_started) {
@@ -95,25 +116,15 @@ void cpu_kick(CPUState *cpu)
     }
 }
 
-void cpu_wake(CPUState *cpu)
-{
-    /* Under the lock: a waiter is either before its check (and sees what
-     * the caller published) or inside the wait (and gets the broadcast). */
-    qemu_mutex_lock(&cpu->sleep_lock);
-    qemu_cond_broadcast(&cpu->sleep_cond);
-    qemu_mutex_unlock(&cpu->sleep_lock);
-}
-
-void cpu_kick_acknowledge(CPUState *cpu)
+/* run_once() returned for a kick, the accelerator's early exit disarmed. */
+static void cpu_kick_acknowledge(CPUState *cpu)
 {
     sigset_t set;
     siginfo_t info;
     struct timespec zero = { 0, 0 };
 
-    __atomic_store_n(&cpu->kick_ack_ns, g_get_monotonic_time() * 1000,
-                     __ATOMIC_RELAXED);
-    __atomic_fetch_add(&cpu->kick_ack_count, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&cpu->kvm_run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    qatomic_set(&cpu->kick_ack_ns, clock_ns());
+    qatomic_fetch_add_release(&cpu->kick_ack_count, 1);
     sigemptyset(&set);
     sigaddset(&set, SIG_IPI);
     while (sigtimedwait(&set, &info, &zero) > 0) {
@@ -121,67 +132,28 @@ void cpu_kick_acknowledge(CPUState *cpu)
     }
 }
 
-bool cpu_stop_pending(CPUState *cpu)
-{
-    return __atomic_load_n(&cpu->stop, __ATOMIC_ACQUIRE) ||
-           __atomic_load_n(&cpu->quit, __ATOMIC_ACQUIRE);
-}
-
-bool cpu_halt_pending(CPUState *cpu)
-{
-    return __atomic_load_n(&cpu->halted, __ATOMIC_ACQUIRE) != CPU_HALT_NONE;
-}
-
-int64_t cpu_sleep_ns(CPUState *cpu, int64_t sleep_ns)
-{
-    int64_t start_us = g_get_monotonic_time();
-    int64_t deadline_us = start_us + sleep_ns / 1000;
-
-    if (sleep_ns <= 0) {
-        return 0;
-    }
-    qemu_mutex_lock(&cpu->sleep_lock);
-    while (!cpu_stop_pending(cpu) && g_get_monotonic_time() < deadline_us) {
-        qemu_cond_wait_until(&cpu->sleep_cond, &cpu->sleep_lock, deadline_us);
-    }
-    qemu_mutex_unlock(&cpu->sleep_lock);
-    return (g_get_monotonic_time() - start_us) * 1000;
-}
-
-int64_t cpu_wait_event(CPUState *cpu, bool (*done)(void *opaque),
-                       void *opaque)
-{
-    int64_t start_us = g_get_monotonic_time();
-
-    qemu_mutex_lock(&cpu->sleep_lock);
-    while (!done(opaque) && !cpu_stop_pending(cpu) &&
-           !__atomic_load_n(&cpu->exit_request, __ATOMIC_SEQ_CST)) {
-        qemu_cond_wait(&cpu->sleep_cond, &cpu->sleep_lock);
-    }
-    qemu_mutex_unlock(&cpu->sleep_lock);
-    return (g_get_monotonic_time() - start_us) * 1000;
-}
-
-bool cpu_wait_runnable(CPUState *cpu)
+/*
+ * Before each run: parks the thread while the vCPU is paused or halted,
+ * returns false when the thread must end.
+ */
+static bool cpu_wait_runnable(CPUState *cpu)
 {
     bool quit;
 
-    if (!__atomic_exchange_n(&cpu->exit_request, 0, __ATOMIC_SEQ_CST) &&
-        !cpu_halt_pending(cpu)) {
+    if (!qatomic_xchg(&cpu->exit_request, 0) && !cpu_halt_pending(cpu)) {
         return true;
     }
     vm_lock();
     while (!cpu->quit && (cpu->stop || cpu->halted != CPU_HALT_NONE)) {
-        int64_t parked_ns = clock_monotonic_ns();
+        int64_t parked_ns = clock_ns();
 
         if (!cpu->stopped) {
             cpu->stopped = true;
-            qemu_cond_broadcast(&cpus_pause_cond);
+            qemu_cond_broadcast(&cs.pause_cond);
         }
-        vm_cond_wait(&cpus_resume_cond);
+        vm_cond_wait(&cs.resume_cond);
         /* Not run time, for the throttles. */
-        __atomic_fetch_add(&cpu->parked_ns, clock_monotonic_ns() - parked_ns,
-                           __ATOMIC_RELAXED);
+        qatomic_fetch_add_relaxed(&cpu->parked_ns, clock_ns() - parked_ns);
     }
     cpu->stopped = false;
     quit = cpu->quit;
@@ -192,20 +164,53 @@ bool cpu_wait_runnable(CPUState *cpu)
 void cpu_halt(CPUState *cpu, CPUHaltReason reason, const char *why)
 {
     vm_lock();
-    __atomic_store_n(&cpu->halted, reason, __ATOMIC_RELEASE);
+    qatomic_store_release(&cpu->halted, reason);
     vm_unlock();
-    if (reason == CPU_HALT_GUEST_CRASH) {
-        qemu_system_guest_panicked(cpu->cpu_index, why);
+    if (cs.halt_notifier) {
+        cs.halt_notifier(cpu->cpu_index, reason, why);
     } else {
-        qemu_system_internal_error(cpu->cpu_index, why);
+        error_report("cpu %d stopped: %s", cpu->cpu_index, why);
     }
 }
+
+/* What an exit handler asked for with cpu_request_halt(). */
+static void cpu_halt_as_requested(CPUState *cpu)
+{
+    if (cpu->halt_request == CPU_HALT_NONE) {
+        cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "the accelerator gave up");
+        return;
+    }
+    cpu_halt(cpu, cpu->halt_request, cpu->halt_why);
+}
+
+/* ---- the loop ---- */
+
+static void cpu_exec_loop(CPUState *cpu)
+{
+    while (cpu_wait_runnable(cpu)) {
+        for (int i = 0; i < cs.before_run_n; i++) {
+            cs.before_run[i](cpu);      /* e.g. a throttled vCPU sleeps */
+        }
+        switch (cs.accel->run_once(cpu)) {
+        case ACCEL_RUN_EXITED:
+            break;
+        case ACCEL_RUN_KICKED:
+            cpu_kick_acknowledge(cpu);
+            break;
+        case ACCEL_RUN_HALTED:
+            cpu_halt_as_requested(cpu);   /* cpu_wait_runnable() parks us */
+            break;
+        }
+    }
+}
+
+/* ---- pause and resume (VM lock) ---- */
 
 bool all_vcpus_paused(void)
 {
     assert(vm_lock_held());
-    for (int i = 0; i < cpus_n; i++) {
-        if (!cpus[i].stopped) {
+    for (int i = 0; i < cs.n; i++) {
+        if (!cs.cpus[i].stopped) {
             return false;
         }
     }
@@ -219,28 +224,31 @@ bool all_vcpus_paused(void)
 void pause_all_vcpus(void)
 {
     assert(vm_lock_held());
-    for (int i = 0; i < cpus_n; i++) {
-        __atomic_store_n(&cpus[i].stop, true, __ATOMIC_RELEASE);
-        cpu_kick(&cpus[i]);
+    for (int i = 0; i < cs.n; i++) {
+        qatomic_store_release(&cs.cpus[i].stop, true);
+        cpu_kick(&cs.cpus[i]);
     }
     while (!all_vcpus_paused()) {
-        vm_cond_wait(&cpus_pause_cond);
+        vm_cond_wait(&cs.pause_cond);
     }
 }
 
 void resume_all_vcpus(void)
 {
     assert(vm_lock_held());
-    for (int i = 0; i < cpus_n; i++) {
-        __atomic_store_n(&cpus[i].stop, false, __ATOMIC_RELEASE);
+    for (int i = 0; i < cs.n; i++) {
+        qatomic_store_release(&cs.cpus[i].stop, false);
     }
-    qemu_cond_broadcast(&cpus_resume_cond);
+    qemu_cond_broadcast(&cs.resume_cond);
 }
+
+/* ---- threads ---- */
 
 static void sig_ipi_handler(int sig)
 {
     /* Never runs in a vCPU thread (SIG_IPI is blocked there outside
-     * KVM_RUN); only here so that a stray SIG_IPI cannot kill us. */
+     * the accelerator's run); only here so that a stray SIG_IPI cannot
+     * kill us. */
 }
 
 static void *cpu_thread_fn(void *opaque)
@@ -248,29 +256,21 @@ static void *cpu_thread_fn(void *opaque)
     CPUState *cpu = opaque;
     char name[16];
     sigset_t blocked, in_run;
-    struct {
-        struct kvm_signal_mask mask;
-        uint8_t bits[8];    /* the kernel's sigset is 64 bits on x86-64 */
-    } kvm_mask = { .mask.len = 8 };
 
     snprintf(name, sizeof(name), "CPU %d/KVM", cpu->cpu_index);
     pthread_setname_np(pthread_self(), name);
-    __atomic_store_n(&cpu->thread_id, (pid_t)syscall(SYS_gettid),
-                     __ATOMIC_RELEASE);
+    qatomic_store_release(&cpu->thread_id, (pid_t)syscall(SYS_gettid));
 
-    /* SIG_IPI stays blocked in this thread, except inside KVM_RUN. */
+    /* SIG_IPI stays blocked in this thread, except while guest code runs. */
     sigemptyset(&blocked);
     sigaddset(&blocked, SIG_IPI);
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     pthread_sigmask(SIG_BLOCK, NULL, &in_run);
     sigdelset(&in_run, SIG_IPI);
-    memcpy(kvm_mask.bits, &in_run, sizeof(kvm_mask.bits));
-    if (ioctl(cpu->kvm_fd, KVM_SET_SIGNAL_MASK, &kvm_mask) < 0) {
-        error_report("cpu %d: KVM_SET_SIGNAL_MASK: %s", cpu->cpu_index,
-                     g_strerror(errno));
-        cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "KVM_SET_SIGNAL_MASK failed");
+    if (!cs.accel->init_vcpu_thread(cpu, &in_run)) {
+        cpu_halt_as_requested(cpu);
     }
-    kvm_cpu_exec_loop(cpu);
+    cpu_exec_loop(cpu);
     return NULL;
 }
 
@@ -279,48 +279,47 @@ bool cpus_init(int n, uint64_t entry_rip, Error **errp)
     struct sigaction sa = { .sa_handler = sig_ipi_handler };
     sigset_t blocked;
 
+    assert(cs.accel);   /* cpus_set_accel_ops() at start-up */
     sigaction(SIG_IPI, &sa, NULL);
     /* Block SIG_IPI in the main thread too: threads inherit the mask. */
     sigemptyset(&blocked);
     sigaddset(&blocked, SIG_IPI);
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
 
-    cpus = g_new0(CPUState, n);
-    cpus_n = n;
+    cs.cpus = cpu_list_create(n);
+    cs.n = n;
+    cs.accel_ready = 0;
     for (int i = 0; i < n; i++) {
-        CPUState *cpu = &cpus[i];
+        CPUState *cpu = &cs.cpus[i];
 
-        cpu->cpu_index = i;
-        cpu->kvm_fd = -1;
         cpu->stop = true;   /* parked until vm_start() */
         cpu->exit_request = 1;
-        qemu_mutex_init(&cpu->sleep_lock);
-        qemu_cond_init(&cpu->sleep_cond);
         cpu->entry_rip = entry_rip;
         cpu->entry_rsp = rs_stack_top(i);
         cpu->entry_rdi = rs_ctl_gpa(i);
     }
     for (int i = 0; i < n; i++) {
-        if (!kvm_init_vcpu(&cpus[i], errp)) {
+        if (!cs.accel->init_vcpu(&cs.cpus[i], errp)) {
             cpus_cleanup();
             return false;
         }
+        cs.accel_ready = i + 1;
     }
     for (int i = 0; i < n; i++) {
-        int err = pthread_create(&cpus[i].thread, NULL, cpu_thread_fn,
-                                 &cpus[i]);
+        int err = pthread_create(&cs.cpus[i].thread, NULL, cpu_thread_fn,
+                                 &cs.cpus[i]);
         if (err) {
             error_setg_errno(errp, err, "cannot create the thread of cpu %d",
                              i);
             cpus_cleanup();
             return false;
         }
-        cpus[i].thread_started = true;
+        cs.cpus[i].thread_started = true;
     }
-    /* Wait until every thread has parked: "paused" means outside KVM_RUN. */
+    /* Wait until every thread has parked: "paused" means not running. */
     vm_lock();
     while (!all_vcpus_paused()) {
-        vm_cond_wait(&cpus_pause_cond);
+        vm_cond_wait(&cs.pause_cond);
     }
     vm_unlock();
     return true;
@@ -328,29 +327,28 @@ bool cpus_init(int n, uint64_t entry_rip, Error **errp)
 
 void cpus_cleanup(void)
 {
-    if (!cpus) {
+    if (!cs.cpus) {
         return;
     }
     vm_lock();
-    for (int i = 0; i < cpus_n; i++) {
-        __atomic_store_n(&cpus[i].quit, true, __ATOMIC_RELEASE);
-        cpu_kick(&cpus[i]);
+    for (int i = 0; i < cs.n; i++) {
+        qatomic_store_release(&cs.cpus[i].quit, true);
+        cpu_kick(&cs.cpus[i]);
     }
-    qemu_cond_broadcast(&cpus_resume_cond);
+    qemu_cond_broadcast(&cs.resume_cond);
     /* Drop the VM lock before joining: the threads take it to leave. */
     vm_unlock();
-    for (int i = 0; i < cpus_n; i++) {
-        if (cpus[i].thread_started) {
-            pthread_join(cpus[i].thread, NULL);
-            cpus[i].thread_started = false;
+    for (int i = 0; i < cs.n; i++) {
+        if (cs.cpus[i].thread_started) {
+            pthread_join(cs.cpus[i].thread, NULL);
+            cs.cpus[i].thread_started = false;
         }
     }
-    for (int i = 0; i < cpus_n; i++) {
-        kvm_destroy_vcpu(&cpus[i]);
-        qemu_mutex_clear(&cpus[i].sleep_lock);
-        qemu_cond_clear(&cpus[i].sleep_cond);
+    for (int i = 0; i < cs.accel_ready; i++) {
+        cs.accel->destroy_vcpu(&cs.cpus[i]);
     }
-    g_free(cpus);
-    cpus = NULL;
-    cpus_n = 0;
+    cpu_list_free();
+    cs.cpus = NULL;
+    cs.n = 0;
+    cs.accel_ready = 0;
 }

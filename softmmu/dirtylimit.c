@@ -27,7 +27,6 @@
 #include "qemu/dirty-window.h"
 #include "sysemu/cpus-internal.h"
 #include "sysemu/dirtylimit.h"
-#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "trace.h"
@@ -166,10 +165,10 @@ static uint64_t dirtylimit_vcpu_count(CPUState *cpu,
 
     if (policy == DIRTYLIMIT_DUTY_CYCLE && cpu->dirty_window) {
         count = dirty_window_total(cpu->dirty_window);
-        return count + kvm_dirty_ring_peek_new_pages(cpu);
+        return count + memory_dirty_vcpu_new_pages(cpu);
     }
     count = qatomic_load_acquire(&cpu->dirty_pages);
-    return count + kvm_dirty_ring_peek_pending(cpu);
+    return count + memory_dirty_vcpu_pending(cpu);
 }
 
 static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,

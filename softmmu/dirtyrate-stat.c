@@ -4,7 +4,8 @@
  * and publishes the rate over the period, lock-free, for the dirty
  * limiter and the monitor.  See docs/devel/dirty-rate.md.
  *
- *   source (counters, clock) --snapshot--> compute (pure) --> slots
+ *   source (counters, clock) --snapshot--> compute (pure, in
+ *   softmmu/dirtyrate-compute.c) --> slots
  *        (seqcount per vCPU) --> dirtyrate_stat_get() on any thread
  *                              \-> listeners, on this thread, no lock held
  *
@@ -19,7 +20,6 @@
 #include "hw/core/cpu.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtyrate-stat.h"
-#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/memory.h"
 #include "trace.h"
 
@@ -110,10 +110,7 @@ static int64_t real_clock_ns(void *opaque)
 static void real_harvest(void *opaque)
 {
     /* Exact counters at the sample, not as of the reaper's last pass. */
-    if (memory_dirty_tracking_mode() == DIRTY_TRACKING_RING &&
-        memory_global_dirty_tracking()) {
-        kvm_dirty_ring_reap();
-    }
+    memory_dirty_harvest_vcpus();
 }
 
 static const DirtyRateStatSource real_source = {
@@ -124,7 +121,7 @@ static const DirtyRateStatSource real_source = {
     .harvest = real_harvest,
 };
 
-/* ---- The pure part. ---- */
+/* ---- Reading the source (the rate itself: dirtyrate-compute.c). ---- */
 
 bool dirtyrate_stat_snapshot(const DirtyRateStatSource *src,
                              DirtyRateStatSnapshot *out)
@@ -152,30 +149,6 @@ bool dirtyrate_stat_snapshot(const DirtyRateStatSource *src,
         trace_dirtyrate_stat_retry(gen, tries);
     }
     return false;
-}
-
-bool dirtyrate_stat_compute(const DirtyRateStatSnapshot *prev,
-                            const DirtyRateStatSnapshot *cur,
-                            VcpuDirtyStat *out)
-{
-    uint64_t period_ns;
-
-    if (prev->generation != cur->generation ||
-        prev->nr_cpus != cur->nr_cpus || cur->now_ns <= prev->now_ns) {
-        return false;
-    }
-    period_ns = (uint64_t)(cur->now_ns - prev->now_ns);
-    for (int i = 0; i < cur->nr_cpus; i++) {
-        uint64_t pages = cur->dirty_pages[i] - prev->dirty_pages[i];
-
-        out[i].dirty_pages = cur->dirty_pages[i];
-        out[i].rate_pages_per_s = (uint64_t)(
-            ((unsigned __int128)pages * NANOSECONDS_PER_SECOND +
-             period_ns / 2) / period_ns);
-        out[i].measured_ns = cur->now_ns;
-        out[i].period_ns = period_ns;
-    }
-    return true;
 }
 
 /* ---- Lock-free publication: a seqcount per vCPU, one writer. ---- */

@@ -3,18 +3,17 @@
  * dirty limit, checkers).
  *
  * KVM logs dirty pages of the workload memslot while any user is active.
- * A sync harvests into every active client's bitmap: in ring mode by
- * reaping every vCPU's ring, in bitmap mode by KVM_GET_DIRTY_LOG (and
- * KVM_CLEAR_DIRTY_LOG of what was taken).  Starting a client syncs first,
+ * A sync harvests the accelerator's dirty source (the ring or the bitmap,
+ * include/sysemu/dirty-source.h) into the sink below, which sets the
+ * pages in every active client's bitmap.  Starting a client syncs first,
  * so pages dirtied before its start go to the others, not to it.
  */
 #include "qemu/osdep.h"
 
 #include "hw/guest-abi.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus.h"
 #include "hw/core/cpu.h"
-#include "sysemu/kvm-dirty-bitmap.h"
-#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/physmem.h"
@@ -24,7 +23,6 @@ typedef struct MemoryDirtyState {
     QemuMutex lock;                /* start, stop, sync */
     unsigned int users;         /* (atomic reads) GLOBAL_DIRTY_* */
     uint64_t syncs;
-    uint64_t bitmap_pages;
 } MemoryDirtyState;
 
 static MemoryDirtyState mds;
@@ -51,10 +49,98 @@ const char *memory_dirty_user_name(unsigned int flag)
     return NULL;
 }
 
+/* The accelerator's dirty source, or NULL without one. */
+static const DirtySourceOps *memory_dirty_source(void)
+{
+    return kvm_dirty_source();
+}
+
 DirtyTrackingMode memory_dirty_tracking_mode(void)
 {
-    return kvm_state && kvm_state->dirty_ring_entries ? DIRTY_TRACKING_RING
-                                                      : DIRTY_TRACKING_BITMAP;
+    const DirtySourceOps *src = memory_dirty_source();
+
+    return src ? src->mode : DIRTY_TRACKING_BITMAP;
+}
+
+/* ---- The sink every source writes into. ---- */
+
+/*
+ * The vCPUs' page sets of a measurement window, or NULL.  Read and
+ * written under the source's harvest lock only: by the sink (called
+ * under it) and by memory_vcpu_edge() (sync() calls it under it).
+ */
+static SparseBitmap *const *vcpu_sets;
+static int vcpu_sets_cpus;
+
+static void memory_sink_page(int cpu_index, uint64_t page)
+{
+    physmem_set_dirty_page(page);
+    if (vcpu_sets && cpu_index >= 0 && cpu_index < vcpu_sets_cpus) {
+        sparse_bitmap_set(vcpu_sets[cpu_index], page);
+    }
+}
+
+static void memory_sink_word(uint64_t word, uint64_t bits)
+{
+    physmem_set_dirty_word(word, bits);
+}
+
+static const DirtySink memory_sink = {
+    .page = memory_sink_page,
+    .word = memory_sink_word,
+};
+
+typedef struct VcpuEdge {
+    SparseBitmap *const *sets;
+    int nr_cpus;
+    uint64_t *dirty_pages;
+} VcpuEdge;
+
+static void memory_vcpu_edge(void *opaque)
+{
+    VcpuEdge *e = opaque;
+
+    for (int i = 0; e->dirty_pages && i < MIN(cpus_count(), e->nr_cpus);
+         i++) {
+        e->dirty_pages[i] = qatomic_read(&cpus_get(i)->dirty_pages);
+    }
+    vcpu_sets = e->sets;
+    vcpu_sets_cpus = e->sets ? e->nr_cpus : 0;
+}
+
+void memory_dirty_track_vcpus(SparseBitmap *const *sets, int nr_cpus,
+                              uint64_t *dirty_pages)
+{
+    const DirtySourceOps *src = memory_dirty_source();
+    VcpuEdge e = { sets, nr_cpus, dirty_pages };
+
+    if (src) {
+        src->sync(memory_vcpu_edge, &e);
+    }
+}
+
+void memory_dirty_harvest_vcpus(void)
+{
+    const DirtySourceOps *src = memory_dirty_source();
+
+    /* A source with no per-vCPU count has nothing to bring up to date. */
+    if (src && src->vcpu_pending && memory_global_dirty_tracking()) {
+        src->sync(NULL, NULL);
+    }
+}
+
+uint32_t memory_dirty_vcpu_pending(CPUState *cpu)
+{
+    const DirtySourceOps *src = memory_dirty_source();
+
+    return src && src->vcpu_pending ? src->vcpu_pending(cpu) : 0;
+}
+
+uint32_t memory_dirty_vcpu_new_pages(CPUState *cpu)
+{
+    const DirtySourceOps *src = memory_dirty_source();
+
+    return src && src->vcpu_new_pages ? src->vcpu_new_pages(cpu) : 0;
 }
 
 unsigned int memory_global_dirty_tracking(void)
@@ -75,17 +161,7 @@ static void memory_sync_locked(void)
 {
     mds.syncs++;
     trace_memory_dirty_log_sync(mds.users, mds.syncs);
-    if (memory_dirty_tracking_mode() == DIRTY_TRACKING_RING) {
-        kvm_dirty_ring_reap();
-    } else {
-        int64_t n = kvm_dirty_bitmap_sync(RAM_SLOT_WORK,
-                                          RS_WORK_BASE / RS_PAGE_SIZE,
-                                          (ram_size() - RS_WORK_BASE) /
-                                          RS_PAGE_SIZE);
-        if (n > 0) {
-            mds.bitmap_pages += n;
-        }
-    }
+    memory_dirty_source()->sync(NULL, NULL);
 }
 
 void memory_global_dirty_log_sync(void)
@@ -114,9 +190,7 @@ bool memory_global_dirty_log_start(unsigned int flags, Error **errp)
             qemu_mutex_unlock(&mds.lock);
             return false;
         }
-        if (memory_dirty_tracking_mode() == DIRTY_TRACKING_RING) {
-            kvm_dirty_ring_reaper_start(kvm_state->reaper_period_ms);
-        }
+        memory_dirty_source()->start(&memory_sink);
     }
     /*
      * What is dirty now belongs to the users already running (and with
@@ -150,16 +224,10 @@ void memory_global_dirty_log_stop(unsigned int flags)
     if (mds.users && !users) {
         Error *err = NULL;
 
-        if (memory_dirty_tracking_mode() == DIRTY_TRACKING_RING) {
-            kvm_dirty_ring_reaper_stop();
-        }
         if (!memory_set_logging_locked(false, &err)) {
             error_report_err(err);
         }
-        if (memory_dirty_tracking_mode() == DIRTY_TRACKING_RING) {
-            /* Empty the rings so that the next start begins clean. */
-            kvm_dirty_ring_reap();
-        }
+        memory_dirty_source()->stop();
     }
     __atomic_store_n(&mds.users, users, __ATOMIC_RELEASE);
     trace_memory_dirty_log_stop(flags, users);
@@ -168,19 +236,17 @@ void memory_global_dirty_log_stop(unsigned int flags)
 
 void memory_dirty_tracking_stats(DirtyTrackingStats *stats)
 {
+    const DirtySourceOps *src = memory_dirty_source();
+
     memset(stats, 0, sizeof(*stats));
     stats->mode = memory_dirty_tracking_mode();
-    stats->ring_entries = kvm_state ? kvm_state->dirty_ring_entries : 0;
-    stats->manual_protect = kvm_state && kvm_state->manual_dirty_log_protect;
-    stats->initially_set = kvm_state && kvm_state->dirty_log_initially_set;
     stats->users = memory_global_dirty_tracking();
     qemu_mutex_lock(&mds.lock);
     stats->syncs = mds.syncs;
-    stats->bitmap_pages = mds.bitmap_pages;
     qemu_mutex_unlock(&mds.lock);
-    kvm_dirty_ring_stats(&stats->ring_harvested, &stats->ring_dropped,
-                         &stats->reaper_runs, &stats->ring_reset_mismatches,
-                         &stats->ring_harvest_ns);
+    if (src) {
+        src->stats(stats);
+    }
     for (int i = 0; i < cpus_count(); i++) {
         stats->ring_full_exits +=
             __atomic_load_n(&cpus_get(i)->dirty_ring_full_count,

@@ -410,6 +410,12 @@ void qemu_system_internal_error(int cpu_index, const char *why)
     halt_request(cpu_index, false, why);
 }
 
+void runstate_vcpu_halted(int cpu_index, CPUHaltReason reason,
+                          const char *why)
+{
+    halt_request(cpu_index, reason == CPU_HALT_GUEST_CRASH, why);
+}
+
 static gboolean signal_cb(gpointer opaque)
 {
     qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_SIGNAL);

@@ -81,6 +81,21 @@ static bool vl_get_onoff(GHashTable *kv, const char *key, const char *option,
     return true;
 }
 
+bool vl_check_ram_size(const char *option, uint64_t bytes, Error **errp)
+{
+    if (bytes < VL_MIN_RAM_BYTES || bytes > VL_MAX_RAM_BYTES) {
+        error_setg(errp, "%s: guest RAM must be between %" PRIu64 " MiB "
+                   "and %" PRIu64 " GiB", option, VL_MIN_RAM_BYTES / MiB,
+                   VL_MAX_RAM_BYTES / GiB);
+        return false;
+    }
+    if (!QEMU_IS_ALIGNED(bytes, 2 * MiB)) {
+        error_setg(errp, "%s: guest RAM must be a multiple of 2 MiB", option);
+        return false;
+    }
+    return true;
+}
+
 bool vl_parse_machine(VLOptions *opts, const char *arg, Error **errp)
 {
     g_autoptr(GHashTable) kv = vl_keyval(arg, "type", "machine", "-machine",

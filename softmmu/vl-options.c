@@ -63,86 +63,6 @@ void vl_options_free(VLOptions *opts)
     g_free(opts);
 }
 
-const char *vl_usage(void)
-{
-    return
-"usage: restraint [options]\n"
-"\n"
-"Machine:\n"
-"  -m SIZE            guest RAM (default 512M; suffixes K M G T, bare = MiB;\n"
-"                     a multiple of 2 MiB, at least 18M, at most 249G;\n"
-"                     mapped lazily)\n"
-"  -mem-prealloc      fault all guest RAM in at start, with progress\n"
-"  -smp N | cpus=N    number of vCPUs (default 1)\n"
-"  -accel kvm[,dirty-ring-size=N]\n"
-"                     KVM; N dirty-ring entries per vCPU (a power of two,\n"
-"                     >= 1024), 0 or absent = dirty bitmap\n"
-"  -kernel ELF        run this ELF64 (restraint guest ABI) instead of the\n"
-"                     built-in workload guest\n"
-"  -workload cpu=I,kind=idle|write|read|mixed|stamp[,size=SIZE][,rate=MBPS]\n"
-"            [,offset=GPA][,pattern=seq|random]\n"
-"  -workload cpu=I,kind=replay,trace=FILE[,process=PID][,speed=X][,loop=on]\n"
-"            [,size=SIZE][,offset=GPA]\n"
-"                     what vCPU I runs (default idle); size of its region\n"
-"                     (default: its whole slice of RAM), where it starts\n"
-"                     (any GPA >= 16M; regions may overlap), target MB/s\n"
-"                     (MB = 2^20 bytes, 0 = full speed)\n"
-"  -S                 do not start the vCPUs (use 'cont')\n"
-"  -name NAME | guest=NAME[,debug-threads=on|off]\n"
-"  -machine restraint|none[,accel=kvm[:tcg]][,usb=off]\n"
-"           [,dump-guest-core=on|off][,memory-backend=ID]\n"
-"                     none: no RAM, no vCPUs (for capability probes)\n"
-"  -smp N[,sockets=S][,dies=D][,cores=C][,threads=T][,maxcpus=N]\n"
-"                     S * D * C * T = N; no hot-plug: maxcpus = N\n"
-"  -object memory-backend-ram,id=ID,size=SIZE\n"
-"                     the machine's RAM (with memory-backend=ID; = -m)\n"
-"  -object secret,id=ID,file=FILE|data=DATA[,format=raw|base64]\n"
-"                     read and kept, unused\n"
-"  -uuid UUID         the VM's UUID (query-uuid)\n"
-"\n"
-"Monitors:\n"
-"  -qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off\n"
-"  -monitor stdio | unix:PATH,server=on,wait=off\n"
-"  -chardev socket,id=ID,fd=N|path=PATH,server=on,wait=off\n"
-"                     a socket for -mon; fd=N: a listening socket the\n"
-"                     parent (libvirt) left open\n"
-"  -mon chardev=ID[,mode=control|readline]\n"
-"                     QMP (control) or HMP (readline) on that socket\n"
-"\n"
-"Process:\n"
-"  -pidfile FILE      write the PID to FILE (locked; removed at exit)\n"
-"  -daemonize         run in the background; return 0 once the monitors\n"
-"                     listen and the pidfile is written\n"
-"\n"
-"Accepted and ignored (QEMU/libvirt options that change nothing here):\n"
-"    -no-user-config -nodefaults -nographic -display none -no-acpi\n"
-"    -no-reboot -no-shutdown -overcommit ARG -rtc ARG -boot ARG\n"
-"    -audiodev ARG -msg ARG -sandbox ARG (no seccomp filter is applied)\n"
-"\n"
-"Migration:\n"
-"  -incoming URI | defer   wait for a migration (tcp:HOST:PORT, unix:PATH,\n"
-"                     exec:COMMAND whose stdout is the stream, fd:N\n"
-"                     an inherited pipe or file)\n"
-"\n"
-"Watching:\n"
-"  -x-live on|off|auto\n"
-"                     the live view: one line per vCPU each second on\n"
-"                     stdout (dirty rate measured, the guest's own rates,\n"
-"                     quota, time asleep); auto (default) = on when stdout\n"
-"                     is a terminal; HMP 'x_live on|off' toggles it\n"
-"  -metrics tcp:HOST:PORT\n"
-"                     serve Prometheus metrics at http://HOST:PORT/metrics\n"
-"                     (HOST empty = 127.0.0.1)\n"
-"\n"
-"Debugging:\n"
-"  -trace PATTERN     enable trace events matching PATTERN (a glob, e.g.\n"
-"                     'dirtylimit_*'; '-PATTERN' disables; may repeat);\n"
-"                     -trace help lists the events\n"
-"  -D FILE            write trace output to FILE instead of stderr\n"
-"  -help, -h          this text\n"
-"  -version           the version\n";
-}
-
 static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
 {
     g_autoptr(GHashTable) kv = vl_keyval(arg, "size", "memory", "-m", errp);
@@ -163,21 +83,6 @@ static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
     }
     opts->ram_bytes = bytes;
     opts->ram_given = true;
-    return true;
-}
-
-bool vl_check_ram_size(const char *option, uint64_t bytes, Error **errp)
-{
-    if (bytes < VL_MIN_RAM_BYTES || bytes > VL_MAX_RAM_BYTES) {
-        error_setg(errp, "%s: guest RAM must be between %" PRIu64 " MiB "
-                   "and %" PRIu64 " GiB", option, VL_MIN_RAM_BYTES / MiB,
-                   VL_MAX_RAM_BYTES / GiB);
-        return false;
-    }
-    if (!QEMU_IS_ALIGNED(bytes, 2 * MiB)) {
-        error_setg(errp, "%s: guest RAM must be a multiple of 2 MiB", option);
-        return false;
-    }
     return true;
 }
 

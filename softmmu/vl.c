@@ -18,6 +18,7 @@
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
+#include "sysemu/vl-connect.h"
 #include "sysemu/vl-options.h"
 #include "sysemu/vm-lock.h"
 #include "trace/control.h"
@@ -145,6 +146,7 @@ int main(int argc, char **argv)
         goto out;
     }
     main_loop_init();
+    vl_connect();
     if (!vl_init_kvm(opts, &err)) {
         goto out_loop;
     }

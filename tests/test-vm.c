@@ -12,6 +12,7 @@
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
+#include "sysemu/vl-connect.h"
 #include "sysemu/vm-lock.h"
 #include "test-vm.h"
 
@@ -63,6 +64,7 @@ void test_vm_create_paused(const VLOptions *opts)
 {
     Error *err = NULL;
 
+    vl_connect();
     if (!kvm_init(&opts->accel, &err) || !machine_init(opts, &err)) {
         g_error("cannot create the VM: %s", error_get_pretty(err));
     }

@@ -1,5 +1,9 @@
 /*
- * KVM dirty ring: map each vCPU's ring, harvest it, reset it.
+ * KVM dirty ring: map each vCPU's ring, harvest it into the sink
+ * softmmu/memory.c handed us, reset it.  The walk of one ring is pure and
+ * lives in dirty-ring-harvest.c; this file owns the slots lock, the
+ * reaper thread and KVM_RESET_DIRTY_RINGS, and is one dirty source
+ * (include/sysemu/dirty-source.h).
  */
 #include "qemu/osdep.h"
 
@@ -7,13 +11,13 @@
 #include <sys/mman.h>
 
 #include "hw/guest-abi.h"
+#include "hw/core/cpu.h"
 #include "qemu/atomic.h"
 #include "qemu/clock.h"
 #include "qemu/dirty-window.h"
-#include "sysemu/cpus-internal.h"
+#include "sysemu/dirty-ring-harvest.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
-#include "sysemu/physmem.h"
 #include "trace.h"
 
 /* Serialises harvesting and KVM_RESET_DIRTY_RINGS (the "slots lock"). */
@@ -47,42 +51,19 @@ static uint64_t ring_reset_mismatches;  /* (atomic) */
 static uint64_t ring_last_page[RS_MAX_CPUS];
 static uint32_t ring_repeats;   /* (slots lock) of the harvest under way */
 static uint64_t ring_harvest_ns;        /* (slots lock) time in harvests */
-/* Per-vCPU measurement page sets, or NULL (slots lock). */
-static SparseBitmap *const *ring_vcpu_bitmaps;
-static int ring_vcpu_bitmaps_cpus;
+/* Where harvested pages go; NULL until the first start (slots lock). */
+static const DirtySink *ring_sink;
 
-DirtyRingHarvest kvm_dirty_ring_harvest_one(struct kvm_dirty_gfn *ring,
-                                            uint32_t entries,
-                                            uint32_t *fetch,
-                                            uint32_t nr_slots,
-                                            const uint64_t *slot_pages,
-                                            DirtyGfnFunc fn, void *opaque)
+/* Guest pages the memslots cover (RAM is registered before the vCPUs). */
+static uint64_t kvm_dirty_ring_guest_pages(void)
 {
-    DirtyRingHarvest h = { 0, 0 };
+    uint64_t pages = 0;
 
-    for (uint32_t n = 0; n < entries; n++) {
-        struct kvm_dirty_gfn *e = &ring[*fetch & (entries - 1)];
-        uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
-        uint32_t slot;
-        uint64_t offset;
-
-        if (!(flags & KVM_DIRTY_GFN_F_DIRTY)) {
-            break;
-        }
-        slot = e->slot & 0xffff;    /* the high half is the address space */
-        offset = e->offset;
-        if (slot < nr_slots && offset < slot_pages[slot]) {
-            fn(slot, offset, opaque);
-        } else {
-            h.dropped++;
-        }
-        /* Give the entry back even when it was bad: never wedge the ring. */
-        __atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
-        /* Atomic: kvm_dirty_ring_peek_pending() reads it unlocked. */
-        __atomic_store_n(fetch, *fetch + 1, __ATOMIC_RELEASE);
-        h.harvested++;
+    for (int i = 0; i < KVM_NR_MEMSLOTS; i++) {
+        pages = MAX(pages, qatomic_read(&kvm_state->memslots[i].first_page) +
+                           qatomic_read(&kvm_state->memslots[i].pages));
     }
-    return h;
+    return pages;
 }
 
 bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp)
@@ -105,7 +86,7 @@ bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp)
     cpu->dirty_ring_entries = entries;
     cpu->dirty_ring_fetch = 0;
     ring_last_page[cpu->cpu_index] = 0;
-    cpu->dirty_window = dirty_window_new(ram_pages(),
+    cpu->dirty_window = dirty_window_new(kvm_dirty_ring_guest_pages(),
                                          DIRTY_WINDOW_DEFAULT_NS);
     return true;
 }
@@ -121,15 +102,16 @@ void kvm_dirty_ring_cleanup_vcpu(CPUState *cpu)
     cpu->dirty_window = NULL;
 }
 
-static const uint64_t ring_slot_first_page[] = {
-    [RAM_SLOT_SYSTEM] = 0,
-    [RAM_SLOT_WORK] = RS_WORK_BASE / RS_PAGE_SIZE,
-};
+/* The guest page of entry (@slot, @offset), both in range. */
+static uint64_t kvm_dirty_ring_page(uint32_t slot, uint64_t offset)
+{
+    return qatomic_read(&kvm_state->memslots[slot].first_page) + offset;
+}
 
 static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
 {
     CPUState *cpu = opaque;
-    uint64_t page = ring_slot_first_page[slot] + offset;
+    uint64_t page = kvm_dirty_ring_page(slot, offset);
 
     if (page + 1 == ring_last_page[cpu->cpu_index]) {
         ring_repeats++;
@@ -137,20 +119,24 @@ static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
         dirty_window_add(cpu->dirty_window, page);
     }
     ring_last_page[cpu->cpu_index] = page + 1;     /* 0: none yet */
-    physmem_set_dirty_page(page);
-    if (ring_vcpu_bitmaps && cpu->cpu_index < ring_vcpu_bitmaps_cpus) {
-        sparse_bitmap_set(ring_vcpu_bitmaps[cpu->cpu_index], page);
+    if (ring_sink) {
+        ring_sink->page(cpu->cpu_index, page);
+    }
+}
+
+static void kvm_dirty_ring_slot_pages(uint64_t *slot_pages)
+{
+    for (int i = 0; i < KVM_NR_MEMSLOTS; i++) {
+        slot_pages[i] = qatomic_read(&kvm_state->memslots[i].pages);
     }
 }
 
 static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu, int64_t now_ns)
 {
-    uint64_t slot_pages[2] = {
-        [RAM_SLOT_SYSTEM] = RS_SYS_SIZE / RS_PAGE_SIZE,
-        [RAM_SLOT_WORK] = (ram_size() - RS_WORK_BASE) / RS_PAGE_SIZE,
-    };
+    uint64_t slot_pages[KVM_NR_MEMSLOTS];
     DirtyRingHarvest h;
 
+    kvm_dirty_ring_slot_pages(slot_pages);
     /* What this harvest finds counts in the window of @now_ns. */
     if (dirty_window_advance(cpu->dirty_window, now_ns)) {
         DirtyWindowReport r;
@@ -158,6 +144,7 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu, int64_t now_ns)
         dirty_window_last(cpu->dirty_window, &r);
         trace_kvm_dirty_window(cpu->cpu_index, r.start_ns, r.pages);
     }
+
     ring_repeats = 0;
     h = kvm_dirty_ring_harvest_one(cpu->dirty_gfns, cpu->dirty_ring_entries,
                                    &cpu->dirty_ring_fetch,
@@ -196,13 +183,13 @@ static void kvm_dirty_ring_reset_locked(uint64_t harvested)
     }
 }
 
-uint64_t kvm_dirty_ring_reap(void)
+static int64_t kvm_dirty_ring_sync(DirtySourceEdgeFunc edge, void *opaque)
 {
     uint64_t total = 0;
     int64_t start_ns;
 
     qemu_mutex_lock(&kvm_slots_lock);
-    start_ns = g_get_monotonic_time() * 1000;
+    start_ns = clock_ns();
     for (int i = 0; i < cpus_count(); i++) {
         CPUState *cpu = cpus_get(i);
 
@@ -211,9 +198,17 @@ uint64_t kvm_dirty_ring_reap(void)
         }
     }
     kvm_dirty_ring_reset_locked(total);
-    ring_harvest_ns += g_get_monotonic_time() * 1000 - start_ns;
+    ring_harvest_ns += clock_ns() - start_ns;
+    if (edge) {
+        edge(opaque);
+    }
     qemu_mutex_unlock(&kvm_slots_lock);
     return total;
+}
+
+uint64_t kvm_dirty_ring_reap(void)
+{
+    return kvm_dirty_ring_sync(NULL, NULL);
 }
 
 uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
@@ -222,90 +217,55 @@ uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
     int64_t start_ns;
 
     qemu_mutex_lock(&kvm_slots_lock);
-    start_ns = g_get_monotonic_time() * 1000;
+    start_ns = clock_ns();
     n = kvm_dirty_ring_reap_locked(cpu, start_ns);
     kvm_dirty_ring_reset_locked(n);
-    ring_harvest_ns += g_get_monotonic_time() * 1000 - start_ns;
+    ring_harvest_ns += clock_ns() - start_ns;
     qemu_mutex_unlock(&kvm_slots_lock);
     return n;
-}
-
-void kvm_dirty_ring_track_vcpus(SparseBitmap *const *bitmaps, int nr_cpus,
-                                uint64_t *dirty_pages)
-{
-    uint64_t total = 0;
-    int64_t now_ns;
-
-    qemu_mutex_lock(&kvm_slots_lock);
-    now_ns = clock_ns();
-    for (int i = 0; i < cpus_count(); i++) {
-        CPUState *cpu = cpus_get(i);
-
-        if (cpu->dirty_gfns) {
-            total += kvm_dirty_ring_reap_locked(cpu, now_ns);
-        }
-        if (dirty_pages && i < nr_cpus) {
-            dirty_pages[i] = __atomic_load_n(&cpu->dirty_pages,
-                                             __ATOMIC_RELAXED);
-        }
-    }
-    kvm_dirty_ring_reset_locked(total);
-    ring_vcpu_bitmaps = bitmaps;
-    ring_vcpu_bitmaps_cpus = bitmaps ? nr_cpus : 0;
-    qemu_mutex_unlock(&kvm_slots_lock);
 }
 
 uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu)
 {
-    uint32_t entries = cpu->dirty_ring_entries;
-    uint32_t fetch = __atomic_load_n(&cpu->dirty_ring_fetch, __ATOMIC_ACQUIRE);
-    uint32_t n = 0;
+    return kvm_dirty_ring_count_pending(
+        cpu->dirty_gfns, cpu->dirty_ring_entries,
+        qatomic_load_acquire(&cpu->dirty_ring_fetch));
+}
 
-    while (cpu->dirty_gfns && n < entries) {
-        struct kvm_dirty_gfn *e =
-            &cpu->dirty_gfns[(fetch + n) & (entries - 1)];
+typedef struct RingNewPages {
+    CPUState *cpu;
+    uint64_t last_page;
+    uint32_t new_pages;
+} RingNewPages;
 
-        if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
-              KVM_DIRTY_GFN_F_DIRTY)) {
-            break;
-        }
-        n++;
+static void kvm_dirty_ring_count_new(uint32_t slot, uint64_t offset,
+                                     void *opaque)
+{
+    RingNewPages *n = opaque;
+    uint64_t page = kvm_dirty_ring_page(slot, offset);
+
+    /* A page repeated in a row is one page, as the harvest counts it. */
+    if (page != n->last_page &&
+        !dirty_window_seen(n->cpu->dirty_window, page)) {
+        n->new_pages++;
     }
-    return n;
+    n->last_page = page;
 }
 
 uint32_t kvm_dirty_ring_peek_new_pages(CPUState *cpu)
 {
-    uint32_t entries = cpu->dirty_ring_entries;
-    uint32_t fetch = qatomic_load_acquire(&cpu->dirty_ring_fetch);
-    uint64_t slot_pages[2] = {
-        [RAM_SLOT_SYSTEM] = RS_SYS_SIZE / RS_PAGE_SIZE,
-        [RAM_SLOT_WORK] = (ram_size() - RS_WORK_BASE) / RS_PAGE_SIZE,
-    };
-    uint64_t last_page = UINT64_MAX;
-    uint32_t new_pages = 0;
+    uint64_t slot_pages[KVM_NR_MEMSLOTS];
+    RingNewPages n = { .cpu = cpu, .last_page = UINT64_MAX };
 
-    for (uint32_t n = 0; cpu->dirty_gfns && n < entries; n++) {
-        struct kvm_dirty_gfn *e =
-            &cpu->dirty_gfns[(fetch + n) & (entries - 1)];
-        uint32_t slot;
-        uint64_t offset, page;
-
-        if (!(qatomic_load_acquire(&e->flags) & KVM_DIRTY_GFN_F_DIRTY)) {
-            break;
-        }
-        slot = qatomic_read(&e->slot) & 0xffff;
-        offset = qatomic_read(&e->offset);
-        if (slot >= G_N_ELEMENTS(slot_pages) || offset >= slot_pages[slot]) {
-            continue;       /* the harvest drops it */
-        }
-        page = ring_slot_first_page[slot] + offset;
-        if (page != last_page && !dirty_window_seen(cpu->dirty_window, page)) {
-            new_pages++;
-        }
-        last_page = page;
+    if (!cpu->dirty_window) {
+        return 0;
     }
-    return new_pages;
+    kvm_dirty_ring_slot_pages(slot_pages);
+    kvm_dirty_ring_walk_pending(cpu->dirty_gfns, cpu->dirty_ring_entries,
+                                qatomic_load_acquire(&cpu->dirty_ring_fetch),
+                                G_N_ELEMENTS(slot_pages), slot_pages,
+                                kvm_dirty_ring_count_new, &n);
+    return n.new_pages;
 }
 
 bool kvm_handle_dirty_ring_full(CPUState *cpu)
@@ -341,22 +301,20 @@ bool kvm_handle_dirty_ring_full(CPUState *cpu)
                  cpu->cpu_index, cpu->dirty_ring_empty_full_exits);
     trace_kvm_dirty_ring_stuck(cpu->cpu_index,
                                cpu->dirty_ring_empty_full_exits);
-    cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "dirty ring stuck");
+    cpu_request_halt(cpu, CPU_HALT_INTERNAL_ERROR, "dirty ring stuck");
     return false;
 }
 
-void kvm_dirty_ring_stats(uint64_t *harvested, uint64_t *dropped,
-                          uint64_t *reaper_runs, uint64_t *reset_mismatches,
-                          uint64_t *harvest_ns)
+static void kvm_dirty_ring_stats(DirtyTrackingStats *stats)
 {
+    stats->ring_entries = kvm_state->dirty_ring_entries;
     qemu_mutex_lock(&kvm_slots_lock);
-    *harvest_ns = ring_harvest_ns;
+    stats->ring_harvest_ns = ring_harvest_ns;
     qemu_mutex_unlock(&kvm_slots_lock);
-    *reset_mismatches = __atomic_load_n(&ring_reset_mismatches,
-                                        __ATOMIC_RELAXED);
-    *harvested = __atomic_load_n(&ring_harvested_total, __ATOMIC_RELAXED);
-    *dropped = __atomic_load_n(&ring_dropped_total, __ATOMIC_RELAXED);
-    *reaper_runs = __atomic_load_n(&reaper.runs, __ATOMIC_RELAXED);
+    stats->ring_reset_mismatches = qatomic_read(&ring_reset_mismatches);
+    stats->ring_harvested = qatomic_read(&ring_harvested_total);
+    stats->ring_dropped = qatomic_read(&ring_dropped_total);
+    stats->reaper_runs = qatomic_read(&reaper.runs);
 }
 
 static gpointer kvm_dirty_ring_reaper_fn(gpointer opaque)
@@ -419,3 +377,31 @@ void kvm_dirty_ring_reaper_stop(void)
     g_thread_join(reaper.thread);
     reaper.thread = NULL;
 }
+
+/* ---- The dirty source. ---- */
+
+static void kvm_dirty_ring_start(const DirtySink *sink)
+{
+    qemu_mutex_lock(&kvm_slots_lock);
+    ring_sink = sink;
+    qemu_mutex_unlock(&kvm_slots_lock);
+    kvm_dirty_ring_reaper_start(kvm_state->reaper_period_ms);
+}
+
+static void kvm_dirty_ring_stop(void)
+{
+    kvm_dirty_ring_reaper_stop();
+    /* Empty the rings so that the next start begins clean. */
+    kvm_dirty_ring_reap();
+}
+
+const DirtySourceOps kvm_dirty_ring_source = {
+    .name = "dirty-ring",
+    .mode = DIRTY_TRACKING_RING,
+    .start = kvm_dirty_ring_start,
+    .stop = kvm_dirty_ring_stop,
+    .sync = kvm_dirty_ring_sync,
+    .vcpu_pending = kvm_dirty_ring_peek_pending,
+    .vcpu_new_pages = kvm_dirty_ring_peek_new_pages,
+    .stats = kvm_dirty_ring_stats,
+};

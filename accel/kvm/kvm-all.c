@@ -7,6 +7,10 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include "hw/guest-abi.h"
+#include "qemu/atomic.h"
+#include "sysemu/kvm-dirty-bitmap.h"
+#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
 #include "trace.h"
 
@@ -235,6 +239,23 @@ bool kvm_set_user_memory(uint32_t slot, uint64_t gpa, uint64_t size,
                          ", 0x%" PRIx64 ")", slot, gpa, gpa + size);
         return false;
     }
+    if (slot < KVM_NR_MEMSLOTS) {
+        KVMMemslot *m = &kvm_state->memslots[slot];
+
+        /* Atomic: a harvest on another thread reads the geometry. */
+        qatomic_set(&m->first_page, gpa / RS_PAGE_SIZE);
+        qatomic_set(&m->pages, size / RS_PAGE_SIZE);
+        qatomic_set(&m->log_dirty, log_dirty);
+    }
     trace_kvm_set_user_memory(slot, gpa, size, log_dirty);
     return true;
+}
+
+const DirtySourceOps *kvm_dirty_source(void)
+{
+    if (!kvm_state) {
+        return NULL;
+    }
+    return kvm_state->dirty_ring_entries ? &kvm_dirty_ring_source
+                                         : &kvm_dirty_bitmap_source;
 }

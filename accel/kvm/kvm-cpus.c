@@ -1,19 +1,24 @@
 /*
- * KVM vCPUs: creation, entry state, and the KVM_RUN loop with one handler
- * per exit reason.
+ * KVM vCPUs: creation, entry state, and one KVM_RUN with one handler per
+ * exit reason.  kvm_accel_ops hands these to the vCPU loop of
+ * softmmu/cpus.c; MMIO exits go to whichever device the machine put in
+ * the dispatch table (hw/core/mmio.c).  Nothing here names a device, a
+ * policy or the run state: a handler that cannot go on asks for a halt
+ * (cpu_request_halt()) and the loop does the rest.
  */
 #include "qemu/osdep.h"
 
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include "hw/doorbell.h"
+#include "hw/core/cpu.h"
+#include "hw/core/mmio.h"
 #include "hw/guest-abi.h"
-#include "sysemu/cpus-internal.h"
-#include "sysemu/dirtylimit.h"
+#include "qemu/atomic.h"
+#include "qemu/clock.h"
+#include "sysemu/accel-ops.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
-#include "sysemu/runstate.h"
 #include "trace.h"
 
 /* CR0.PE|MP|ET|NE|WP|AM|PG: protected mode with paging, as 64-bit needs. */
@@ -77,6 +82,8 @@ uint64_t kvm_tsc_khz(void)
     return khz > 0 ? (uint64_t)khz : 0;
 }
 
+static void kvm_destroy_vcpu(CPUState *cpu);
+
 static bool kvm_vcpu_set_entry_state(CPUState *cpu, Error **errp)
 {
     struct kvm_sregs sregs;
@@ -122,7 +129,7 @@ static bool kvm_vcpu_set_entry_state(CPUState *cpu, Error **errp)
     return true;
 }
 
-bool kvm_init_vcpu(CPUState *cpu, Error **errp)
+static bool kvm_init_vcpu(CPUState *cpu, Error **errp)
 {
     KVMState *s = kvm_state;
     void *run;
@@ -158,7 +165,7 @@ fail:
     return false;
 }
 
-void kvm_destroy_vcpu(CPUState *cpu)
+static void kvm_destroy_vcpu(CPUState *cpu)
 {
     kvm_dirty_ring_cleanup_vcpu(cpu);
     if (cpu->kvm_run) {
@@ -195,22 +202,22 @@ static bool kvm_handle_mmio(CPUState *cpu)
 {
     struct kvm_run *run = cpu->kvm_run;
 
-    __atomic_fetch_add(&cpu->mmio_exit_count, 1, __ATOMIC_RELAXED);
-    if (!doorbell_mmio(cpu, run->mmio.phys_addr, run->mmio.data,
+    qatomic_fetch_add_relaxed(&cpu->mmio_exit_count, 1);
+    if (!mmio_dispatch(cpu, run->mmio.phys_addr, run->mmio.data,
                        run->mmio.len, run->mmio.is_write)) {
         /* Unassigned memory: writes are dropped, reads return zeros. */
         if (!run->mmio.is_write) {
             memset(run->mmio.data, 0, sizeof(run->mmio.data));
         }
     }
-    return !cpu_halt_pending(cpu);
+    return cpu->halt_request == CPU_HALT_NONE;
 }
 
 static bool kvm_handle_shutdown(CPUState *cpu)
 {
     /* A triple fault: the guest crashed, the VMM carries on. */
     kvm_report_registers(cpu, "guest crashed (triple fault)");
-    cpu_halt(cpu, CPU_HALT_GUEST_CRASH, "triple fault");
+    cpu_request_halt(cpu, CPU_HALT_GUEST_CRASH, "triple fault");
     return false;
 }
 
@@ -222,7 +229,7 @@ static bool kvm_handle_internal_error(CPUState *cpu)
 
     kvm_report_registers(cpu, what);
     g_free(what);
-    cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "KVM internal error");
+    cpu_request_halt(cpu, CPU_HALT_INTERNAL_ERROR, "KVM internal error");
     return false;
 }
 
@@ -234,7 +241,7 @@ static bool kvm_handle_fail_entry(CPUState *cpu)
 
     kvm_report_registers(cpu, what);
     g_free(what);
-    cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "KVM entry failed");
+    cpu_request_halt(cpu, CPU_HALT_INTERNAL_ERROR, "KVM entry failed");
     return false;
 }
 
@@ -246,7 +253,7 @@ static bool kvm_handle_unexpected(CPUState *cpu)
 
     kvm_report_registers(cpu, what);
     g_free(what);
-    cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "unexpected KVM exit");
+    cpu_request_halt(cpu, CPU_HALT_INTERNAL_ERROR, "unexpected KVM exit");
     return false;
 }
 
@@ -254,7 +261,7 @@ static bool kvm_handle_exit(CPUState *cpu)
 {
     uint32_t reason = cpu->kvm_run->exit_reason;
 
-    __atomic_fetch_add(&cpu->exit_count, 1, __ATOMIC_RELAXED);
+    qatomic_fetch_add_relaxed(&cpu->exit_count, 1);
     switch (reason) {
     case KVM_EXIT_MMIO:
         return kvm_handle_mmio(cpu);
@@ -273,32 +280,57 @@ static bool kvm_handle_exit(CPUState *cpu)
     }
 }
 
-void kvm_cpu_exec_loop(CPUState *cpu)
+static AccelRunResult kvm_vcpu_run_once(CPUState *cpu)
 {
-    while (cpu_wait_runnable(cpu)) {
-        int64_t entered_ns;
-        int ret;
+    int64_t entered_ns = clock_ns();
+    int ret = ioctl(cpu->kvm_fd, KVM_RUN, 0);
 
-        throttle_vcpu_before_run(cpu);  /* throttled vCPUs only: sleep */
-        entered_ns = clock_monotonic_ns();
-        ret = ioctl(cpu->kvm_fd, KVM_RUN, 0);
-        /* Only this is cpu-throttle's run time: not parked, not asleep. */
-        __atomic_fetch_add(&cpu->guest_run_ns,
-                           clock_monotonic_ns() - entered_ns,
-                           __ATOMIC_RELAXED);
+    /* Time inside KVM_RUN only: not parked, not asleep in a handler. */
+    qatomic_fetch_add_relaxed(&cpu->guest_run_ns, clock_ns() - entered_ns);
+    if (ret < 0) {
+        if (errno == EINTR || errno == EAGAIN) {
+            /* A kick: disarm it before the loop reads exit_request. */
+            qatomic_set_seq(&cpu->kvm_run->immediate_exit, 0);
+            return ACCEL_RUN_KICKED;
+        }
+        error_report("cpu %d: KVM_RUN failed: %s", cpu->cpu_index,
+                     g_strerror(errno));
+        cpu_request_halt(cpu, CPU_HALT_INTERNAL_ERROR, "KVM_RUN failed");
+        return ACCEL_RUN_HALTED;
+    }
+    return kvm_handle_exit(cpu) ? ACCEL_RUN_EXITED : ACCEL_RUN_HALTED;
+}
 
-        if (ret < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
-                cpu_kick_acknowledge(cpu);
-                continue;
-            }
-            error_report("cpu %d: KVM_RUN failed: %s", cpu->cpu_index,
-                         g_strerror(errno));
-            cpu_halt(cpu, CPU_HALT_INTERNAL_ERROR, "KVM_RUN failed");
-            continue;
-        }
-        if (!kvm_handle_exit(cpu)) {
-            continue;   /* halted: cpu_wait_runnable() parks us */
-        }
+static bool kvm_init_vcpu_thread(CPUState *cpu, const sigset_t *run_mask)
+{
+    struct {
+        struct kvm_signal_mask mask;
+        uint8_t bits[8];    /* the kernel's sigset is 64 bits on x86-64 */
+    } kvm_mask = { .mask.len = 8 };
+
+    memcpy(kvm_mask.bits, run_mask, sizeof(kvm_mask.bits));
+    if (ioctl(cpu->kvm_fd, KVM_SET_SIGNAL_MASK, &kvm_mask) < 0) {
+        error_report("cpu %d: KVM_SET_SIGNAL_MASK: %s", cpu->cpu_index,
+                     g_strerror(errno));
+        cpu_request_halt(cpu, CPU_HALT_INTERNAL_ERROR,
+                         "KVM_SET_SIGNAL_MASK failed");
+        return false;
+    }
+    return true;
+}
+
+/* Any thread: the next KVM_RUN returns at once (the kick protocol). */
+static void kvm_kick_vcpu(CPUState *cpu)
+{
+    if (cpu->kvm_run) {
+        qatomic_set_seq(&cpu->kvm_run->immediate_exit, 1);
     }
 }
+
+const AccelOps kvm_accel_ops = {
+    .init_vcpu = kvm_init_vcpu,
+    .init_vcpu_thread = kvm_init_vcpu_thread,
+    .run_once = kvm_vcpu_run_once,
+    .kick = kvm_kick_vcpu,
+    .destroy_vcpu = kvm_destroy_vcpu,
+};

@@ -10,11 +10,15 @@
 /* Longest sleep one doorbell store may ask for: bounds a bad guest. */
 #define DOORBELL_MAX_SLEEP_US 1000000
 
+/* The guest's control block of vCPU @cpu_index (the machine knows). */
+typedef struct rs_ctl *DoorbellCtlFn(int cpu_index);
+
 /*
- * Handle a KVM_EXIT_MMIO on @cpu's thread.  Returns false when the access
- * is not the doorbell's (the caller treats it as unassigned memory).
+ * Put the doorbell's page in the MMIO dispatch table (machine start-up,
+ * before the vCPU threads exist) and take it out (after they ended).
+ * @ctl_of finds the control block a RS_DB_WAIT_GEN store waits on.
  */
-bool doorbell_mmio(CPUState *cpu, uint64_t gpa, uint8_t *data, uint32_t len,
-                   bool is_write);
+bool doorbell_init(DoorbellCtlFn *ctl_of, Error **errp);
+void doorbell_cleanup(void);
 
 #endif /* HW_DOORBELL_H */

@@ -1,7 +1,8 @@
 /*
- * Migration transports (migration/channel.c): tcp:HOST:PORT and
- * unix:PATH, blocking byte I/O for the migration threads, and the
- * listening socket the destination's main loop accepts on.
+ * Migration transports: tcp:HOST:PORT, unix:PATH, fd:NAME and
+ * exec:COMMAND, and the listening socket the destination's main loop
+ * accepts on (migration/channel.c, channel-exec.c); blocking byte I/O
+ * for the migration threads (migration/channel-io.c).
  */
 #ifndef MIGRATION_CHANNEL_H
 #define MIGRATION_CHANNEL_H
@@ -52,6 +53,11 @@ int migration_exec_listen(const char *command, Error **errp);
 /* The same for an fd: that is a pipe or a file; takes @fd. */
 int migration_fd_relay_connect(const char *name, int fd, Error **errp);
 int migration_fd_relay_listen(const char *name, int fd, Error **errp);
+
+/* ---- channel-io.c: blocking I/O on a connection ---------------------- */
+
+/* How often a blocking wait looks at its cancel flag, ms. */
+#define MIGRATION_CHANNEL_POLL_MS 20
 
 /* All of @buf, or false ("connection lost: ..."). Never raises SIGPIPE. */
 bool migration_channel_write_all(int fd, const void *buf, size_t len,

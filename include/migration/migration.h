@@ -1,7 +1,10 @@
 /*
- * The migration subsystem's internals, shared by the files of migration/: the
- * state of the outgoing and incoming migration, parameters and
- * capabilities.  Other subsystems use include/migration/misc.h.
+ * The migration subsystem's internals, shared by the files of migration/:
+ * the state of the outgoing migration and its status machine
+ * (migration.c), the `migration` thread (migration-thread.c) and the
+ * precopy sender it drives (ram.c).  Capabilities and parameters are in
+ * include/migration/options.h.  Other subsystems use
+ * include/migration/misc.h.
  *
  * Threads: the main thread runs QMP/HMP with the VM lock held; the
  * `migration` thread sends; the `migration-incoming` thread receives.
@@ -14,24 +17,6 @@
 #include "migration/convergence.h"
 #include "migration/stream.h"
 #include "qapi/qapi-types.h"
-
-/* QEMU 8.1's defaults and limits. */
-#define MIGRATION_DEFAULT_MAX_BANDWIDTH  (128 * MiB)    /* bytes/s */
-#define MIGRATION_DEFAULT_DOWNTIME_MS    300
-#define MIGRATION_MAX_DOWNTIME_MS        2000000        /* 2000 s */
-#define MIGRATION_DEFAULT_THROTTLE_INITIAL_PCT   20
-#define MIGRATION_DEFAULT_THROTTLE_INCREMENT_PCT 10
-#define MIGRATION_DEFAULT_MAX_THROTTLE_PCT       99
-#define MIGRATION_DEFAULT_TRIGGER_THRESHOLD_PCT  50
-#define MIGRATION_DEFAULT_DIRTY_LIMIT_PERIOD_MS  1000
-#define MIGRATION_MAX_DIRTY_LIMIT_PERIOD_MS      1000
-#define MIGRATION_DEFAULT_VCPU_DIRTY_LIMIT_MBPS  1
-
-typedef struct MigrationParams {
-    uint64_t max_bandwidth_bytes_per_s;     /* 0: unlimited */
-    uint64_t downtime_limit_ms;
-    ConvergenceParams conv;
-} MigrationParams;
 
 /* Statistics of the outgoing migration, each written by one thread. */
 typedef struct MigrationStatsAtomic {
@@ -54,8 +39,6 @@ typedef struct MigrationStatsAtomic {
 
 typedef struct MigrationState {
     int status;                     /* (atomic) MigrationStatus */
-    bool caps[MIGRATION_CAPABILITY__MAX];   /* main thread, VM lock */
-    MigrationParams params;         /* bandwidth, downtime: atomics */
     MigrationStatsAtomic stats;
     char *error_desc;               /* (lock) */
     char *uri;
@@ -90,8 +73,7 @@ typedef struct MigrationState {
 } MigrationState;
 
 MigrationState *migrate_get_current(void);
-int64_t migration_clock_ms(void);
-int64_t migration_clock_ns(void);
+MigrationStatus migration_status(MigrationState *s);
 /* Change status @old -> @new; false (and nothing) if it was not @old. */
 bool migration_set_status(int *status, MigrationStatus old,
                           MigrationStatus new);
@@ -110,7 +92,6 @@ MigrationStatus migration_status_update(int *status,
 /* migrate_cancel's step: an active status becomes cancelling. */
 MigrationStatus migration_status_next_cancel(MigrationStatus now,
                                              void *opaque);
-bool migrate_events(void);
 bool migration_cancelled(MigrationState *s);
 void migration_set_error(MigrationState *s, const Error *err);
 
@@ -123,21 +104,45 @@ int64_t migration_expected_downtime_ms(uint64_t dirty_pages,
                                        uint64_t stopped_bytes,
                                        uint64_t bandwidth_bytes_per_s);
 
-/* Pure: are these capabilities allowed together (and with the ring)? */
-bool migration_caps_check(const bool *caps, bool dirty_ring, Error **errp);
+/* The measured bandwidth, bytes/s, or the average so far before one. */
+uint64_t migration_bandwidth(MigrationState *s);
 
-/* ram.c: precopy (migration thread unless said). */
-bool ram_save_setup(MigrationState *s, Error **errp);
+/* migration-thread.c.  Start the `migration` thread (status: setup). */
+bool migration_thread_start(MigrationState *s, Error **errp);
+/* Join a thread that has finished its work (VM lock may be held). */
+void migration_join_finished(MigrationState *s);
+
+/*
+ * ram.c: precopy, the sending side only (migration thread unless said).
+ * It writes pages to s->writer and counts them in s->stats; what to do
+ * about the dirty rate is the caller's (RamSyncStats).
+ */
+typedef bool (*RamSaveCancelledFn)(void *opaque);
+/* VM lock held.  @cancelled(@opaque) is asked between batches of pages. */
+bool ram_save_setup(MigrationState *s, RamSaveCancelledFn cancelled,
+                    void *opaque, Error **errp);
 /* Also measures s->stopped_bytes (the system area's wire size). */
 bool ram_save_first_pass(MigrationState *s, Error **errp);
-/* Sync and take the dirty pages into the pass bitmap; returns pages. */
-uint64_t ram_save_sync(MigrationState *s);
+
+/* What one sync found. */
+typedef struct RamSyncStats {
+    uint64_t pages;             /* to send in the next pass */
+    uint64_t sync_count;        /* dirty-sync-count after this sync */
+    /*
+     * A dirty-rate period (at least 1 s, guest running) ended with this
+     * sync: @period is what the convergence policy judges, and
+     * @dirty_pages_rate the pages/s dirtied over it.
+     */
+    bool period_ended;
+    ConvergenceSync period;
+    uint64_t dirty_pages_rate;
+} RamSyncStats;
+/* Sync and take the dirty pages into the pass bitmap. */
+RamSyncStats ram_save_sync(MigrationState *s);
 bool ram_save_pass(MigrationState *s, Error **errp);
 /* Guest stopped: the last dirty pages and the whole system area. */
 bool ram_save_complete(MigrationState *s, Error **errp);
 void ram_save_cleanup(MigrationState *s);
-/* Account one record's bytes (from the write callback). */
-void migration_account_write(MigrationState *s, size_t bytes);
 
 /* return-path.c.  Source: the reply after END, within @timeout_ms:
  * true for LOADED; false with the destination's reason when it refused

@@ -13,14 +13,7 @@
 
 #include <stdint.h>
 
-#include "hw/guest-abi.h"
-
-typedef struct VcpuDirtyStat {
-    uint64_t dirty_pages;           /* counter value at measured_ns */
-    uint64_t rate_pages_per_s;      /* over the last period */
-    int64_t measured_ns;            /* the clock's time of the sample */
-    uint64_t period_ns;             /* length of the window measured */
-} VcpuDirtyStat;
+#include "sysemu/dirtyrate-compute.h"
 
 /* Called on the calculator thread after each period, with no lock held. */
 typedef void (*DirtyRateStatListener)(void *opaque);
@@ -44,8 +37,6 @@ void dirtyrate_stat_remove_listener(DirtyRateStatListener fn, void *opaque);
 #define DIRTYRATE_STAT_DEFAULT_PERIOD_MS 100
 #define DIRTYRATE_STAT_MIN_PERIOD_MS 1
 #define DIRTYRATE_STAT_MAX_PERIOD_MS 60000
-/* vCPUs the calculator follows (the guest ABI's limit). */
-#define DIRTYRATE_STAT_MAX_CPUS RS_MAX_CPUS
 
 /*
  * What the calculator reads.  The real source reads CPUState.dirty_pages
@@ -62,30 +53,12 @@ typedef struct DirtyRateStatSource {
     void *opaque;
 } DirtyRateStatSource;
 
-/* One consistent reading of every vCPU's counter. */
-typedef struct DirtyRateStatSnapshot {
-    uint64_t generation;
-    int nr_cpus;
-    int64_t now_ns;
-    uint64_t dirty_pages[DIRTYRATE_STAT_MAX_CPUS];
-} DirtyRateStatSnapshot;
-
 /* Snapshots retried before a period is skipped. */
 #define DIRTYRATE_STAT_SNAPSHOT_TRIES 8
 
 /* Read @src consistently (retrying on a generation change). */
 bool dirtyrate_stat_snapshot(const DirtyRateStatSource *src,
                              DirtyRateStatSnapshot *out);
-/*
- * Pure core: the rate of each vCPU between @prev and @cur into @out[i]
- * (@cur->nr_cpus entries).  False, and nothing computed, when the two
- * are of different vCPU lists or no time passed.  Counters are monotonic
- * modulo 2^64, so a wrap between the two is a small difference.
- */
-bool dirtyrate_stat_compute(const DirtyRateStatSnapshot *prev,
-                            const DirtyRateStatSnapshot *cur,
-                            VcpuDirtyStat *out);
-
 /* Replace the source (NULL: the real one).  Only while not running. */
 void dirtyrate_stat_set_source(const DirtyRateStatSource *src);
 /*

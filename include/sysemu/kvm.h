@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 #include "hw/core/cpu.h"
+#include "sysemu/accel-ops.h"
+#include "sysemu/dirty-source.h"
 
 /* KVM's documented floor for a dirty ring, as QEMU enforces: entries. */
 #define KVM_DIRTY_RING_MIN_ENTRIES 1024
@@ -16,6 +18,16 @@ typedef struct KVMOptions {
     bool manual_protect;            /* bitmap: use CLEAR_DIRTY_LOG if offered */
     uint32_t reaper_period_ms;
 } KVMOptions;
+
+/* Memslots restraint registers (RAM_SLOT_SYSTEM, RAM_SLOT_WORK). */
+#define KVM_NR_MEMSLOTS 2
+
+/* A memslot as last registered; (atomic) fields, read by harvests. */
+typedef struct KVMMemslot {
+    uint64_t first_page;        /* GPA / 4 KiB */
+    uint64_t pages;
+    bool log_dirty;
+} KVMMemslot;
 
 typedef struct KVMState {
     int fd;                     /* /dev/kvm */
@@ -29,6 +41,7 @@ typedef struct KVMState {
     bool dirty_log_initially_set;
     uint32_t reaper_period_ms;
     struct kvm_cpuid2 *cpuid;
+    KVMMemslot memslots[KVM_NR_MEMSLOTS];
 } KVMState;
 
 extern KVMState *kvm_state;
@@ -47,11 +60,18 @@ bool kvm_enabled(void);
 bool kvm_set_user_memory(uint32_t slot, uint64_t gpa, uint64_t size,
                          void *hva, bool log_dirty, Error **errp);
 
-/* Create the KVM vCPU, map kvm_run, set CPUID and the entry state. */
-bool kvm_init_vcpu(CPUState *cpu, Error **errp);
-void kvm_destroy_vcpu(CPUState *cpu);
-/* The vCPU thread's loop: returns when the vCPU must end. */
-void kvm_cpu_exec_loop(CPUState *cpu);
+/*
+ * The dirty source this VM was created with: the dirty ring or the dirty
+ * bitmap (include/sysemu/dirty-source.h); NULL without KVM.
+ */
+const DirtySourceOps *kvm_dirty_source(void);
+
+/*
+ * The vCPU loop's view of KVM (softmmu/cpus.c, sysemu/accel-ops.h):
+ * init_vcpu creates the KVM vCPU, maps kvm_run, sets CPUID and the entry
+ * state; run_once is one KVM_RUN and its exit handler.
+ */
+extern const AccelOps kvm_accel_ops;
 /* The host TSC rate as KVM sees it, kHz. */
 uint64_t kvm_tsc_khz(void);
 const char *kvm_exit_reason_name(uint32_t exit_reason);

@@ -11,6 +11,9 @@
 
 #include <stdint.h>
 
+#include "qemu/sparse-bitmap.h"
+#include "sysemu/dirty-source.h"
+
 #define GLOBAL_DIRTY_MIGRATION  (1U << 0)   /* client DIRTY_MEMORY_MIGRATION */
 #define GLOBAL_DIRTY_DIRTY_RATE (1U << 1)   /* client DIRTY_MEMORY_DIRTY_RATE */
 #define GLOBAL_DIRTY_LIMIT      (1U << 2)   /* per-vCPU counters only */
@@ -18,27 +21,6 @@
 #define GLOBAL_DIRTY_OBSERVE    (1U << 4)   /* per-vCPU counters only: the
                                              * live view and metrics */
 #define GLOBAL_DIRTY_MASK       0x1fU
-
-typedef enum DirtyTrackingMode {
-    DIRTY_TRACKING_BITMAP,      /* KVM_GET_DIRTY_LOG (+ CLEAR) */
-    DIRTY_TRACKING_RING,        /* per-vCPU dirty rings */
-} DirtyTrackingMode;
-
-typedef struct DirtyTrackingStats {
-    DirtyTrackingMode mode;
-    uint32_t ring_entries;          /* 0 in bitmap mode */
-    bool manual_protect;            /* bitmap mode: CLEAR_DIRTY_LOG */
-    bool initially_set;             /* bitmap mode: INITIALLY_SET */
-    unsigned int users;             /* GLOBAL_DIRTY_* bits */
-    uint64_t syncs;
-    uint64_t reaper_runs;
-    uint64_t ring_harvested;        /* entries, all vCPUs */
-    uint64_t ring_dropped;
-    uint64_t ring_full_exits;
-    uint64_t ring_reset_mismatches; /* KVM reset != entries harvested */
-    uint64_t ring_harvest_ns;       /* time spent harvesting + resetting */
-    uint64_t bitmap_pages;          /* pages reported by GET_DIRTY_LOG */
-} DirtyTrackingStats;
 
 /* Start tracking for @flags' users; a user already started is an error. */
 bool memory_global_dirty_log_start(unsigned int flags, Error **errp);
@@ -50,6 +32,36 @@ unsigned int memory_global_dirty_tracking(void);
 const char *memory_dirty_user_name(unsigned int flag);
 DirtyTrackingMode memory_dirty_tracking_mode(void);
 void memory_dirty_tracking_stats(DirtyTrackingStats *stats);
+/*
+ * Per-vCPU dirty information, whatever the source.
+ *
+ * memory_dirty_vcpu_pending(): pages @cpu dirtied that
+ * CPUState.dirty_pages does not count yet, without harvesting (any
+ * thread, no lock); 0 for a source with no per-vCPU count (the bitmap).
+ * memory_dirty_vcpu_new_pages(): the same for CPUState.dirty_window,
+ * pages not yet counted in @cpu's current 1-s window
+ * (qemu/dirty-window.h).
+ *
+ * memory_dirty_harvest_vcpus(): bring every CPUState.dirty_pages up to
+ * date now (while tracking is on; nothing for the bitmap).
+ *
+ * memory_dirty_track_vcpus(): per-vCPU page sets for a dirty-rate
+ * measurement (migration/dirtyrate.c).  While installed, each page a
+ * vCPU is reported to dirty also sets its bit (GPA / 4 KiB) in
+ * @sets[cpu_index] (one bit per page of RAM, @nr_cpus of them).
+ * Installing (@sets non-NULL) and removing (NULL) both first harvest the
+ * whole source under its harvest lock, so the window they bound is exact:
+ * pages reported before the install are not in the sets, pages reported
+ * before the removal are.  @dirty_pages (may be NULL) gets each vCPU's
+ * CPUState.dirty_pages at that instant.  Only a source that knows the
+ * vCPU (the ring) fills the sets.
+ */
+uint32_t memory_dirty_vcpu_pending(CPUState *cpu);
+uint32_t memory_dirty_vcpu_new_pages(CPUState *cpu);
+void memory_dirty_harvest_vcpus(void);
+void memory_dirty_track_vcpus(SparseBitmap *const *sets, int nr_cpus,
+                              uint64_t *dirty_pages);
+
 /* Stop every user (teardown). */
 void memory_cleanup(void);
 

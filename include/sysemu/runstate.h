@@ -8,6 +8,7 @@
 #ifndef SYSEMU_RUNSTATE_H
 #define SYSEMU_RUNSTATE_H
 
+#include "hw/core/cpu.h"
 #include "qapi/qapi-types.h"
 
 RunState runstate_get(void);
@@ -92,6 +93,12 @@ bool qemu_system_shutdown_requested(void);
 void qemu_system_guest_panicked(int cpu_index, const char *why);
 /* KVM could not run a vCPU.  Any thread. */
 void qemu_system_internal_error(int cpu_index, const char *why);
+/*
+ * The halt notifier softmmu/cpus.c calls (cpus_set_halt_notifier(), wired
+ * by softmmu/vl-connect.c): one of the two above, by @reason.
+ */
+void runstate_vcpu_halted(int cpu_index, CPUHaltReason reason,
+                          const char *why);
 
 /* The main loop (softmmu/runstate.c), run by main() in softmmu/vl.c. */
 void main_loop_init(void);

@@ -33,7 +33,6 @@
 #include "qapi/qapi-commands.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtyrate-stat.h"
-#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/memory.h"
 #include "sysemu/physmem.h"
 #include "test-vm.h"
@@ -273,7 +272,8 @@ static void bench_cpu_point(const BenchConfig *cfg, int n, CpuPoint *pt)
     g_autoptr(VLOptions) opts = test_vm_options(RS_SYS_SIZE +
                                                 (uint64_t)MAX(n, 4) *
                                                 BENCH_WRITER_REGION, n);
-    uint64_t runs0, runs1, dummy;
+    uint64_t runs0, runs1;
+    DirtyTrackingStats st;
     int64_t reaper0, calc0, reaper1, calc1, t0, t1;
     Error *err = NULL;
     Samples *s;
@@ -292,14 +292,16 @@ static void bench_cpu_point(const BenchConfig *cfg, int n, CpuPoint *pt)
     g_assert(memory_global_dirty_log_start(GLOBAL_DIRTY_CHECK, &err));
     g_assert(dirtyrate_stat_start(&err));
     g_usleep(cfg->settle_us);
-    kvm_dirty_ring_stats(&dummy, &dummy, &runs0, &dummy, &dummy);
+    memory_dirty_tracking_stats(&st);
+    runs0 = st.reaper_runs;
     reaper0 = named_cpu_ns("kvm-reaper");
     calc0 = named_cpu_ns("dirtyrate-stat");
     t0 = g_get_monotonic_time();
     s = &pt->vmm_pct[CPU_TRACKING];
     s->v[s->n++] = vmm_cpu_pct(cfg);
     t1 = g_get_monotonic_time();
-    kvm_dirty_ring_stats(&dummy, &dummy, &runs1, &dummy, &dummy);
+    memory_dirty_tracking_stats(&st);
+    runs1 = st.reaper_runs;
     reaper1 = named_cpu_ns("kvm-reaper");
     calc1 = named_cpu_ns("dirtyrate-stat");
     s = &pt->reaper_us_per_run;

@@ -28,7 +28,6 @@
 
 #include "hw/machine.h"
 #include "sysemu/cpus.h"
-#include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/physmem.h"

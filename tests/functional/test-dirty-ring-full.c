@@ -79,7 +79,7 @@ static void test_one_page_writer_is_not_stuck(void)
             g_test_message("declared stuck at ring-full exit %d", i + 1);
         }
         g_assert_true(running);
-        g_assert_false(cpu_halt_pending(cpu));
+        g_assert_cmpint(cpu->halt_request, ==, CPU_HALT_NONE);
         vm_lock();
         g_assert_true(vm_start(NULL));
         vm_unlock();
@@ -114,7 +114,7 @@ static void test_a_ring_that_never_moves_is_stuck(void)
     }
     g_test_message("stuck after %d empty ring-full exits", exits + 1);
     g_assert_cmpint(exits + 1, ==, KVM_DIRTY_RING_STUCK_EXITS);
-    g_assert_true(cpu_halt_pending(cpu));
+    g_assert_cmpint(cpu->halt_request, ==, CPU_HALT_INTERNAL_ERROR);
     test_vm_destroy();
 }
 

@@ -352,20 +352,40 @@ static void test_limit_holds_and_cancel_restores(void)
     double unlimited_mbps, limited_mbps, restored_mbps;
     Error *err = NULL;
 
+    bool starved = false;
+
     vm_create(TEST_RING_ENTRIES);
     unlimited_mbps = guest_write_mbps(0, G_USEC_PER_SEC);
     set_limit(0, TEST_QUOTA_MBPS);
     g_usleep(TEST_SETTLE_US);
-    limited_mbps = guest_write_mbps(0, TEST_MEASURE_US);
+    /*
+     * A window in which a busy host kept vCPU 0 off its CPU shows less
+     * than the quota through no fault of the limiter: measure again, a
+     * bounded number of times, and judge the rates only on a window the
+     * vCPU could use.
+     */
+    for (int attempt = 0; attempt < HOLD_MAX_ATTEMPTS; attempt++) {
+        uint64_t wait0_ns = vcpu_runqueue_wait_ns(0);
 
-    vm_lock();
-    list = qmp_query_vcpu_dirty_limit(&err);
-    g_assert_null(err);
-    hmp = qmp_human_monitor_command("info vcpu_dirty_limit", false, 0, &err);
-    g_assert_null(err);
-    vm_unlock();
-    g_test_message("unlimited %.1f MB/s, limited %.1f MB/s; %s",
-                   unlimited_mbps, limited_mbps, hmp);
+        limited_mbps = guest_write_mbps(0, TEST_MEASURE_US);
+        starved = (double)(vcpu_runqueue_wait_ns(0) - wait0_ns) /
+                  (TEST_MEASURE_US * 1000.0) > HOLD_STARVED_SHARE;
+        g_clear_pointer(&list, qapi_free_DirtyLimitInfoList);
+        g_clear_pointer(&hmp, g_free);
+        vm_lock();
+        list = qmp_query_vcpu_dirty_limit(&err);
+        g_assert_null(err);
+        hmp = qmp_human_monitor_command("info vcpu_dirty_limit", false, 0,
+                                        &err);
+        g_assert_null(err);
+        vm_unlock();
+        g_test_message("unlimited %.1f MB/s, limited %.1f MB/s%s; %s",
+                       unlimited_mbps, limited_mbps,
+                       starved ? " (vCPU 0 starved of host CPU)" : "", hmp);
+        if (!starved) {
+            break;
+        }
+    }
     g_assert_nonnull(list);
     g_assert_null(list->next);
     g_assert_cmpint(list->value->cpu_index, ==, 0);
@@ -376,6 +396,9 @@ static void test_limit_holds_and_cancel_restores(void)
     if (test_vm_timing_distorted()) {
         /* The rest of the case runs; only the rates are not asserted. */
         g_test_skip(RATES_UNDER_TSAN);
+    } else if (starved) {
+        g_test_skip("the host kept vCPU 0 from its CPU in every window: "
+                    "the held rate cannot be judged now");
     } else {
         g_assert_cmpuint(list->value->current_rate, >=, TEST_BAND_LOW_MBPS);
         g_assert_cmpuint(list->value->current_rate, <=, TEST_BAND_HIGH_MBPS);

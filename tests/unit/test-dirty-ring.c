@@ -3,7 +3,7 @@
  */
 #include "qemu/osdep.h"
 
-#include "sysemu/kvm-dirty-ring.h"
+#include "sysemu/dirty-ring-harvest.h"
 
 #define RING_ENTRIES 8
 
@@ -137,6 +137,62 @@ static void test_bad_entries_are_dropped_and_reset(void)
     }
 }
 
+static void test_pending_counts_without_taking(void)
+{
+    struct kvm_dirty_gfn ring[RING_ENTRIES] = { 0 };
+    uint32_t prod = 0, fetch = 0;
+    Seen seen = { 0 };
+
+    g_assert_cmpuint(kvm_dirty_ring_count_pending(NULL, 0, 0), ==, 0);
+    g_assert_cmpuint(kvm_dirty_ring_count_pending(ring, RING_ENTRIES, 0),
+                     ==, 0);
+    for (int i = 0; i < 5; i++) {
+        push(ring, &prod, 0, i);
+    }
+    g_assert_cmpuint(kvm_dirty_ring_count_pending(ring, RING_ENTRIES, fetch),
+                     ==, 5);
+    /* Counting takes nothing: the harvest still finds all five. */
+    g_assert_cmpuint(kvm_dirty_ring_harvest_one(ring, RING_ENTRIES, &fetch,
+                                                2, slot_pages, record,
+                                                &seen).harvested, ==, 5);
+    g_assert_cmpuint(kvm_dirty_ring_count_pending(ring, RING_ENTRIES, fetch),
+                     ==, 0);
+    /* Wrapping past the end; a full ring counts as its size, no more. */
+    for (int i = 0; i < RING_ENTRIES; i++) {
+        push(ring, &prod, 1, i);
+    }
+    g_assert_cmpuint(kvm_dirty_ring_count_pending(ring, RING_ENTRIES, fetch),
+                     ==, RING_ENTRIES);
+}
+
+static void test_walk_pending_sees_what_the_harvest_takes(void)
+{
+    struct kvm_dirty_gfn ring[RING_ENTRIES] = { 0 };
+    uint32_t prod = 0, fetch = 0;
+    Seen walked = { 0 }, taken = { 0 };
+
+    push(ring, &prod, 0, 3);
+    push(ring, &prod, 7, 1);        /* no such slot: counted, not called */
+    push(ring, &prod, 1, 99);
+    push(ring, &prod, 1, 100);      /* past the slot: counted, not called */
+    g_assert_cmpuint(kvm_dirty_ring_walk_pending(ring, RING_ENTRIES, fetch,
+                                                 2, slot_pages, record,
+                                                 &walked), ==, 4);
+    g_assert_cmpuint(walked.n, ==, 2);
+    kvm_dirty_ring_harvest_one(ring, RING_ENTRIES, &fetch, 2, slot_pages,
+                               record, &taken);
+    g_assert_cmpuint(taken.n, ==, walked.n);
+    for (uint32_t i = 0; i < walked.n; i++) {
+        g_assert_cmpuint(taken.slot[i], ==, walked.slot[i]);
+        g_assert_cmpuint(taken.offset[i], ==, walked.offset[i]);
+    }
+    walked.n = 0;
+    g_assert_cmpuint(kvm_dirty_ring_walk_pending(ring, RING_ENTRIES, fetch,
+                                                 2, slot_pages, record,
+                                                 &walked), ==, 0);
+    g_assert_cmpuint(walked.n, ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -149,5 +205,9 @@ int main(int argc, char **argv)
                     test_full_ring_is_taken_whole_once);
     g_test_add_func("/dirty-ring/bad-entries-are-dropped-and-reset",
                     test_bad_entries_are_dropped_and_reset);
+    g_test_add_func("/dirty-ring/pending-counts-without-taking",
+                    test_pending_counts_without_taking);
+    g_test_add_func("/dirty-ring/walk-pending-sees-what-the-harvest-takes",
+                    test_walk_pending_sees_what_the_harvest_takes);
     return g_test_run();
 }

@@ -1,7 +1,7 @@
 /*
  * The per-vCPU dirty-rate calculator with a fake source and a fake clock:
- * rates, counter wrap, vCPU-list generation retries, publication, the
- * refcounted thread and its listeners.  No KVM.
+ * vCPU-list generation retries, publication, the refcounted thread and
+ * its listeners.  No KVM.  The rates themselves: test-dirtyrate-compute.c.
  */
 #include "qemu/osdep.h"
 
@@ -70,72 +70,6 @@ static DirtyRateStatSource fake_source_of(FakeSource *f)
         .harvest = fake_harvest,
         .opaque = f,
     };
-}
-
-static DirtyRateStatSnapshot snap_of(uint64_t gen, int64_t now_ns, int n,
-                                     const uint64_t *pages)
-{
-    DirtyRateStatSnapshot s = { .generation = gen, .nr_cpus = n,
-                                .now_ns = now_ns };
-
-    memcpy(s.dirty_pages, pages, n * sizeof(uint64_t));
-    return s;
-}
-
-typedef struct RateCase {
-    const char *what;
-    uint64_t before_pages;
-    uint64_t after_pages;
-    int64_t period_ns;
-    uint64_t rate_pages_per_s;
-} RateCase;
-
-static const RateCase rate_cases[] = {
-    { "idle", 100, 100, 100 * NS_PER_MS, 0 },
-    { "100 MB/s over 100 ms", 0, 2560, 100 * NS_PER_MS, 25600 },
-    { "one page over a second", 7, 8, 1000 * NS_PER_MS, 1 },
-    { "rounds to nearest", 0, 1, 3 * 1000 * NS_PER_MS / 2, 1 },
-    { "counter wraps", UINT64_MAX - 99, 156, 1000 * NS_PER_MS, 256 },
-    { "huge delta, no overflow", 0, UINT64_C(1) << 50, 1000 * NS_PER_MS,
-      UINT64_C(1) << 50 },
-    { "1 ms period", 0, 26, NS_PER_MS, 26000 },
-};
-
-static void test_rate_is_pages_over_period(void)
-{
-    for (size_t i = 0; i < G_N_ELEMENTS(rate_cases); i++) {
-        const RateCase *c = &rate_cases[i];
-        DirtyRateStatSnapshot a = snap_of(2, 5 * NS_PER_MS, 1,
-                                          &c->before_pages);
-        DirtyRateStatSnapshot b = snap_of(2, 5 * NS_PER_MS + c->period_ns, 1,
-                                          &c->after_pages);
-        VcpuDirtyStat out[1];
-
-        g_test_message("%s", c->what);
-        g_assert_true(dirtyrate_stat_compute(&a, &b, out));
-        g_assert_cmpuint(out[0].rate_pages_per_s, ==, c->rate_pages_per_s);
-        g_assert_cmpuint(out[0].dirty_pages, ==, c->after_pages);
-        g_assert_cmpuint(out[0].period_ns, ==, c->period_ns);
-        g_assert_cmpint(out[0].measured_ns, ==, b.now_ns);
-    }
-}
-
-static void test_no_rate_across_vcpu_lists_or_without_time(void)
-{
-    uint64_t pages[2] = { 10, 20 };
-    DirtyRateStatSnapshot a = snap_of(2, NS_PER_MS, 2, pages);
-    DirtyRateStatSnapshot b = a;
-    VcpuDirtyStat out[2];
-
-    g_assert_false(dirtyrate_stat_compute(&a, &b, out));   /* no time */
-    b.now_ns += NS_PER_MS;
-    b.generation = 4;
-    g_assert_false(dirtyrate_stat_compute(&a, &b, out));   /* new list */
-    b.generation = 2;
-    b.nr_cpus = 1;
-    g_assert_false(dirtyrate_stat_compute(&a, &b, out));   /* resized */
-    b.nr_cpus = 2;
-    g_assert_true(dirtyrate_stat_compute(&a, &b, out));
 }
 
 typedef struct RetryCase {
@@ -367,10 +301,6 @@ static void test_readers_never_see_a_torn_sample(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/dirtyrate-stat/rate-is-pages-over-period",
-                    test_rate_is_pages_over_period);
-    g_test_add_func("/dirtyrate-stat/no-rate-across-vcpu-lists-or-without-time",
-                    test_no_rate_across_vcpu_lists_or_without_time);
     g_test_add_func("/dirtyrate-stat/snapshot-retries-on-generation-change",
                     test_snapshot_retries_on_generation_change);
     g_test_add_func("/dirtyrate-stat/step-publishes-after-one-period",

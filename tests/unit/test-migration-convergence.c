@@ -7,6 +7,7 @@
 
 #include "migration/convergence.h"
 #include "migration/migration.h"
+#include "migration/options.h"
 
 static const ConvergenceParams default_params = {
     .throttle_initial_pct = 20, .throttle_increment_pct = 10,

@@ -1,5 +1,10 @@
 /*
- * CPUState: one virtual CPU, its KVM handles and its thread.
+ * CPUState: one virtual CPU, its KVM handles and its thread; and what
+ * hw/core/cpu.c does with the object alone: the list of vCPUs, the
+ * interruptible sleeps of a vCPU's own thread and its halt request.
+ * Those need nothing above the hw layer, so the doorbell, the workload
+ * control and accel/kvm call them by name.  The threads, kicks, pauses
+ * and the run loop are softmmu/cpus.c's (sysemu/cpus.h).
  *
  * Fields marked (atomic) are read and written with __atomic builtins from
  * several threads; fields marked (VM lock) change only under vm_lock().
@@ -12,7 +17,9 @@
 #include <sys/types.h>
 #include <linux/kvm.h>
 
-#include "sysemu/cpus.h"
+#include "qemu/thread.h"
+
+typedef struct CPUState CPUState;
 
 /* Why a vCPU stopped executing guest code for good. */
 typedef enum CPUHaltReason {
@@ -37,6 +44,9 @@ struct CPUState {
     bool stopped;               /* (VM lock) parked, outside KVM_RUN */
     bool quit;                  /* (VM lock) the thread must end */
     CPUHaltReason halted;       /* (VM lock) never runs again */
+    /* (own thread) set by cpu_request_halt(), acted on by the run loop */
+    CPUHaltReason halt_request;
+    char *halt_why;
 
     /* Interruptible sleeps (doorbell, throttle). */
     QemuMutex sleep_lock;
@@ -81,5 +91,53 @@ struct CPUState {
     /* Time parked while paused (cpu_wait_runnable()); own thread. */
     int64_t parked_ns;
 };
+
+/*
+ * The vCPU list (hw/core/cpu.c).  softmmu/cpus.c creates it before the
+ * threads and frees it after joining them; cpus_count() and cpus_get()
+ * (sysemu/cpus.h) read it.
+ */
+CPUState *cpu_list_create(int n);
+void cpu_list_free(void);
+
+int cpus_count(void);
+CPUState *cpus_get(int cpu_index);       /* NULL when out of range */
+int cpu_index(const CPUState *cpu);
+pid_t cpu_thread_id(const CPUState *cpu); /* the CPU n/KVM thread's TID */
+
+/* A pause or shutdown has been asked for: sleeps end early. */
+bool cpu_stop_pending(CPUState *cpu);
+/* The vCPU has halted for good (crash, KVM error). */
+bool cpu_halt_pending(CPUState *cpu);
+
+/*
+ * Block @cpu's own thread (outside KVM_RUN, no lock held but the vCPU's
+ * sleep lock) until @done(@opaque) is true, a kick arrives or a pause or
+ * quit is asked for.  @done runs under the sleep lock, and whoever makes
+ * it true calls cpu_wake() after publishing, so no wakeup is lost between
+ * the check and the sleep.  Returns the nanoseconds waited.
+ */
+int64_t cpu_wait_event(CPUState *cpu, bool (*done)(void *opaque),
+                       void *opaque);
+/*
+ * Make a vCPU waiting in cpu_wait_event() look at its condition again,
+ * without a kick (it stays in its wait unless the condition now holds).
+ * Call it after publishing what the condition reads.
+ */
+void cpu_wake(CPUState *cpu);
+/*
+ * Sleep on the vCPU thread for at most @sleep_ns, returning early when
+ * the vCPU is kicked for a pause or shutdown.  Returns the ns slept.
+ * Called only on the vCPU's own thread, with no lock held.
+ */
+int64_t cpu_sleep_ns(CPUState *cpu, int64_t sleep_ns);
+
+/*
+ * On @cpu's own thread, from an exit handler (accel/kvm, a device): the
+ * vCPU can never run again.  The handler returns; the run loop
+ * (softmmu/cpus.c) then halts the vCPU and tells whoever registered for
+ * halts (the run state).  The first request wins.
+ */
+void cpu_request_halt(CPUState *cpu, CPUHaltReason reason, const char *why);
 
 #endif /* HW_CORE_CPU_H */
