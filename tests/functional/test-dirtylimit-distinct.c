@@ -65,7 +65,7 @@
  * Share of a second the limiter may put the hot set to sleep, by its own
  * account asked throughout the measurement.  Held to 50 MB/s of its
  * ~200 MB/s of ring entries it would sleep ~0.75; counted as distinct
- * pages it sleeps at most a few ms now and then (measured: 0.000-0.025,
+ * pages it sleeps at most a few ms now and then (measured: 0.000-0.029,
  * under AddressSanitizer on a loaded host).  The kernel's account of the
  * thread's sleep is printed, not asserted: it also counts blocking in
  * KVM and on locks, which on a loaded host reached 0.5 for the unlimited
