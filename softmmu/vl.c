@@ -12,12 +12,14 @@
 #include "monitor/live-view.h"
 #include "monitor/metrics.h"
 #include "monitor/monitor.h"
+#include "sysemu/cpu-throttle.h"
 #include "sysemu/daemonize.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
+#include "sysemu/vcpu-throttle.h"
 #include "sysemu/vl-connect.h"
 #include "sysemu/vl-options.h"
 #include "sysemu/vm-lock.h"
@@ -192,7 +194,10 @@ out_monitors:
     dirtyrate_stat_cleanup();
     memory_cleanup();
     machine_cleanup();
+    /* The throttles forget their vCPUs, then the actuator its timers. */
+    cpu_throttle_cleanup();
     dirtylimit_cleanup();
+    vcpu_throttle_cleanup();
 out_kvm:
     kvm_cleanup();
 out_loop:

@@ -7,11 +7,13 @@
 
 #include "hw/machine.h"
 #include "migration/dirtyrate.h"
+#include "sysemu/cpu-throttle.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
+#include "sysemu/vcpu-throttle.h"
 #include "sysemu/vl-connect.h"
 #include "sysemu/vm-lock.h"
 #include "test-vm.h"
@@ -105,7 +107,9 @@ void test_vm_destroy(void)
     dirtyrate_stat_cleanup();
     memory_cleanup();
     machine_cleanup();
+    cpu_throttle_cleanup();
     dirtylimit_cleanup();
+    vcpu_throttle_cleanup();
     kvm_cleanup();
 }
 

@@ -15,6 +15,7 @@
 #include "hw/machine.h"
 #include "hw/workload.h"
 #include "qapi/qapi-commands.h"
+#include "sysemu/cpu-throttle.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/kvm.h"
