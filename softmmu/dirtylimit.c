@@ -21,6 +21,7 @@
 #include "qapi/qapi-commands.h"
 #include "qemu/atomic.h"
 #include "qemu/clock.h"
+#include "qemu/dirty-window.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit-policy.h"
 #include "sysemu/dirtylimit.h"
@@ -63,11 +64,11 @@ static int64_t dirtylimit_vcpu_active_ns(CPUState *cpu, int64_t now_ns)
 
 /* Set up the controller for a new quota or policy.  State lock held. */
 static void dirtylimit_vcpu_ctl_setup_locked(DirtyLimitVcpu *v,
+                                             DirtyLimitPolicyKind policy,
                                              int64_t now_ns,
                                              uint64_t dirty_pages)
 {
-    const DirtyLimitPolicyOps *ctl =
-        dirtylimit_policy_ops(qatomic_read(&dl.policy));
+    const DirtyLimitPolicyOps *ctl = dirtylimit_policy_ops(policy);
 
     ctl->setup(&v->c, v->quota_mbps, kvm_state->dirty_ring_entries, now_ns,
                dirty_pages, v->ctl == ctl);
@@ -75,31 +76,52 @@ static void dirtylimit_vcpu_ctl_setup_locked(DirtyLimitVcpu *v,
     v->seen_generation = v->generation;
 }
 
+/*
+ * What @policy holds to the quota, up to now: those harvested, plus
+ * those still in the ring, counted without harvesting.  Harvesting here
+ * would move the reset's cost (re-protecting every page) from the
+ * reaper's thread onto this vCPU's, slowing a vCPU whose quota it does
+ * not reach.  The duty cycle counts distinct pages per 1-s window (a
+ * page rewritten all second costs migration one page); the ring-full
+ * baseline counts ring entries, as QEMU does.
+ */
+static uint64_t dirtylimit_vcpu_count(CPUState *cpu,
+                                      DirtyLimitPolicyKind policy)
+{
+    uint64_t count;
+
+    if (policy == DIRTYLIMIT_DUTY_CYCLE && cpu->dirty_window) {
+        count = dirty_window_total(cpu->dirty_window);
+        return count + memory_dirty_vcpu_new_pages(cpu);
+    }
+    count = qatomic_load_acquire(&cpu->dirty_pages);
+    return count + memory_dirty_vcpu_pending(cpu);
+}
+
 static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu)
 {
     DirtyLimitVcpu *v = &dl.vcpu[cpu_index(cpu)];
     DirtyLimitDecision d = { 0, 0 };
+    DirtyLimitPolicyKind policy = dirtylimit_get_policy();
     uint64_t dirty_pages;
     int64_t now_ns, active_ns;
 
-    /*
-     * Every page up to now: those harvested, plus those still in the
-     * ring, counted without harvesting.  Harvesting here would move the
-     * reset's cost (re-protecting every page) from the reaper's thread
-     * onto this vCPU's, slowing a vCPU whose quota it does not reach.
-     */
-    dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE);
-    dirty_pages += memory_dirty_vcpu_pending(cpu);
+    dirty_pages = dirtylimit_vcpu_count(cpu, policy);
     now_ns = clock_ns();
     active_ns = dirtylimit_vcpu_active_ns(cpu, now_ns);
 
     qemu_mutex_lock(&dl.lock);
     if (v->quota_mbps) {
         if (!v->ctl || v->seen_generation != v->generation) {
-            dirtylimit_vcpu_ctl_setup_locked(v, now_ns, dirty_pages);
+            dirtylimit_vcpu_ctl_setup_locked(v, policy, now_ns, dirty_pages);
         }
-        d = v->ctl->step(&v->c, cpu_index(cpu), now_ns, dirty_pages,
-                         active_ns);
+        if (v->ctl->kind != policy) {
+            /* The policy is changing: step again soon, once it has. */
+            d.run_ns = DIRTYLIMIT_RUN_MIN_NS;
+        } else {
+            d = v->ctl->step(&v->c, cpu_index(cpu), now_ns, dirty_pages,
+                             active_ns);
+        }
     }
     qemu_mutex_unlock(&dl.lock);
     return d;
@@ -281,6 +303,26 @@ DirtyLimitPolicyKind dirtylimit_get_policy(void)
     return __atomic_load_n(&dl.policy, __ATOMIC_RELAXED);
 }
 
+/*
+ * The duty cycle's current rate: the distinct pages of the vCPU's last
+ * complete dirty window (the sleep share stays the controller's).
+ */
+static void dirtylimit_vcpu_window_rate(CPUState *cpu,
+                                        DirtyLimitReport *report)
+{
+    DirtyWindowReport w;
+
+    if (!cpu || !cpu->dirty_window ||
+        !dirty_window_last(cpu->dirty_window, &w)) {
+        report->rate_pages_per_s = 0;
+        report->measured_ns = 0;
+        return;
+    }
+    report->rate_pages_per_s = w.pages * NANOSECONDS_PER_SECOND /
+                               (uint64_t)(w.end_ns - w.start_ns);
+    report->measured_ns = w.end_ns;
+}
+
 bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
 {
     DirtyLimitVcpu *v;
@@ -303,6 +345,10 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
         report = v->ctl->report(&v->c);
     }
     qemu_mutex_unlock(&dl.lock);
+    if (info->policy == DIRTYLIMIT_DUTY_CYCLE) {
+        dirtylimit_vcpu_window_rate(cpus_get(cpu_index), &report);
+    }
+    info->current_pages_per_s = report.rate_pages_per_s;
     /* Rounded, not truncated: 2559 pages/s is 10 MB/s, not 9. */
     info->current_mbps = (report.rate_pages_per_s +
                           DIRTYLIMIT_PAGES_PER_MB / 2) /

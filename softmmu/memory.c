@@ -136,6 +136,13 @@ uint32_t memory_dirty_vcpu_pending(CPUState *cpu)
     return src && src->vcpu_pending ? src->vcpu_pending(cpu) : 0;
 }
 
+uint32_t memory_dirty_vcpu_new_pages(CPUState *cpu)
+{
+    const DirtySourceOps *src = memory_dirty_source();
+
+    return src && src->vcpu_new_pages ? src->vcpu_new_pages(cpu) : 0;
+}
+
 unsigned int memory_global_dirty_tracking(void)
 {
     return __atomic_load_n(&mds.users, __ATOMIC_ACQUIRE);

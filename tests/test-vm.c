@@ -161,6 +161,17 @@ void test_vm_wait_workload(int cpus)
     g_error("the guest never picked up its workload");
 }
 
+void test_vm_wait_first_sweep(int cpu_index)
+{
+    for (int step = 0; step < TEST_POLL_MAX_STEPS; step++) {
+        if (test_vm_sample(cpu_index).sweeps >= 1) {
+            return;
+        }
+        g_usleep(TEST_POLL_STEP_US);
+    }
+    g_error("vCPU %d never swept its region", cpu_index);
+}
+
 void test_vm_truth_hook(void *opaque, bool window_end)
 {
     TestVMTruth *t = opaque;

@@ -14,6 +14,7 @@
 #include "hw/core/cpu.h"
 #include "qemu/atomic.h"
 #include "qemu/clock.h"
+#include "qemu/dirty-window.h"
 #include "sysemu/dirty-ring-harvest.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/kvm.h"
@@ -53,6 +54,18 @@ static uint64_t ring_harvest_ns;        /* (slots lock) time in harvests */
 /* Where harvested pages go; NULL until the first start (slots lock). */
 static const DirtySink *ring_sink;
 
+/* Guest pages the memslots cover (RAM is registered before the vCPUs). */
+static uint64_t kvm_dirty_ring_guest_pages(void)
+{
+    uint64_t pages = 0;
+
+    for (int i = 0; i < KVM_NR_MEMSLOTS; i++) {
+        pages = MAX(pages, qatomic_read(&kvm_state->memslots[i].first_page) +
+                           qatomic_read(&kvm_state->memslots[i].pages));
+    }
+    return pages;
+}
+
 bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp)
 {
     uint32_t entries = kvm_state->dirty_ring_entries;
@@ -73,6 +86,8 @@ bool kvm_dirty_ring_init_vcpu(CPUState *cpu, Error **errp)
     cpu->dirty_ring_entries = entries;
     cpu->dirty_ring_fetch = 0;
     ring_last_page[cpu->cpu_index] = 0;
+    cpu->dirty_window = dirty_window_new(kvm_dirty_ring_guest_pages(),
+                                         DIRTY_WINDOW_DEFAULT_NS);
     return true;
 }
 
@@ -83,16 +98,25 @@ void kvm_dirty_ring_cleanup_vcpu(CPUState *cpu)
                (size_t)cpu->dirty_ring_entries * sizeof(struct kvm_dirty_gfn));
         cpu->dirty_gfns = NULL;
     }
+    dirty_window_free(cpu->dirty_window);
+    cpu->dirty_window = NULL;
+}
+
+/* The guest page of entry (@slot, @offset), both in range. */
+static uint64_t kvm_dirty_ring_page(uint32_t slot, uint64_t offset)
+{
+    return qatomic_read(&kvm_state->memslots[slot].first_page) + offset;
 }
 
 static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
 {
     CPUState *cpu = opaque;
-    uint64_t page = qatomic_read(&kvm_state->memslots[slot].first_page) +
-                    offset;
+    uint64_t page = kvm_dirty_ring_page(slot, offset);
 
     if (page + 1 == ring_last_page[cpu->cpu_index]) {
         ring_repeats++;
+    } else {
+        dirty_window_add(cpu->dirty_window, page);
     }
     ring_last_page[cpu->cpu_index] = page + 1;     /* 0: none yet */
     if (ring_sink) {
@@ -100,13 +124,25 @@ static void kvm_dirty_ring_mark(uint32_t slot, uint64_t offset, void *opaque)
     }
 }
 
-static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu)
+static void kvm_dirty_ring_slot_pages(uint64_t *slot_pages)
+{
+    for (int i = 0; i < KVM_NR_MEMSLOTS; i++) {
+        slot_pages[i] = qatomic_read(&kvm_state->memslots[i].pages);
+    }
+}
+
+static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu, int64_t now_ns)
 {
     uint64_t slot_pages[KVM_NR_MEMSLOTS];
     DirtyRingHarvest h;
 
-    for (int i = 0; i < KVM_NR_MEMSLOTS; i++) {
-        slot_pages[i] = qatomic_read(&kvm_state->memslots[i].pages);
+    kvm_dirty_ring_slot_pages(slot_pages);
+    /* What this harvest finds counts in the window of @now_ns. */
+    if (dirty_window_advance(cpu->dirty_window, now_ns)) {
+        DirtyWindowReport r;
+
+        dirty_window_last(cpu->dirty_window, &r);
+        trace_kvm_dirty_window(cpu->cpu_index, r.start_ns, r.pages);
     }
 
     ring_repeats = 0;
@@ -158,7 +194,7 @@ static int64_t kvm_dirty_ring_sync(DirtySourceEdgeFunc edge, void *opaque)
         CPUState *cpu = cpus_get(i);
 
         if (cpu->dirty_gfns) {
-            total += kvm_dirty_ring_reap_locked(cpu);
+            total += kvm_dirty_ring_reap_locked(cpu, start_ns);
         }
     }
     kvm_dirty_ring_reset_locked(total);
@@ -182,7 +218,7 @@ uint64_t kvm_dirty_ring_reap_one(CPUState *cpu)
 
     qemu_mutex_lock(&kvm_slots_lock);
     start_ns = clock_ns();
-    n = kvm_dirty_ring_reap_locked(cpu);
+    n = kvm_dirty_ring_reap_locked(cpu, start_ns);
     kvm_dirty_ring_reset_locked(n);
     ring_harvest_ns += clock_ns() - start_ns;
     qemu_mutex_unlock(&kvm_slots_lock);
@@ -194,6 +230,42 @@ uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu)
     return kvm_dirty_ring_count_pending(
         cpu->dirty_gfns, cpu->dirty_ring_entries,
         qatomic_load_acquire(&cpu->dirty_ring_fetch));
+}
+
+typedef struct RingNewPages {
+    CPUState *cpu;
+    uint64_t last_page;
+    uint32_t new_pages;
+} RingNewPages;
+
+static void kvm_dirty_ring_count_new(uint32_t slot, uint64_t offset,
+                                     void *opaque)
+{
+    RingNewPages *n = opaque;
+    uint64_t page = kvm_dirty_ring_page(slot, offset);
+
+    /* A page repeated in a row is one page, as the harvest counts it. */
+    if (page != n->last_page &&
+        !dirty_window_seen(n->cpu->dirty_window, page)) {
+        n->new_pages++;
+    }
+    n->last_page = page;
+}
+
+uint32_t kvm_dirty_ring_peek_new_pages(CPUState *cpu)
+{
+    uint64_t slot_pages[KVM_NR_MEMSLOTS];
+    RingNewPages n = { .cpu = cpu, .last_page = UINT64_MAX };
+
+    if (!cpu->dirty_window) {
+        return 0;
+    }
+    kvm_dirty_ring_slot_pages(slot_pages);
+    kvm_dirty_ring_walk_pending(cpu->dirty_gfns, cpu->dirty_ring_entries,
+                                qatomic_load_acquire(&cpu->dirty_ring_fetch),
+                                G_N_ELEMENTS(slot_pages), slot_pages,
+                                kvm_dirty_ring_count_new, &n);
+    return n.new_pages;
 }
 
 bool kvm_handle_dirty_ring_full(CPUState *cpu)
@@ -330,5 +402,6 @@ const DirtySourceOps kvm_dirty_ring_source = {
     .stop = kvm_dirty_ring_stop,
     .sync = kvm_dirty_ring_sync,
     .vcpu_pending = kvm_dirty_ring_peek_pending,
+    .vcpu_new_pages = kvm_dirty_ring_peek_new_pages,
     .stats = kvm_dirty_ring_stats,
 };

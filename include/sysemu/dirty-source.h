@@ -75,6 +75,12 @@ typedef struct DirtySourceOps {
      * source keeps no per-vCPU count (the bitmap).
      */
     uint32_t (*vcpu_pending)(CPUState *cpu);
+    /*
+     * Of those, the pages @cpu's dirty window (CPUState.dirty_window,
+     * which the source feeds) has not counted in its current window yet.
+     * NULL when the source keeps no per-vCPU window.
+     */
+    uint32_t (*vcpu_new_pages)(CPUState *cpu);
     /* Fill the source's own fields of @stats (the rest are left alone). */
     void (*stats)(DirtyTrackingStats *stats);
 } DirtySourceOps;

@@ -34,7 +34,13 @@ DirtyLimitPolicyKind dirtylimit_get_policy(void);
 typedef struct DirtyLimitVcpuInfo {
     int cpu_index;
     uint64_t quota_mbps;
-    uint64_t current_mbps;      /* over the last report window */
+    /*
+     * Over the last report window: under the duty cycle the distinct
+     * pages of the last complete 1-s window (qemu/dirty-window.h), under
+     * ring-full the ring entries of its own last second (QEMU's count).
+     */
+    uint64_t current_mbps;
+    uint64_t current_pages_per_s;
     double sleep_share;         /* 0..1 of that window asleep */
     int64_t rate_age_ms;        /* since that window ended; -1: none yet */
     DirtyLimitPolicyKind policy;

@@ -25,7 +25,14 @@
 #include "test-vm.h"
 
 #define TEST_REGION_BYTES (64 * MiB)
-#define TEST_RAM_BYTES (16 * MiB + 2 * 128 * MiB)
+/*
+ * The limited writer's region: larger than what the highest quota tested
+ * (200 MB/s) writes in a 1-s window, so every page it writes in a window
+ * is a distinct page of that window and its own count of page writes is
+ * the ground truth of what the limiter holds.
+ */
+#define TEST_WRITER_BYTES (256 * MiB)
+#define TEST_RAM_BYTES (16 * MiB + 2 * TEST_WRITER_BYTES)
 #define TEST_RING_ENTRIES 4096
 /*
  * The query and cancel path, with a wide band around a 50 MB/s limit: one
@@ -106,8 +113,10 @@
 /* vCPU 0 writes, vCPU 1 reads: the limit must hold one, spare the other. */
 static void vm_create(uint32_t ring_entries)
 {
-    test_vm_create_writer_reader(TEST_RAM_BYTES, TEST_REGION_BYTES,
+    /* Both sweep TEST_WRITER_BYTES: the writer's is what counts. */
+    test_vm_create_writer_reader(TEST_RAM_BYTES, TEST_WRITER_BYTES,
                                  ring_entries);
+    test_vm_wait_first_sweep(0);
 }
 
 /* The guest's own write rate over @us, MB/s. */

@@ -188,6 +188,9 @@ static void test_ring_counts_a_redirtied_page_once(void)
                    t.at[1][0].pages_written - t.at[0][0].pages_written);
     /* Every page of the region was rewritten ~25 times: all of it. */
     g_assert_cmpuint(r.dirty_pages, ==, region_pages);
+    /* And so does the vCPU's own rate (vcpu-dirty-rate). */
+    g_assert_cmpint(r.nr_vcpus, ==, 1);
+    g_assert_cmpuint(r.vcpus[0].dirty_pages, ==, region_pages);
     /* The raw ring figure counts every rewrite after a harvest. */
     g_assert_cmpuint(r.write_faults, >, 4 * r.dirty_pages);
     test_vm_destroy();

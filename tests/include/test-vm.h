@@ -46,6 +46,12 @@ void test_vm_pause(void);
 WorkloadSample test_vm_sample(int cpu_index);
 /* Wait until every vCPU runs the workload generation last written. */
 void test_vm_wait_workload(int cpus);
+/*
+ * Wait until vCPU @cpu_index has swept its region once: every page of it
+ * is backed by host memory, so a measurement that follows sees the
+ * guest's speed, not the host's first-touch faults.
+ */
+void test_vm_wait_first_sweep(int cpu_index);
 
 /*
  * The guest's counters at the two edges of a measurement window, taken by

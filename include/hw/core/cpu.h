@@ -57,6 +57,12 @@ struct CPUState {
     uint32_t dirty_ring_entries;
     uint32_t dirty_ring_fetch;  /* (slots lock) next entry to look at */
     uint64_t dirty_pages;       /* (atomic) monotonic, harvested entries */
+    /*
+     * The pages harvested from this vCPU's ring, each counted once per
+     * 1-s window (qemu/dirty-window.h): what the dirty limiter holds.
+     * Written under the slots lock, read lock-free; NULL without a ring.
+     */
+    struct DirtyWindow *dirty_window;
     /* (atomic) monotonic: every entry harvested from this vCPU's ring,
      * repeats of one page and bad entries too (dirty_pages skips them) */
     uint64_t dirty_ring_harvested;
