@@ -148,14 +148,17 @@ def test_256_vcpus_every_query_answers_for_all():
     only the first 64).  The times are reported, not asserted."""
     cpus, far = 256, 200
     port = free_tcp_port()
-    # 16 MiB slices: a writer held to 20 MB/s takes most of a second per
-    # sweep, so (as the ground truth assumes) no page is stored to twice
-    # between two harvests.  RAM is mapped lazily: the size costs nothing.
+    # 16 MiB slices; the limited writer sweeps 128 MiB placed at 1 GiB
+    # (over other vCPUs' idle slices): held to 20 MB/s it takes seconds per
+    # sweep, so each page counts once a window, as the limiter counts
+    # (distinct pages per 1-s window).  RAM is mapped lazily: the size
+    # costs nothing.
     args = ['-smp', str(cpus), '-m', '4112M',
             '-accel', 'kvm,dirty-ring-size=4096',
             '-metrics', f'tcp:127.0.0.1:{port}']
     with RestraintVM(args=args) as vm:
-        vm.cmd('x-set-workload', cpu_index=far, kind='write', size=16 * MIB)
+        vm.cmd('x-set-workload', cpu_index=far, kind='write', size=128 * MIB,
+               offset=1024 * MIB)
         vm.cmd('set-vcpu-dirty-limit', cpu_index=far, dirty_rate=20)
         limits, t = timed(lambda: vm.cmd('query-vcpu-dirty-limit'))
         check(limits and limits[0]['cpu-index'] == far,
