@@ -27,7 +27,7 @@ static bool doorbell_generation_moved(void *opaque)
 {
     const DoorbellWait *wait = opaque;
 
-    return __atomic_load_n(&wait->ctl->generation, __ATOMIC_ACQUIRE) !=
+    return qatomic_load_acquire(&wait->ctl->generation) !=
            wait->generation;
 }
 

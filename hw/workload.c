@@ -8,6 +8,8 @@
 #include "hw/machine.h"
 #include "hw/replay.h"
 #include "hw/workload.h"
+#include "qemu/atomic.h"
+#include "qemu/clock.h"
 #include "trace.h"
 
 static const char *const workload_kind_names[RS_WL__MAX] = {
@@ -172,7 +174,7 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
      * job of a release fence, which ThreadSanitizer does not model).
      */
     gen = ctl->generation;
-    __atomic_exchange_n(&ctl->generation, gen | 1, __ATOMIC_ACQ_REL);
+    qatomic_xchg_acq_rel(&ctl->generation, gen | 1);
     ctl->kind = cfg->kind;
     ctl->pattern = cfg->pattern;
     if (cfg->kind == RS_WL_REPLAY) {
@@ -190,7 +192,7 @@ bool workload_set(int cpu_index, const WorkloadConfig *cfg, Error **errp)
     ctl->region_size = size;
     ctl->rate_bytes_per_s = cfg->rate_mbps * MiB;
     ctl->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)cpu_index;
-    __atomic_store_n(&ctl->generation, (gen | 1) + 1, __ATOMIC_RELEASE);
+    qatomic_store_release(&ctl->generation, (gen | 1) + 1);
     /* An idle guest sleeps in RS_DB_WAIT_GEN until this. */
     cpu_wake(cpus_get(cpu_index));
     trace_workload_set(cpu_index, workload_kind_name(cfg->kind),
@@ -211,32 +213,25 @@ bool workload_sample(int cpu_index, WorkloadSample *out, Error **errp)
     ctl = machine_ctl(cpu_index);
     memset(out, 0, sizeof(*out));
     out->cpu_index = cpu_index;
-    out->host_ns = g_get_monotonic_time() * 1000;
-    out->generation = __atomic_load_n(&ctl->generation, __ATOMIC_ACQUIRE);
+    out->host_ns = clock_ns();
+    out->generation = qatomic_load_acquire(&ctl->generation);
     out->kind = ctl->kind;
     out->pattern = ctl->pattern;
     out->region_gpa = ctl->region_gpa;
     out->region_size = ctl->region_size;
     out->rate_mbps = ctl->rate_bytes_per_s / MiB;
-    out->seen_generation = __atomic_load_n(&ctl->seen_generation,
-                                           __ATOMIC_ACQUIRE);
-    out->iterations = __atomic_load_n(&ctl->iterations, __ATOMIC_RELAXED);
-    out->pages_written = __atomic_load_n(&ctl->pages_written,
-                                         __ATOMIC_RELAXED);
-    out->bytes_read = __atomic_load_n(&ctl->bytes_read, __ATOMIC_RELAXED);
-    out->sweeps = __atomic_load_n(&ctl->sweeps, __ATOMIC_RELAXED);
-    out->guest_tsc = __atomic_load_n(&ctl->last_tsc, __ATOMIC_RELAXED);
-    out->workload_status = __atomic_load_n(&ctl->workload_status,
-                                           __ATOMIC_RELAXED);
-    out->visits = __atomic_load_n(&ctl->visits, __ATOMIC_RELAXED);
-    out->replay_intervals = __atomic_load_n(&ctl->replay_intervals,
-                                            __ATOMIC_RELAXED);
-    out->replay_loops = __atomic_load_n(&ctl->replay_loops, __ATOMIC_RELAXED);
-    out->replay_interval_pages = __atomic_load_n(&ctl->replay_interval_pages,
-                                                 __ATOMIC_RELAXED);
-    out->replay_lag_us = __atomic_load_n(&ctl->replay_lag_us,
-                                         __ATOMIC_RELAXED);
-    out->exits = __atomic_load_n(&cpus_get(cpu_index)->exit_count,
-                                 __ATOMIC_RELAXED);
+    out->seen_generation = qatomic_load_acquire(&ctl->seen_generation);
+    out->iterations = qatomic_read(&ctl->iterations);
+    out->pages_written = qatomic_read(&ctl->pages_written);
+    out->bytes_read = qatomic_read(&ctl->bytes_read);
+    out->sweeps = qatomic_read(&ctl->sweeps);
+    out->guest_tsc = qatomic_read(&ctl->last_tsc);
+    out->workload_status = qatomic_read(&ctl->workload_status);
+    out->visits = qatomic_read(&ctl->visits);
+    out->replay_intervals = qatomic_read(&ctl->replay_intervals);
+    out->replay_loops = qatomic_read(&ctl->replay_loops);
+    out->replay_interval_pages = qatomic_read(&ctl->replay_interval_pages);
+    out->replay_lag_us = qatomic_read(&ctl->replay_lag_us);
+    out->exits = qatomic_read(&cpus_get(cpu_index)->exit_count);
     return true;
 }

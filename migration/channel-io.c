@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "migration/channel.h"
+#include "qemu/atomic.h"
 #include "qemu/clock.h"
 
 bool migration_channel_write_all(int fd, const void *buf, size_t len,
@@ -115,7 +116,7 @@ int migration_channel_wait_readable(int fd, int64_t timeout_ms,
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         int n;
 
-        if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
+        if (cancelled && qatomic_read(cancelled)) {
             return 0;
         }
         n = poll(&pfd, 1, MIN(MIGRATION_CHANNEL_POLL_MS,
@@ -148,7 +149,7 @@ bool migration_channel_read_within(int fd, void *buf, size_t len,
             return false;
         }
         if (ready == 0) {
-            if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
+            if (cancelled && qatomic_read(cancelled)) {
                 error_setg(errp, "cancelled");
             } else {
                 error_setg(errp, "timed out after %" PRId64 " ms (%zu of "

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "migration/dirtyrate.h"
+#include "qemu/atomic.h"
 #include "qemu/page-rate.h"
 
 /*
@@ -64,8 +65,7 @@ uint64_t dirtyrate_page_hash(const void *page)
         /* The guest writes while we read: each word is read once. */
         for (int l = 0; l < DIRTYRATE_HASH_LANES; l++) {
             lane[l] = dirtyrate_hash_step(lane[l],
-                                          __atomic_load_n(&w[i + l],
-                                                          __ATOMIC_RELAXED));
+                                          qatomic_read(&w[i + l]));
         }
     }
     /* With the other lanes fixed, the sum is a bijection of each lane. */

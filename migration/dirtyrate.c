@@ -22,6 +22,7 @@
 #include "hw/core/cpu.h"
 #include "migration/dirtyrate.h"
 #include "qapi/qapi-commands.h"
+#include "qemu/clock.h"
 #include "sysemu/cpus.h"
 #include "sysemu/memory.h"
 #include "sysemu/physmem.h"
@@ -48,14 +49,6 @@ static DirtyRateState drs = {
     .status = DIRTY_RATE_STATUS_UNSTARTED,
 };
 
-static int64_t dirtyrate_clock_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
-}
-
 static uint64_t dirtyrate_work_first_page(void)
 {
     return RS_WORK_BASE / RS_PAGE_SIZE;
@@ -76,13 +69,13 @@ static bool dirtyrate_wait_until(int64_t deadline_ns)
 
     qemu_mutex_lock(&drs.lock);
     while (!drs.cancel) {
-        int64_t now_ns = dirtyrate_clock_ns();
+        int64_t now_ns = clock_ns();
         int64_t end_us;
 
         if (now_ns >= deadline_ns) {
             break;
         }
-        end_us = g_get_monotonic_time() +
+        end_us = clock_us() +
                  DIV_ROUND_UP(deadline_ns - now_ns, NS_PER_US);
         qemu_cond_wait_until(&drs.cond, &drs.lock, end_us);
     }
@@ -119,7 +112,7 @@ static bool dirtyrate_measure_sampling(const DirtyRateConfig *cfg,
     /* Each page's window runs from its first hash to its second: both
      * passes go in the same order at the same speed. */
     dirtyrate_edge(hook, opaque, false);
-    t0_ns = dirtyrate_clock_ns();
+    t0_ns = clock_ns();
     for (uint32_t i = 0; i < n; i++) {
         hashes[i] = dirtyrate_page_hash(base + pages[i] * RS_PAGE_SIZE);
     }
@@ -128,7 +121,7 @@ static bool dirtyrate_measure_sampling(const DirtyRateConfig *cfg,
         return false;
     }
     dirtyrate_edge(hook, opaque, true);
-    t1_ns = dirtyrate_clock_ns();
+    t1_ns = clock_ns();
     for (uint32_t i = 0; i < n; i++) {
         if (dirtyrate_page_hash(base + pages[i] * RS_PAGE_SIZE) !=
             hashes[i]) {
@@ -181,14 +174,14 @@ static bool dirtyrate_measure_ring(const DirtyRateConfig *cfg,
         return false;
     }
     /* Both edges harvest the whole source first, under its lock. */
-    a_ns = dirtyrate_clock_ns();
+    a_ns = clock_ns();
     memory_dirty_track_vcpus(bitmaps, nr_cpus, start_faults);
-    t0_ns = a_ns + (dirtyrate_clock_ns() - a_ns) / 2;
+    t0_ns = a_ns + (clock_ns() - a_ns) / 2;
     dirtyrate_edge(hook, opaque, false);
     ok = dirtyrate_wait_until(t0_ns + cfg->calc_time_ms * NS_PER_MS);
-    a_ns = dirtyrate_clock_ns();
+    a_ns = clock_ns();
     memory_dirty_track_vcpus(NULL, nr_cpus, end_faults);
-    t1_ns = a_ns + (dirtyrate_clock_ns() - a_ns) / 2;
+    t1_ns = a_ns + (clock_ns() - a_ns) / 2;
     dirtyrate_edge(hook, opaque, true);
     memory_global_dirty_log_stop(GLOBAL_DIRTY_DIRTY_RATE);
 
@@ -224,12 +217,12 @@ static bool dirtyrate_measure_bitmap(const DirtyRateConfig *cfg,
     if (!memory_global_dirty_log_start(GLOBAL_DIRTY_DIRTY_RATE, errp)) {
         return false;
     }
-    t0_ns = dirtyrate_clock_ns();
+    t0_ns = clock_ns();
     dirtyrate_edge(hook, opaque, false);
     ok = dirtyrate_wait_until(t0_ns + cfg->calc_time_ms * NS_PER_MS);
-    a_ns = dirtyrate_clock_ns();
+    a_ns = clock_ns();
     memory_global_dirty_log_sync();
-    t1_ns = a_ns + (dirtyrate_clock_ns() - a_ns) / 2;
+    t1_ns = a_ns + (clock_ns() - a_ns) / 2;
     dirtyrate_edge(hook, opaque, true);
     out->dirty_pages = physmem_dirty_count(DIRTY_MEMORY_DIRTY_RATE);
     out->window_ns = t1_ns - t0_ns;

@@ -36,6 +36,7 @@
 #include "migration/vmstate.h"
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
+#include "qemu/atomic.h"
 #include "qemu/clock.h"
 #include "sysemu/cpus.h"
 #include "sysemu/physmem.h"
@@ -89,8 +90,7 @@ static bool incoming_set_status(MigrationStatus old, MigrationStatus new)
 {
     int expected = old;
 
-    if (!__atomic_compare_exchange_n(&incoming.status, &expected, new, false,
-                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    if (!qatomic_cmpxchg(&incoming.status, &expected, new)) {
         return false;
     }
     trace_migration_incoming_status(MigrationStatus_str(old),
@@ -103,7 +103,7 @@ static bool incoming_set_status(MigrationStatus old, MigrationStatus new)
 
 MigrationStatus migration_incoming_status(void)
 {
-    return __atomic_load_n(&incoming.status, __ATOMIC_SEQ_CST);
+    return qatomic_read_seq(&incoming.status);
 }
 
 static void incoming_stop_listening(void)
@@ -164,7 +164,7 @@ static bool incoming_read(void *opaque, void *buf, size_t len, Error **errp)
                                         len - replay, errp)) {
         return false;
     }
-    __atomic_fetch_add(&r->in->bytes, len, __ATOMIC_RELAXED);
+    qatomic_fetch_add_relaxed(&r->in->bytes, len);
     return true;
 }
 
@@ -214,7 +214,7 @@ static bool incoming_accept_header(IncomingState *in,
         in->total_time_ms = clock_ms() - in->start_ms;
         incoming_fail(in, MIGRATION_STATUS_SETUP, err);
         vm_unlock();
-    } else if (!__atomic_load_n(&in->cancel, __ATOMIC_ACQUIRE)) {
+    } else if (!qatomic_load_acquire(&in->cancel)) {
         warn_report("incoming migration: dropped a connection (%s); still "
                     "listening", error_get_pretty(err));
         migration_rp_refuse(in->fd, error_get_pretty(err),
@@ -278,7 +278,7 @@ static void incoming_hand_over(IncomingState *in, RunState source_state)
 static gboolean incoming_join_cb(gpointer opaque)
 {
     if (incoming.thread &&
-        __atomic_load_n(&incoming.thread_done, __ATOMIC_ACQUIRE)) {
+        qatomic_load_acquire(&incoming.thread_done)) {
         g_thread_join(incoming.thread);
         incoming.thread = NULL;
     }
@@ -293,7 +293,7 @@ static void incoming_thread_end(IncomingState *in)
     close(in->fd);
     in->fd = -1;
     qemu_mutex_unlock(&in->lock);
-    __atomic_store_n(&in->thread_done, 1, __ATOMIC_RELEASE);
+    qatomic_store_release(&in->thread_done, 1);
     g_idle_add(incoming_join_cb, NULL);
 }
 
@@ -351,7 +351,7 @@ static gpointer incoming_thread(gpointer opaque)
     } else {
         incoming_fail(in, MIGRATION_STATUS_ACTIVE, err);
     }
-    __atomic_store_n(&in->thread_done, 1, __ATOMIC_RELEASE);
+    qatomic_store_release(&in->thread_done, 1);
     vm_unlock();
 
     error_free(err);
@@ -466,8 +466,7 @@ MigrationInfo *migration_incoming_query(void)
                            clock_ms() - incoming.start_ms :
                            incoming.total_time_ms;
         info->ram = g_new0(MigrationStats, 1);
-        info->ram->transferred = __atomic_load_n(&incoming.bytes,
-                                                 __ATOMIC_RELAXED);
+        info->ram->transferred = qatomic_read(&incoming.bytes);
         info->ram->total = ram_size();
         info->ram->page_size = RS_PAGE_SIZE;
     }
@@ -480,7 +479,7 @@ MigrationInfo *migration_incoming_query(void)
 void migration_incoming_shutdown(void)
 {
     incoming_stop_listening();
-    __atomic_store_n(&incoming.cancel, 1, __ATOMIC_RELEASE);
+    qatomic_store_release(&incoming.cancel, 1);
     qemu_mutex_lock(&incoming.lock);
     if (incoming.fd >= 0) {
         shutdown(incoming.fd, SHUT_RDWR);

@@ -7,6 +7,7 @@
 #include "qemu/osdep.h"
 
 #include "migration/stream.h"
+#include "qemu/atomic.h"
 #include "stream-int.h"
 
 /* ---- destination ----------------------------------------------------- */
@@ -218,7 +219,7 @@ static bool mig_load_records(MigLoader *l, const int *cancelled,
         size_t payload_bytes;
         MigRecordType type;
 
-        if (cancelled && __atomic_load_n(cancelled, __ATOMIC_RELAXED)) {
+        if (cancelled && qatomic_read(cancelled)) {
             error_setg(errp, "incoming migration cancelled");
             return false;
         }

@@ -12,6 +12,7 @@
 #include "monitor/live-view.h"
 #include "monitor/monitor-internal.h"
 #include "qapi/qapi-commands.h"
+#include "qemu/clock.h"
 #include "sysemu/sysemu-hmp.h"
 #include "sysemu/vm-lock.h"
 
@@ -301,7 +302,7 @@ static HMPWorkloadSample hmp_workload_last;
 static bool hmp_workload_sample(HMPWorkloadSample *s, Error **errp)
 {
     s->list = qmp_x_query_workload(errp);
-    s->time_us = g_get_monotonic_time();
+    s->time_us = clock_us();
     return s->list != NULL;
 }
 
@@ -338,7 +339,7 @@ static void hmp_print_rate(Monitor *mon, int width, double mbps)
 void hmp_info_workload(Monitor *mon, int argc, char **argv)
 {
     HMPWorkloadSample old = hmp_workload_last, now = { 0 };
-    int64_t age_us = g_get_monotonic_time() - old.time_us;
+    int64_t age_us = clock_us() - old.time_us;
     Error *err = NULL;
     double seconds;
 

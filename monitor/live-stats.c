@@ -17,6 +17,7 @@
 #include "hw/guest-abi.h"
 #include "hw/workload.h"
 #include "monitor/live-stats.h"
+#include "qemu/clock.h"
 #include "sysemu/cpu-throttle.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit.h"
@@ -137,7 +138,7 @@ static void live_stats_sample(void)
         live_stats_sample_vcpu(i, &ls.cur.vcpu[i]);
     }
     vm_unlock();
-    ls.cur.sampled_ns = g_get_monotonic_time() * 1000;
+    ls.cur.sampled_ns = clock_ns();
     ls.cur.samples++;
     for (int i = 0; i < ls.cur.nr_cpus; i++) {
         const LiveVcpuStats *v = &ls.cur.vcpu[i];

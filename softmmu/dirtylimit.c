@@ -284,7 +284,7 @@ bool dirtylimit_in_service(void)
 
 void dirtylimit_set_policy(DirtyLimitPolicyKind policy)
 {
-    __atomic_store_n(&dl.policy, policy, __ATOMIC_RELAXED);
+    qatomic_set(&dl.policy, policy);
     trace_dirtylimit_policy(dirtylimit_policy_ops(policy)->name);
     qemu_mutex_lock(&dl.lock);
     for (int i = 0; i < RS_MAX_CPUS; i++) {
@@ -300,7 +300,7 @@ void dirtylimit_set_policy(DirtyLimitPolicyKind policy)
 
 DirtyLimitPolicyKind dirtylimit_get_policy(void)
 {
-    return __atomic_load_n(&dl.policy, __ATOMIC_RELAXED);
+    return qatomic_read(&dl.policy);
 }
 
 /*
@@ -327,7 +327,7 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
 {
     DirtyLimitVcpu *v;
     DirtyLimitReport report = { 0, 0, 0 };
-    int64_t now_ns = clock_monotonic_ns();
+    int64_t now_ns = clock_ns();
 
     if (cpu_index < 0 || cpu_index >= RS_MAX_CPUS) {
         return false;
@@ -361,7 +361,7 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
 
 void dirtylimit_set_migration_active(bool active)
 {
-    __atomic_store_n(&dl.migration_active, active, __ATOMIC_RELEASE);
+    qatomic_store_release(&dl.migration_active, active);
 }
 
 void dirtylimit_cleanup(void)
@@ -383,7 +383,7 @@ void dirtylimit_cleanup(void)
 
 static bool dirtylimit_check_migration(const char *what, Error **errp)
 {
-    if (__atomic_load_n(&dl.migration_active, __ATOMIC_ACQUIRE)) {
+    if (qatomic_load_acquire(&dl.migration_active)) {
         error_setg(errp, "cannot %s a dirty page rate limit while a "
                    "migration with the dirty-limit capability runs", what);
         return false;

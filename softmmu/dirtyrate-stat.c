@@ -18,6 +18,8 @@
 #include <time.h>
 
 #include "hw/core/cpu.h"
+#include "qemu/atomic.h"
+#include "qemu/clock.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtyrate-stat.h"
 #include "sysemu/memory.h"
@@ -96,15 +98,12 @@ static uint64_t real_dirty_pages(void *opaque, int cpu_index)
 {
     CPUState *cpu = cpus_get(cpu_index);
 
-    return cpu ? __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE) : 0;
+    return cpu ? qatomic_load_acquire(&cpu->dirty_pages) : 0;
 }
 
 static int64_t real_clock_ns(void *opaque)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
+    return clock_ns();
 }
 
 static void real_harvest(void *opaque)
@@ -162,25 +161,24 @@ bool dirtyrate_stat_snapshot(const DirtyRateStatSource *src,
  */
 static void stat_slot_publish(StatSlot *s, const VcpuDirtyStat *v)
 {
-    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    uint32_t seq = qatomic_read(&s->seq);
 
-    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->dirty_pages, v->dirty_pages, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->rate_pages_per_s, v->rate_pages_per_s,
-                     __ATOMIC_RELEASE);
-    __atomic_store_n(&s->measured_ns, v->measured_ns, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->period_ns, v->period_ns, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->valid, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+    qatomic_set(&s->seq, seq + 1);
+    qatomic_store_release(&s->dirty_pages, v->dirty_pages);
+    qatomic_store_release(&s->rate_pages_per_s, v->rate_pages_per_s);
+    qatomic_store_release(&s->measured_ns, v->measured_ns);
+    qatomic_store_release(&s->period_ns, v->period_ns);
+    qatomic_store_release(&s->valid, 1);
+    qatomic_store_release(&s->seq, seq + 2);
 }
 
 static void stat_slot_invalidate(StatSlot *s)
 {
-    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    uint32_t seq = qatomic_read(&s->seq);
 
-    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->valid, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+    qatomic_set(&s->seq, seq + 1);
+    qatomic_store_release(&s->valid, 0);
+    qatomic_store_release(&s->seq, seq + 2);
 }
 
 bool dirtyrate_stat_get(int cpu_index, VcpuDirtyStat *out)
@@ -194,19 +192,16 @@ bool dirtyrate_stat_get(int cpu_index, VcpuDirtyStat *out)
     }
     s = &stat.slots[cpu_index];
     do {
-        seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        seq = qatomic_load_acquire(&s->seq);
         if (seq & 1) {
             continue;           /* the writer is in the middle: retry */
         }
-        valid = __atomic_load_n(&s->valid, __ATOMIC_ACQUIRE);
-        out->dirty_pages = __atomic_load_n(&s->dirty_pages,
-                                           __ATOMIC_ACQUIRE);
-        out->rate_pages_per_s = __atomic_load_n(&s->rate_pages_per_s,
-                                                __ATOMIC_ACQUIRE);
-        out->measured_ns = __atomic_load_n(&s->measured_ns,
-                                           __ATOMIC_ACQUIRE);
-        out->period_ns = __atomic_load_n(&s->period_ns, __ATOMIC_ACQUIRE);
-    } while ((seq & 1) || __atomic_load_n(&s->seq, __ATOMIC_RELAXED) != seq);
+        valid = qatomic_load_acquire(&s->valid);
+        out->dirty_pages = qatomic_load_acquire(&s->dirty_pages);
+        out->rate_pages_per_s = qatomic_load_acquire(&s->rate_pages_per_s);
+        out->measured_ns = qatomic_load_acquire(&s->measured_ns);
+        out->period_ns = qatomic_load_acquire(&s->period_ns);
+    } while ((seq & 1) || qatomic_read(&s->seq) != seq);
     return valid;
 }
 
@@ -331,13 +326,12 @@ void dirtyrate_stat_step(void)
 static gpointer dirtyrate_stat_thread(gpointer opaque)
 {
     StatRun *run = opaque;
-    int64_t next_us = g_get_monotonic_time();
+    int64_t next_us = clock_us();
 
     qemu_mutex_lock(&stat.ctl_lock);
     while (!run->stop) {
-        int64_t period_us = (int64_t)__atomic_load_n(&stat.period_ms,
-                                                     __ATOMIC_RELAXED) * 1000;
-        int64_t now_us = g_get_monotonic_time();
+        int64_t period_us = (int64_t)qatomic_read(&stat.period_ms) * 1000;
+        int64_t now_us = clock_us();
 
         /* A steady cadence; after a long stall, start afresh from now. */
         next_us += period_us;
@@ -384,8 +378,7 @@ bool dirtyrate_stat_start(Error **errp)
         return false;
     }
     stat.run = run;
-    trace_dirtyrate_stat_start(__atomic_load_n(&stat.period_ms,
-                                               __ATOMIC_RELAXED));
+    trace_dirtyrate_stat_start(qatomic_read(&stat.period_ms));
     qemu_mutex_unlock(&stat.ctl_lock);
     /*
      * A first baseline now, so the first rate comes one period later.
@@ -462,12 +455,12 @@ void dirtyrate_stat_set_period_ms(uint32_t period_ms)
     period_ms = MAX(period_ms, DIRTYRATE_STAT_MIN_PERIOD_MS);
     period_ms = MIN(period_ms, DIRTYRATE_STAT_MAX_PERIOD_MS);
     /* Applies from the next period on. */
-    __atomic_store_n(&stat.period_ms, period_ms, __ATOMIC_RELAXED);
+    qatomic_set(&stat.period_ms, period_ms);
 }
 
 uint32_t dirtyrate_stat_period_ms(void)
 {
-    return __atomic_load_n(&stat.period_ms, __ATOMIC_RELAXED);
+    return qatomic_read(&stat.period_ms);
 }
 
 void dirtyrate_stat_set_source(const DirtyRateStatSource *src)

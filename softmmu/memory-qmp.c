@@ -6,6 +6,7 @@
 
 #include "hw/core/cpu.h"
 #include "qapi/qapi-commands.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus.h"
 #include "sysemu/memory.h"
 
@@ -44,9 +45,8 @@ DirtyTrackingInfo *qmp_x_query_dirty_tracking(Error **errp)
         DirtyTrackingVcpuList *elem = g_new0(DirtyTrackingVcpuList, 1);
 
         v->cpu_index = i;
-        v->dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_RELAXED);
-        v->ring_full_exits = __atomic_load_n(&cpu->dirty_ring_full_count,
-                                             __ATOMIC_RELAXED);
+        v->dirty_pages = qatomic_read(&cpu->dirty_pages);
+        v->ring_full_exits = qatomic_read(&cpu->dirty_ring_full_count);
         elem->value = v;
         *vcpus_tail = elem;
         vcpus_tail = &elem->next;

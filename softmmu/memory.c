@@ -145,7 +145,7 @@ uint32_t memory_dirty_vcpu_new_pages(CPUState *cpu)
 
 unsigned int memory_global_dirty_tracking(void)
 {
-    return __atomic_load_n(&mds.users, __ATOMIC_ACQUIRE);
+    return qatomic_load_acquire(&mds.users);
 }
 
 static bool memory_set_logging_locked(bool on, Error **errp)
@@ -203,7 +203,7 @@ bool memory_global_dirty_log_start(unsigned int flags, Error **errp)
             physmem_dirty_client_start(dirty_users[i].client);
         }
     }
-    __atomic_store_n(&mds.users, old | flags, __ATOMIC_RELEASE);
+    qatomic_store_release(&mds.users, old | flags);
     trace_memory_dirty_log_start(flags, old | flags);
     qemu_mutex_unlock(&mds.lock);
     return true;
@@ -229,7 +229,7 @@ void memory_global_dirty_log_stop(unsigned int flags)
         }
         memory_dirty_source()->stop();
     }
-    __atomic_store_n(&mds.users, users, __ATOMIC_RELEASE);
+    qatomic_store_release(&mds.users, users);
     trace_memory_dirty_log_stop(flags, users);
     qemu_mutex_unlock(&mds.lock);
 }
@@ -249,8 +249,7 @@ void memory_dirty_tracking_stats(DirtyTrackingStats *stats)
     }
     for (int i = 0; i < cpus_count(); i++) {
         stats->ring_full_exits +=
-            __atomic_load_n(&cpus_get(i)->dirty_ring_full_count,
-                            __ATOMIC_RELAXED);
+            qatomic_read(&cpus_get(i)->dirty_ring_full_count);
     }
 }
 

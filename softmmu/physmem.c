@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 
 #include "hw/guest-abi.h"
+#include "qemu/atomic.h"
+#include "qemu/clock.h"
 #include "sysemu/kvm.h"
 #include "sysemu/physmem.h"
 #include "trace.h"
@@ -84,7 +86,7 @@ bool ram_prealloc(Error **errp)
     uint64_t step = QEMU_ALIGN_UP(DIV_ROUND_UP(ram.size_bytes,
                                                RAM_PREALLOC_REPORTS),
                                   RS_PAGE_SIZE);
-    int64_t start_us = g_get_monotonic_time();
+    int64_t start_us = clock_us();
 
     for (uint64_t off = 0; off < ram.size_bytes; off += step) {
         uint64_t len = MIN(step, ram.size_bytes - off);
@@ -100,7 +102,7 @@ bool ram_prealloc(Error **errp)
         info_report("-mem-prealloc: %" PRIu64 " of %" PRIu64 " MiB (%"
                     PRIu64 "%%) in %.2f s", done / MiB,
                     ram.size_bytes / MiB, done * 100 / ram.size_bytes,
-                    (g_get_monotonic_time() - start_us) / 1e6);
+                    (clock_us() - start_us) / 1e6);
     }
     return true;
 }
@@ -149,22 +151,22 @@ void physmem_dirty_client_start(DirtyMemoryClient client)
         ram.dirty[client] = g_new0(uint64_t, ram.words);
     } else {
         for (uint64_t w = 0; w < ram.words; w++) {
-            __atomic_store_n(&ram.dirty[client][w], 0, __ATOMIC_RELAXED);
+            qatomic_set(&ram.dirty[client][w], 0);
         }
     }
-    __atomic_store_n(&ram.dirty_active[client], 1, __ATOMIC_RELEASE);
+    qatomic_store_release(&ram.dirty_active[client], 1);
 }
 
 void physmem_dirty_client_stop(DirtyMemoryClient client)
 {
     assert(client < DIRTY_MEMORY_NUM);
     /* The bitmap stays allocated: a harvester may still be writing. */
-    __atomic_store_n(&ram.dirty_active[client], 0, __ATOMIC_RELEASE);
+    qatomic_store_release(&ram.dirty_active[client], 0);
 }
 
 bool physmem_dirty_client_active(DirtyMemoryClient client)
 {
-    return __atomic_load_n(&ram.dirty_active[client], __ATOMIC_ACQUIRE);
+    return qatomic_load_acquire(&ram.dirty_active[client]);
 }
 
 void physmem_set_dirty_word(uint64_t word, uint64_t word_bits)
@@ -174,8 +176,7 @@ void physmem_set_dirty_word(uint64_t word, uint64_t word_bits)
     }
     for (int c = 0; c < DIRTY_MEMORY_NUM; c++) {
         if (physmem_dirty_client_active(c)) {
-            __atomic_fetch_or(&ram.dirty[c][word], word_bits,
-                              __ATOMIC_RELAXED);
+            qatomic_fetch_or_relaxed(&ram.dirty[c][word], word_bits);
         }
     }
 }
@@ -214,8 +215,7 @@ uint64_t physmem_dirty_take(DirtyMemoryClient client, uint64_t first_page,
         uint64_t bits = 0;
 
         if (w < ram.words && ram.dirty[client]) {
-            bits = __atomic_exchange_n(&ram.dirty[client][w], 0,
-                                       __ATOMIC_ACQ_REL);
+            bits = qatomic_xchg_acq_rel(&ram.dirty[client][w], 0);
         }
         dst[i] = bits;
         count += __builtin_popcountll(bits);
@@ -230,8 +230,8 @@ bool physmem_dirty_test_and_clear(DirtyMemoryClient client, uint64_t page)
     if (page >= ram.pages || !ram.dirty[client]) {
         return false;
     }
-    return __atomic_fetch_and(&ram.dirty[client][page / BITS_PER_WORD],
-                              ~mask, __ATOMIC_ACQ_REL) & mask;
+    return qatomic_fetch_and_acq_rel(&ram.dirty[client][page / BITS_PER_WORD],
+                                     ~mask) & mask;
 }
 
 uint64_t physmem_dirty_count(DirtyMemoryClient client)
@@ -242,8 +242,7 @@ uint64_t physmem_dirty_count(DirtyMemoryClient client)
         return 0;
     }
     for (uint64_t w = 0; w < ram.words; w++) {
-        count += __builtin_popcountll(__atomic_load_n(&ram.dirty[client][w],
-                                                      __ATOMIC_RELAXED));
+        count += __builtin_popcountll(qatomic_read(&ram.dirty[client][w]));
     }
     return count;
 }

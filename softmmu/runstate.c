@@ -8,6 +8,7 @@
 #include <glib-unix.h>
 
 #include "qapi/qapi-events.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus.h"
 #include "sysemu/runstate.h"
 #include "sysemu/vm-lock.h"
@@ -166,8 +167,7 @@ static bool runstate_change(RunState to, unsigned by)
     if (to == RUN_STATE_FINISH_MIGRATE) {
         rsm.before_migration = from;
     } else if (to == RUN_STATE_PRELAUNCH) {
-        __atomic_store_n(&rsm.guest_fault, RUNSTATE_NO_FAULT,
-                         __ATOMIC_SEQ_CST);
+        qatomic_set_seq(&rsm.guest_fault, RUNSTATE_NO_FAULT);
         rsm.stop_on_arrival = false;
     }
     rsm.current = to;
@@ -186,7 +186,7 @@ bool runstate_set(RunState state)
 
 static RunState runstate_fault(void)
 {
-    return __atomic_load_n(&rsm.guest_fault, __ATOMIC_SEQ_CST);
+    return qatomic_read_seq(&rsm.guest_fault);
 }
 
 static bool runstate_needs_reset(RunState state)
@@ -339,7 +339,7 @@ static gboolean shutdown_cb(gpointer opaque)
 
 void qemu_system_shutdown_request(ShutdownCause cause)
 {
-    if (__atomic_exchange_n(&shutdown_requested, 1, __ATOMIC_SEQ_CST)) {
+    if (qatomic_xchg(&shutdown_requested, 1)) {
         return; /* the first cause wins */
     }
     trace_shutdown_request(ShutdownCause_str(cause));
@@ -349,7 +349,7 @@ void qemu_system_shutdown_request(ShutdownCause cause)
 
 bool qemu_system_shutdown_requested(void)
 {
-    return __atomic_load_n(&shutdown_requested, __ATOMIC_SEQ_CST);
+    return qatomic_read_seq(&shutdown_requested);
 }
 
 typedef struct HaltRequest {
@@ -389,10 +389,9 @@ static void halt_request(int cpu_index, bool crash, const char *why)
     int none = RUNSTATE_NO_FAULT;
 
     /* Recorded at once: vm_start() refuses from now on. */
-    __atomic_compare_exchange_n(&rsm.guest_fault, &none,
-                                crash ? RUN_STATE_GUEST_PANICKED :
-                                RUN_STATE_INTERNAL_ERROR, false,
-                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    qatomic_cmpxchg(&rsm.guest_fault, &none,
+                    crash ? RUN_STATE_GUEST_PANICKED :
+                    RUN_STATE_INTERNAL_ERROR);
 
     req->cpu_index = cpu_index;
     req->crash = crash;

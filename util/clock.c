@@ -3,6 +3,7 @@
  */
 #include <time.h>
 
+#include "qemu/atomic.h"
 #include "qemu/clock.h"
 #include "qemu/osdep.h"
 
@@ -19,7 +20,7 @@ static int64_t clock_host_ns(void)
 
 int64_t clock_ns(void)
 {
-    ClockSource source = __atomic_load_n(&clock_source, __ATOMIC_ACQUIRE);
+    ClockSource source = qatomic_load_acquire(&clock_source);
 
     return source ? source(clock_opaque) : clock_host_ns();
 }
@@ -37,5 +38,5 @@ int64_t clock_ms(void)
 void clock_set_source(ClockSource source, void *opaque)
 {
     clock_opaque = opaque;
-    __atomic_store_n(&clock_source, source, __ATOMIC_RELEASE);
+    qatomic_store_release(&clock_source, source);
 }

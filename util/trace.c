@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "qemu/atomic.h"
 #include "trace/control.h"
 
 static FILE *trace_file;
@@ -43,7 +44,7 @@ int trace_enable_pattern(const char *pattern)
     }
     for (TraceEvent *const *ev = trace_events_all; *ev; ev++) {
         if (g_pattern_match_simple(pattern, (*ev)->name)) {
-            __atomic_store_n(&(*ev)->enabled, enable, __ATOMIC_RELAXED);
+            qatomic_set(&(*ev)->enabled, enable);
             matched++;
         }
     }

@@ -156,14 +156,12 @@ static uint64_t kvm_dirty_ring_reap_locked(CPUState *cpu, int64_t now_ns)
     }
     if (h.dropped) {
         trace_kvm_dirty_ring_dropped(cpu->cpu_index, h.dropped);
-        __atomic_fetch_add(&ring_dropped_total, h.dropped, __ATOMIC_RELAXED);
+        qatomic_fetch_add_relaxed(&ring_dropped_total, h.dropped);
     }
-    __atomic_fetch_add(&ring_harvested_total, h.harvested, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&cpu->dirty_ring_harvested, h.harvested,
-                       __ATOMIC_RELAXED);
-    __atomic_fetch_add(&cpu->dirty_pages,
-                       h.harvested - h.dropped - ring_repeats,
-                       __ATOMIC_RELEASE);
+    qatomic_fetch_add_relaxed(&ring_harvested_total, h.harvested);
+    qatomic_fetch_add_relaxed(&cpu->dirty_ring_harvested, h.harvested);
+    qatomic_fetch_add_release(&cpu->dirty_pages,
+                              h.harvested - h.dropped - ring_repeats);
     return h.harvested;
 }
 
@@ -179,7 +177,7 @@ static void kvm_dirty_ring_reset_locked(uint64_t harvested)
         error_report("kvm: KVM_RESET_DIRTY_RINGS: %s", g_strerror(errno));
     } else if ((uint64_t)reset != harvested) {
         trace_kvm_dirty_ring_reset_mismatch(harvested, reset);
-        __atomic_fetch_add(&ring_reset_mismatches, 1, __ATOMIC_RELAXED);
+        qatomic_fetch_add_relaxed(&ring_reset_mismatches, 1);
     }
 }
 
@@ -272,7 +270,7 @@ bool kvm_handle_dirty_ring_full(CPUState *cpu)
 {
     uint64_t harvested_before = cpu->dirty_ring_harvested_at_full;
 
-    __atomic_fetch_add(&cpu->dirty_ring_full_count, 1, __ATOMIC_RELAXED);
+    qatomic_fetch_add_relaxed(&cpu->dirty_ring_full_count, 1);
     kvm_dirty_ring_reap_one(cpu);
     /*
      * Any entry harvested from this vCPU's ring since its last ring-full
@@ -281,7 +279,7 @@ bool kvm_handle_dirty_ring_full(CPUState *cpu)
      * that page, which dirty_pages counts once.
      */
     cpu->dirty_ring_harvested_at_full =
-        __atomic_load_n(&cpu->dirty_ring_harvested, __ATOMIC_RELAXED);
+        qatomic_read(&cpu->dirty_ring_harvested);
     if (cpu->dirty_ring_harvested_at_full != harvested_before) {
         cpu->dirty_ring_empty_full_exits = 0;
         return true;
@@ -321,7 +319,7 @@ static gpointer kvm_dirty_ring_reaper_fn(gpointer opaque)
 {
     qemu_mutex_lock(&reaper.lock);
     while (!reaper.stop) {
-        int64_t deadline_us = g_get_monotonic_time() +
+        int64_t deadline_us = clock_us() +
                               (int64_t)reaper.period_ms * 1000;
         uint64_t n;
 
@@ -335,7 +333,7 @@ static gpointer kvm_dirty_ring_reaper_fn(gpointer opaque)
         reaper.wakeup = false;
         qemu_mutex_unlock(&reaper.lock);
         n = kvm_dirty_ring_reap();
-        __atomic_fetch_add(&reaper.runs, 1, __ATOMIC_RELAXED);
+        qatomic_fetch_add_relaxed(&reaper.runs, 1);
         if (n) {
             trace_kvm_dirty_ring_reaper(n);
         }

@@ -10,6 +10,7 @@
 
 #include "hw/core/cpu.h"
 #include "qemu/atomic.h"
+#include "qemu/clock.h"
 
 typedef struct CPUList {
     CPUState *cpus;
@@ -98,24 +99,24 @@ void cpu_wake(CPUState *cpu)
  */
 int64_t cpu_sleep_ns(CPUState *cpu, int64_t sleep_ns)
 {
-    int64_t start_us = g_get_monotonic_time();
+    int64_t start_us = clock_us();
     int64_t deadline_us = start_us + sleep_ns / 1000;
 
     if (sleep_ns <= 0) {
         return 0;
     }
     qemu_mutex_lock(&cpu->sleep_lock);
-    while (!cpu_stop_pending(cpu) && g_get_monotonic_time() < deadline_us) {
+    while (!cpu_stop_pending(cpu) && clock_us() < deadline_us) {
         qemu_cond_wait_until(&cpu->sleep_cond, &cpu->sleep_lock, deadline_us);
     }
     qemu_mutex_unlock(&cpu->sleep_lock);
-    return (g_get_monotonic_time() - start_us) * 1000;
+    return (clock_us() - start_us) * 1000;
 }
 
 int64_t cpu_wait_event(CPUState *cpu, bool (*done)(void *opaque),
                        void *opaque)
 {
-    int64_t start_us = g_get_monotonic_time();
+    int64_t start_us = clock_us();
 
     qemu_mutex_lock(&cpu->sleep_lock);
     while (!done(opaque) && !cpu_stop_pending(cpu) &&
@@ -123,7 +124,7 @@ int64_t cpu_wait_event(CPUState *cpu, bool (*done)(void *opaque),
         qemu_cond_wait(&cpu->sleep_cond, &cpu->sleep_lock);
     }
     qemu_mutex_unlock(&cpu->sleep_lock);
-    return (g_get_monotonic_time() - start_us) * 1000;
+    return (clock_us() - start_us) * 1000;
 }
 
 void cpu_request_halt(CPUState *cpu, CPUHaltReason reason, const char *why)

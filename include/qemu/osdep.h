@@ -36,13 +36,4 @@
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
 
-/* CLOCK_MONOTONIC in ns: the host clock every measurement uses. */
-static inline int64_t clock_monotonic_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
-}
-
 #endif /* QEMU_OSDEP_H */

@@ -25,6 +25,7 @@
 #include "hw/machine.h"
 #include "hw/pagetable.h"
 #include "hw/workload.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
@@ -96,7 +97,7 @@ static void *bare_vcpu_fn(void *opaque)
 {
     BareVM *b = opaque;
 
-    while (!__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) {
+    while (!qatomic_load_acquire(&b->stop)) {
         if (ioctl(b->vcpu, KVM_RUN, 0) < 0) {
             continue;
         }
@@ -205,12 +206,11 @@ static void bare_harvest(BareVM *b)
             struct kvm_dirty_gfn *e = &b->ring[b->fetch &
                                                (b->ring_entries - 1)];
 
-            if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
+            if (!(qatomic_load_acquire(&e->flags) &
                   KVM_DIRTY_GFN_F_DIRTY)) {
                 break;
             }
-            __atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET,
-                             __ATOMIC_RELEASE);
+            qatomic_store_release(&e->flags, KVM_DIRTY_GFN_F_RESET);
             b->fetch++;
             n++;
         }
@@ -251,7 +251,7 @@ static double bare_pages_per_s(uint32_t ring_entries)
     }
     c1 = *counter;
     t1 = now_ns();
-    __atomic_store_n(&b.stop, true, __ATOMIC_RELEASE);
+    qatomic_store_release(&b.stop, true);
     b.run->immediate_exit = 1;
     /* Kick until it leaves: a signal makes KVM_RUN return EINTR. */
     while (pthread_tryjoin_np(b.thread, NULL) != 0) {

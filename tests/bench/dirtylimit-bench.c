@@ -28,6 +28,7 @@
 #include "hw/machine.h"
 #include "hw/workload.h"
 #include "qapi/qapi-commands.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/kvm.h"
@@ -105,8 +106,7 @@ static void set_policy(DirtyLimitPolicy policy)
 static void trace_record(Trace *t, int steps)
 {
     WorkloadSample w0, r0, w, r;
-    uint64_t ring0 = __atomic_load_n(&cpus_get(0)->dirty_pages,
-                                     __ATOMIC_ACQUIRE);
+    uint64_t ring0 = qatomic_load_acquire(&cpus_get(0)->dirty_pages);
     int64_t start_us = g_get_monotonic_time();
 
     g_assert_cmpint(steps, <=, BENCH_MAX_STEPS);
@@ -127,8 +127,8 @@ static void trace_record(Trace *t, int steps)
         g_assert_true(workload_sample(1, &r, NULL));
         t->written_pages[i] = w.pages_written - w0.pages_written;
         t->read_bytes[i] = r.bytes_read - r0.bytes_read;
-        t->ring_pages[i] = __atomic_load_n(&cpus_get(0)->dirty_pages,
-                                           __ATOMIC_ACQUIRE) - ring0;
+        t->ring_pages[i] =
+            qatomic_load_acquire(&cpus_get(0)->dirty_pages) - ring0;
         t->t_s[i] = (double)(w.host_ns - w0.host_ns) / NANOSECONDS_PER_SECOND;
     }
 }

@@ -15,6 +15,7 @@
 
 #include "hw/machine.h"
 #include "hw/workload.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus.h"
 #include "sysemu/kvm.h"
 #include "sysemu/runstate.h"
@@ -150,16 +151,15 @@ static void kick_latency(double *min_us, double *median_us, double *p90_us,
     g_usleep(100 * 1000);
     *lost = 0;
     for (int k = 0; k < KICKS; k++) {
-        uint64_t before = __atomic_load_n(&cpu->kick_ack_count,
-                                          __ATOMIC_ACQUIRE);
+        uint64_t before = qatomic_load_acquire(&cpu->kick_ack_count);
         int64_t kicked = now_ns(), acked;
 
         cpu_kick(cpu);
-        while (__atomic_load_n(&cpu->kick_ack_count, __ATOMIC_ACQUIRE) ==
+        while (qatomic_load_acquire(&cpu->kick_ack_count) ==
                before && now_ns() - kicked < 1000000000LL) {
         }
-        acked = __atomic_load_n(&cpu->kick_ack_ns, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&cpu->kick_ack_count, __ATOMIC_ACQUIRE) ==
+        acked = qatomic_read(&cpu->kick_ack_ns);
+        if (qatomic_load_acquire(&cpu->kick_ack_count) ==
             before) {
             (*lost)++;
         } else {

@@ -27,6 +27,7 @@
 #include "qemu/osdep.h"
 
 #include "hw/machine.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
@@ -73,7 +74,7 @@ static uint64_t current_sweep(int cpus)
     uint64_t s = UINT64_MAX;
 
     for (int i = 0; i < cpus; i++) {
-        s = MIN(s, __atomic_load_n(&machine_ctl(i)->stamp, __ATOMIC_ACQUIRE));
+        s = MIN(s, qatomic_load_acquire(&machine_ctl(i)->stamp));
     }
     return s;
 }
@@ -94,7 +95,7 @@ static void checker_init(Checker *c, DirtyMemoryClient client,
     for (int i = 0; i < cpus; i++) {
         for (uint64_t p = 0; p < region_pages(); p++) {
             c->snapshot[i * region_pages() + p] =
-                __atomic_load_n(page_word(i, p), __ATOMIC_RELAXED);
+                qatomic_read(page_word(i, p));
         }
     }
 }
@@ -118,7 +119,7 @@ static void checker_check(Checker *c, int cpus, bool strict)
 
         for (uint64_t p = 0; p < region_pages(); p++) {
             uint64_t *snap = &c->snapshot[i * region_pages() + p];
-            uint64_t now = __atomic_load_n(page_word(i, p), __ATOMIC_RELAXED);
+            uint64_t now = qatomic_read(page_word(i, p));
             bool reported = bit_is_set(bits, base + p);
 
             c->checked_pages++;

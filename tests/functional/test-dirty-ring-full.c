@@ -16,6 +16,7 @@
 #include "qemu/osdep.h"
 
 #include "hw/machine.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus-internal.h"
 #include "sysemu/kvm-dirty-ring.h"
 #include "sysemu/memory.h"
@@ -87,7 +88,7 @@ static void test_one_page_writer_is_not_stuck(void)
     g_test_message("%d ring-full exits, %" PRIu64 " entries harvested, "
                    "%" PRIu64 " distinct pages counted", TEST_FULL_EXITS,
                    ring_harvested(),
-                   __atomic_load_n(&cpu->dirty_pages, __ATOMIC_RELAXED));
+                   qatomic_read(&cpu->dirty_pages));
     vm_lock();
     memory_global_dirty_log_stop(GLOBAL_DIRTY_OBSERVE);
     vm_unlock();

@@ -15,6 +15,7 @@
 #include "hw/machine.h"
 #include "hw/workload.h"
 #include "qapi/qapi-commands.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpu-throttle.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit.h"
@@ -163,9 +164,8 @@ static bool vcpu_thread_times(int cpu_index, VcpuThreadTimes *t)
                                             cpu_thread_id(cpu));
     g_autofree char *text = NULL;
 
-    t->guest_run_ns = __atomic_load_n(&cpu->guest_run_ns, __ATOMIC_RELAXED);
-    t->doorbell_sleep_ns = __atomic_load_n(&cpu->doorbell_sleep_ns,
-                                           __ATOMIC_RELAXED);
+    t->guest_run_ns = qatomic_read(&cpu->guest_run_ns);
+    t->doorbell_sleep_ns = qatomic_read(&cpu->doorbell_sleep_ns);
     if (!g_file_get_contents(path, &text, NULL, NULL)) {
         return false;
     }
@@ -261,7 +261,7 @@ static int compare_doubles(const void *a, const void *b)
 /* Nanoseconds @cpu's thread has waited on a run queue (schedstat). */
 static uint64_t vcpu_runqueue_wait_ns(int cpu)
 {
-    pid_t tid = __atomic_load_n(&cpus_get(cpu)->thread_id, __ATOMIC_ACQUIRE);
+    pid_t tid = qatomic_load_acquire(&cpus_get(cpu)->thread_id);
     g_autofree char *path = g_strdup_printf("/proc/self/task/%d/schedstat",
                                             (int)tid);
     g_autofree char *text = NULL;

@@ -20,6 +20,7 @@
 #include "hw/workload.h"
 #include "migration/dirtyrate.h"
 #include "qapi/qapi-commands.h"
+#include "qemu/atomic.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtyrate-stat.h"
 #include "sysemu/kvm.h"
@@ -431,14 +432,14 @@ static void checker_check(Checker *c, bool strict)
     uint64_t first = RS_WORK_BASE / RS_PAGE_SIZE;
     uint64_t span = ram_pages() - first;
     g_autofree uint64_t *bits = g_new0(uint64_t, DIV_ROUND_UP(span, 64));
-    uint64_t s0 = __atomic_load_n(&machine_ctl(0)->stamp, __ATOMIC_ACQUIRE);
+    uint64_t s0 = qatomic_load_acquire(&machine_ctl(0)->stamp);
     uint64_t base = (machine_slice_base(0) - RS_WORK_BASE) / RS_PAGE_SIZE;
 
     memory_global_dirty_log_sync();
     physmem_dirty_take(DIRTY_MEMORY_CHECK, first, DIV_ROUND_UP(span, 64),
                        bits);
     for (uint64_t p = 0; p < c->region_pages; p++) {
-        uint64_t now = __atomic_load_n(page_word(p), __ATOMIC_RELAXED);
+        uint64_t now = qatomic_read(page_word(p));
         uint64_t bit = base + p;
         bool reported = bits[bit / 64] & (1ULL << (bit % 64));
 
@@ -472,7 +473,7 @@ static void test_measuring_leaves_other_users_undisturbed(gconstpointer data)
         g_error("check user: %s", error_get_pretty(err));
     }
     for (uint64_t p = 0; p < c.region_pages; p++) {
-        c.snapshot[p] = __atomic_load_n(page_word(p), __ATOMIC_RELAXED);
+        c.snapshot[p] = qatomic_read(page_word(p));
     }
     /* The limiter's way of watching rates: its user and the calculator. */
     if (ring_entries) {

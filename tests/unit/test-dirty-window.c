@@ -7,6 +7,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "qemu/atomic.h"
 #include "qemu/dirty-window.h"
 
 #define WINDOW_NS DIRTY_WINDOW_DEFAULT_NS
@@ -176,7 +177,7 @@ static gpointer race_reader(gpointer opaque)
 {
     RaceState *s = opaque;
 
-    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+    while (!qatomic_load_acquire(&s->stop)) {
         uint64_t t = dirty_window_total(s->w);
         DirtyWindowReport r;
 
@@ -204,7 +205,7 @@ static void test_readers_race_the_writer_safely(void)
             dirty_window_add(s.w, ((p + epoch) % 64) * 4099);
         }
     }
-    __atomic_store_n(&s.stop, true, __ATOMIC_RELEASE);
+    qatomic_store_release(&s.stop, true);
     g_thread_join(reader);
     g_assert_cmpuint(expect, ==, 20000 * 64);
     g_assert_cmpuint(dirty_window_total(s.w), ==, expect);

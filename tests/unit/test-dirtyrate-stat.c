@@ -5,6 +5,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "qemu/atomic.h"
 #include "sysemu/dirtyrate-stat.h"
 #include "test-cases.h"
 
@@ -45,15 +46,14 @@ static int fake_nr_cpus(void *opaque)
 
 static uint64_t fake_dirty_pages(void *opaque, int cpu_index)
 {
-    return __atomic_load_n(&((FakeSource *)opaque)->dirty_pages[cpu_index],
-                           __ATOMIC_RELAXED);
+    return qatomic_read(&((FakeSource *)opaque)->dirty_pages[cpu_index]);
 }
 
 static int64_t fake_clock_ns(void *opaque)
 {
     FakeSource *f = opaque;
 
-    return __atomic_add_fetch(&f->now_ns, f->tick_ns, __ATOMIC_RELAXED);
+    return qatomic_add_fetch_relaxed(&f->now_ns, f->tick_ns);
 }
 
 static void fake_harvest(void *opaque)
@@ -181,14 +181,14 @@ static void count_listener(void *opaque)
 {
     ListenerCount *c = opaque;
 
-    __atomic_store_n(&c->seen_on, g_thread_self(), __ATOMIC_RELAXED);
-    __atomic_fetch_add(&c->calls, 1, __ATOMIC_RELAXED);
+    qatomic_set(&c->seen_on, g_thread_self());
+    qatomic_fetch_add_relaxed(&c->calls, 1);
 }
 
 static bool poll_until_calls(ListenerCount *c, int calls)
 {
     for (int i = 0; i < POLL_TRIES; i++) {
-        if (__atomic_load_n(&c->calls, __ATOMIC_RELAXED) >= calls) {
+        if (qatomic_read(&c->calls) >= calls) {
             return true;
         }
         g_usleep(POLL_SLEEP_US);
@@ -212,19 +212,19 @@ static void test_thread_is_refcounted_and_calls_listeners(void)
     g_assert_true(dirtyrate_stat_start(NULL));
     g_assert_true(dirtyrate_stat_start(NULL));
     g_assert_true(poll_until_calls(&c, 3));
-    g_assert_true(__atomic_load_n(&c.seen_on, __ATOMIC_RELAXED) !=
+    g_assert_true(qatomic_read(&c.seen_on) !=
                   g_thread_self());
     g_assert_true(dirtyrate_stat_get(0, &st));
 
     dirtyrate_stat_stop();                  /* one user left */
     g_assert_true(dirtyrate_stat_running());
-    calls = __atomic_load_n(&c.calls, __ATOMIC_RELAXED);
+    calls = qatomic_read(&c.calls);
     g_assert_true(poll_until_calls(&c, calls + 2));
 
     dirtyrate_stat_remove_listener(count_listener, &c);
-    calls = __atomic_load_n(&c.calls, __ATOMIC_RELAXED);
+    calls = qatomic_read(&c.calls);
     g_usleep(5 * POLL_SLEEP_US);
-    g_assert_cmpint(__atomic_load_n(&c.calls, __ATOMIC_RELAXED), ==, calls);
+    g_assert_cmpint(qatomic_read(&c.calls), ==, calls);
 
     dirtyrate_stat_stop();
     g_assert_false(dirtyrate_stat_running());
@@ -259,9 +259,9 @@ static gpointer torn_reader(gpointer opaque)
     TornCheck *t = opaque;
     VcpuDirtyStat st;
 
-    while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
+    while (!qatomic_load_acquire(&t->stop)) {
         if (dirtyrate_stat_get(0, &st)) {
-            __atomic_fetch_add(&t->reads, 1, __ATOMIC_RELAXED);
+            qatomic_fetch_add_relaxed(&t->reads, 1);
             if ((uint64_t)st.measured_ns / 1000000 != st.dirty_pages ||
                 st.rate_pages_per_s != 1000) {
                 t->torn++;
@@ -284,14 +284,13 @@ static void test_readers_never_see_a_torn_sample(void)
     /* Until the reader has raced with us enough (bounded). */
     for (int n = 1; n <= TORN_MAX_STEPS &&
          (n <= TORN_MIN_STEPS ||
-          __atomic_load_n(&t.reads, __ATOMIC_RELAXED) < TORN_MIN_READS);
+          qatomic_read(&t.reads) < TORN_MIN_READS);
          n++) {
-        __atomic_store_n(&f.dirty_pages[0], (uint64_t)n * 1000,
-                         __ATOMIC_RELAXED);
+        qatomic_set(&f.dirty_pages[0], (uint64_t)n * 1000);
         f.now_ns = (int64_t)n * NANOSECONDS_PER_SECOND;
         dirtyrate_stat_step();
     }
-    __atomic_store_n(&t.stop, true, __ATOMIC_RELEASE);
+    qatomic_store_release(&t.stop, true);
     g_thread_join(reader);
     g_test_message("reads %" PRIu64 ", torn %" PRIu64, t.reads, t.torn);
     g_assert_cmpuint(t.torn, ==, 0);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "migration/channel.h"
+#include "qemu/atomic.h"
 
 /* Connections tried while filling the accept queue of a backlog-0
  * listener (Linux queues one, then drops SYNs). */
@@ -40,7 +41,7 @@ static gpointer connector_run(gpointer opaque)
     Connector *c = opaque;
 
     c->thread = pthread_self();
-    __atomic_store_n(&c->started, 1, __ATOMIC_RELEASE);
+    qatomic_store_release(&c->started, 1);
     c->fd = migration_channel_connect(&c->uri, &c->cancelled, &c->err);
     return NULL;
 }
@@ -96,7 +97,7 @@ static void test_a_hanging_connect_survives_signals_and_cancels(void)
     c.uri.host = g_strdup("127.0.0.1");
     c.uri.port = g_strdup_printf("%d", port);
     t = g_thread_new("connector", connector_run, &c);
-    while (!__atomic_load_n(&c.started, __ATOMIC_ACQUIRE)) {
+    while (!qatomic_load_acquire(&c.started)) {
         g_usleep(1000);
     }
     /* Interrupt its poll() a few times: errno becomes EINTR. */
@@ -104,7 +105,7 @@ static void test_a_hanging_connect_survives_signals_and_cancels(void)
         pthread_kill(c.thread, SIGUSR2);
         g_usleep(SIGNAL_GAP_US);
     }
-    __atomic_store_n(&c.cancelled, 1, __ATOMIC_RELEASE);
+    qatomic_store_release(&c.cancelled, 1);
     g_thread_join(t);
     g_assert_cmpint(c.fd, ==, -1);
     g_assert_nonnull(c.err);

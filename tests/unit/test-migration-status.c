@@ -6,6 +6,7 @@
 #include "qemu/osdep.h"
 
 #include "migration/migration.h"
+#include "qemu/atomic.h"
 
 /* migrate_cancel's step, with the migration thread moving the status to
  * @thread_moves_to the first time the step looks (after the load). */
@@ -21,7 +22,7 @@ static MigrationStatus cancel_while_the_thread_moves(MigrationStatus now,
     Interleaving *il = opaque;
 
     if (il->looks++ == 0) {
-        __atomic_store_n(il->status, il->thread_moves_to, __ATOMIC_SEQ_CST);
+        qatomic_set_seq(il->status, il->thread_moves_to);
     }
     return migration_status_next_cancel(now, NULL);
 }
