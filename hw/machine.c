@@ -1,7 +1,9 @@
 /*
- * The machine: RAM, page tables, the guest program, control blocks and
- * vCPUs.  machine_init() does each step in order and undoes what it did
- * when a later step fails; machine_cleanup() undoes all in reverse.
+ * The machine: what guest RAM holds (page tables, the guest program, the
+ * control blocks) and how workload memory is sliced between the vCPUs.
+ * The start-up (softmmu/vl-machine.c) owns the RAM and the vCPUs and hands
+ * the machine its RAM; machine_load() lays it out and machine_unload()
+ * forgets it.
  */
 #include "qemu/osdep.h"
 
@@ -10,9 +12,7 @@
 #include "hw/guest-image.h"
 #include "hw/machine.h"
 #include "hw/pagetable.h"
-#include "sysemu/cpus-internal.h"
 #include "sysemu/kvm.h"
-#include "sysemu/physmem.h"
 
 /* Workload slices are 2 MiB aligned so they match the guest's leaves. */
 #define MACHINE_SLICE_ALIGN (2 * MiB)
@@ -21,9 +21,9 @@ typedef struct MachineState {
     int cpu_count;
     uint64_t slice_bytes;
     uint64_t entry_rip;
-    bool ram_ready;
+    uint8_t *ram;           /* handed down by the start-up */
+    uint64_t ram_bytes;
     bool doorbell_ready;
-    bool cpus_ready;
 } MachineState;
 
 static MachineState machine;
@@ -38,45 +38,27 @@ uint64_t machine_slice_base(int cpu_index)
     return RS_WORK_BASE + (uint64_t)cpu_index * machine.slice_bytes;
 }
 
+uint64_t machine_entry_rip(void)
+{
+    return machine.entry_rip;
+}
+
+void *machine_ram_ptr(uint64_t gpa, uint64_t len)
+{
+    if (!machine.ram || gpa > machine.ram_bytes ||
+        len > machine.ram_bytes - gpa) {
+        return NULL;
+    }
+    return machine.ram + gpa;
+}
+
 struct rs_ctl *machine_ctl(int cpu_index)
 {
-    return ram_host_ptr(rs_ctl_gpa(cpu_index), RS_CTL_SIZE);
+    return machine_ram_ptr(rs_ctl_gpa(cpu_index), RS_CTL_SIZE);
 }
 
-static bool machine_load_program(const VLOptions *opts, Error **errp)
+bool machine_configure(const VLOptions *opts, Error **errp)
 {
-    if (opts->kernel_path) {
-        return elf_load_file(opts->kernel_path, ram_host_base(), ram_size(),
-                             RS_IMAGE_BASE, RS_IMAGE_END,
-                             &machine.entry_rip, errp);
-    }
-    return elf_load(restraint_guest_elf, restraint_guest_elf_size,
-                    ram_host_base(), ram_size(), RS_IMAGE_BASE, RS_IMAGE_END,
-                    &machine.entry_rip, errp);
-}
-
-static void machine_init_ctl(int cpu_index, uint64_t tsc_khz)
-{
-    struct rs_ctl *ctl = machine_ctl(cpu_index);
-
-    memset(ctl, 0, sizeof(*ctl));
-    ctl->magic = RS_ABI_MAGIC;
-    ctl->abi_version = RS_ABI_VERSION;
-    ctl->cpu_index = cpu_index;
-    ctl->cpu_count = machine.cpu_count;
-    ctl->tsc_khz = tsc_khz;
-    ctl->doorbell_gpa = RS_DOORBELL_GPA;
-    ctl->ram_size = ram_size();
-    ctl->kind = RS_WL_IDLE;
-    ctl->region_gpa = machine_slice_base(cpu_index);
-    ctl->region_size = machine.slice_bytes;
-}
-
-bool machine_init(const VLOptions *opts, Error **errp)
-{
-    uint64_t tsc_khz;
-    PageTableInfo pt_info;
-
     machine.cpu_count = opts->smp_cpus;
     machine.slice_bytes = QEMU_ALIGN_DOWN((opts->ram_bytes - RS_WORK_BASE) /
                                           opts->smp_cpus,
@@ -92,14 +74,29 @@ bool machine_init(const VLOptions *opts, Error **errp)
                    "(KVM_CAP_MAX_VCPUS)", opts->smp_cpus, kvm_max_vcpus());
         return false;
     }
-    if (!ram_init(opts->ram_bytes, errp)) {
-        return false;
+    return true;
+}
+
+static bool machine_load_program(const VLOptions *opts, Error **errp)
+{
+    if (opts->kernel_path) {
+        return elf_load_file(opts->kernel_path, machine.ram,
+                             machine.ram_bytes, RS_IMAGE_BASE, RS_IMAGE_END,
+                             &machine.entry_rip, errp);
     }
-    machine.ram_ready = true;
-    if (opts->mem_prealloc && !ram_prealloc(errp)) {
-        goto fail;
-    }
-    if (!pagetable_build(ram_host_base(), ram_size(), &pt_info, errp) ||
+    return elf_load(restraint_guest_elf, restraint_guest_elf_size,
+                    machine.ram, machine.ram_bytes, RS_IMAGE_BASE,
+                    RS_IMAGE_END, &machine.entry_rip, errp);
+}
+
+bool machine_load(const VLOptions *opts, uint8_t *ram, uint64_t ram_bytes,
+                  Error **errp)
+{
+    PageTableInfo pt_info;
+
+    machine.ram = ram;
+    machine.ram_bytes = ram_bytes;
+    if (!pagetable_build(ram, ram_bytes, &pt_info, errp) ||
         !machine_load_program(opts, errp)) {
         goto fail;
     }
@@ -107,43 +104,56 @@ bool machine_init(const VLOptions *opts, Error **errp)
         goto fail;
     }
     machine.doorbell_ready = true;
-    if (!cpus_init(opts->smp_cpus, machine.entry_rip, errp)) {
-        goto fail;
-    }
-    machine.cpus_ready = true;
-    tsc_khz = kvm_tsc_khz();
+    return true;
+
+fail:
+    machine_unload();
+    return false;
+}
+
+static void machine_init_ctl(int cpu_index, uint64_t tsc_khz)
+{
+    struct rs_ctl *ctl = machine_ctl(cpu_index);
+
+    memset(ctl, 0, sizeof(*ctl));
+    ctl->magic = RS_ABI_MAGIC;
+    ctl->abi_version = RS_ABI_VERSION;
+    ctl->cpu_index = cpu_index;
+    ctl->cpu_count = machine.cpu_count;
+    ctl->tsc_khz = tsc_khz;
+    ctl->doorbell_gpa = RS_DOORBELL_GPA;
+    ctl->ram_size = machine.ram_bytes;
+    ctl->kind = RS_WL_IDLE;
+    ctl->region_gpa = machine_slice_base(cpu_index);
+    ctl->region_size = machine.slice_bytes;
+}
+
+bool machine_start_ctls(const VLOptions *opts, Error **errp)
+{
+    uint64_t tsc_khz = kvm_tsc_khz();
+
     if (!tsc_khz) {
         error_setg(errp, "kvm: cannot read the TSC frequency "
                    "(KVM_GET_TSC_KHZ)");
-        goto fail;
+        return false;
     }
     for (int i = 0; i < opts->smp_cpus; i++) {
         machine_init_ctl(i, tsc_khz);
         if (opts->workload_given[i] &&
             !workload_set(i, &opts->workloads[i], errp)) {
             error_prepend(errp, "-workload cpu=%d: ", i);
-            goto fail;
+            return false;
         }
     }
     return true;
-
-fail:
-    machine_cleanup();
-    return false;
 }
 
-void machine_cleanup(void)
+void machine_unload(void)
 {
-    if (machine.cpus_ready) {
-        cpus_cleanup();
-        machine.cpus_ready = false;
-    }
     if (machine.doorbell_ready) {
         doorbell_cleanup();
         machine.doorbell_ready = false;
     }
-    if (machine.ram_ready) {
-        ram_cleanup();
-        machine.ram_ready = false;
-    }
+    machine.ram = NULL;
+    machine.ram_bytes = 0;
 }

@@ -12,7 +12,6 @@
 
 #include "hw/machine.h"
 #include "hw/replay.h"
-#include "sysemu/physmem.h"
 #include "tools/dirty-trace/trace.h"
 #include "trace.h"
 
@@ -123,8 +122,8 @@ bool replay_plan(const char *path, int64_t pid, uint64_t region_gpa,
 void replay_lay_out(ReplayPlan *plan)
 {
     const DirtyTraceProcess *p = &plan->trace->processes[plan->process];
-    struct rs_replay_schedule *s = ram_host_ptr(plan->schedule_gpa,
-                                                plan->schedule_bytes);
+    struct rs_replay_schedule *s = machine_ram_ptr(plan->schedule_gpa,
+                                                   plan->schedule_bytes);
     struct rs_replay_interval *iv = (void *)(s + 1);
     uint32_t *pages = (uint32_t *)(iv + p->interval_count);
 
@@ -172,7 +171,7 @@ static const struct rs_replay_schedule *replay_schedule(int cpu_index,
         return NULL;
     }
     bytes = rs_replay_schedule_bytes(info->interval_count, info->page_writes);
-    s = ram_host_ptr(ctl->replay_gpa, bytes);
+    s = machine_ram_ptr(ctl->replay_gpa, bytes);
     if (!s || s->magic != RS_REPLAY_MAGIC ||
         s->interval_count != info->interval_count ||
         s->distinct_pages != info->distinct_pages ||

@@ -8,6 +8,7 @@
 #include "hw/guest-abi.h"
 #include "migration/convergence.h"
 #include "qemu/page-rate.h"
+#include "sysemu/cpu-throttle.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"

@@ -4,7 +4,7 @@
  */
 #include "qemu/osdep.h"
 
-#include "migration/migration-hmp.h"
+#include "monitor/hmp.h"
 #include "qapi/qapi-commands.h"
 
 /* HMP's max-bandwidth without a suffix is MiB/s, as in QEMU. */
@@ -199,6 +199,62 @@ void hmp_migrate_set_parameter(Monitor *mon, int argc, char **argv)
     hmp_handle_error(mon, err);
 }
 
+/*
+ * The optional figures of MigrationInfo that info migrate prints as
+ * "LABEL: VALUE[ UNIT]" when present, in QEMU's order: one table each for
+ * the times (before the RAM figures) and the throttling (after them).
+ */
+typedef struct MigrateInfoField {
+    const char *label;
+    const char *unit;           /* with its leading space, or "" */
+    size_t has;                 /* offsetof the has_ flag */
+    size_t value;               /* offsetof the 64-bit value */
+    bool is_signed;             /* int64_t, else uint64_t */
+} MigrateInfoField;
+
+#define MIGRATE_FIELD(label, unit, name, is_signed) \
+    { label, unit, offsetof(MigrationInfo, has_##name), \
+      offsetof(MigrationInfo, name), is_signed }
+
+static const MigrateInfoField migrate_times[] = {
+    MIGRATE_FIELD("total time", " ms", total_time, true),
+    MIGRATE_FIELD("expected downtime", " ms", expected_downtime, true),
+    MIGRATE_FIELD("remaining time (estimate)", " ms", x_remaining_time,
+                  true),
+    MIGRATE_FIELD("downtime", " ms", downtime, true),
+    MIGRATE_FIELD("setup", " ms", setup_time, true),
+    { NULL },
+};
+
+static const MigrateInfoField migrate_throttling[] = {
+    MIGRATE_FIELD("cpu throttle percentage", "", cpu_throttle_percentage,
+                  true),
+    MIGRATE_FIELD("dirty-limit throttle time", " us",
+                  dirty_limit_throttle_time_per_round, false),
+    MIGRATE_FIELD("dirty-limit ring full time", " us",
+                  dirty_limit_ring_full_time, false),
+    { NULL },
+};
+
+static void hmp_print_optional(Monitor *mon, const MigrationInfo *info,
+                               const MigrateInfoField *fields)
+{
+    const char *base = (const char *)info;
+
+    for (const MigrateInfoField *f = fields; f->label; f++) {
+        if (!*(const bool *)(base + f->has)) {
+            continue;
+        }
+        if (f->is_signed) {
+            monitor_printf(mon, "%s: %" PRId64 "%s\n", f->label,
+                           *(const int64_t *)(base + f->value), f->unit);
+        } else {
+            monitor_printf(mon, "%s: %" PRIu64 "%s\n", f->label,
+                           *(const uint64_t *)(base + f->value), f->unit);
+        }
+    }
+}
+
 void hmp_info_migrate(Monitor *mon, int argc, char **argv)
 {
     g_autoptr(MigrationInfo) info = qmp_query_migrate(NULL);
@@ -221,24 +277,7 @@ void hmp_info_migrate(Monitor *mon, int argc, char **argv)
     if (info->error_desc) {
         monitor_printf(mon, "error: %s\n", info->error_desc);
     }
-    if (info->has_total_time) {
-        monitor_printf(mon, "total time: %" PRId64 " ms\n",
-                       info->total_time);
-    }
-    if (info->has_expected_downtime) {
-        monitor_printf(mon, "expected downtime: %" PRId64 " ms\n",
-                       info->expected_downtime);
-    }
-    if (info->has_x_remaining_time) {
-        monitor_printf(mon, "remaining time (estimate): %" PRId64 " ms\n",
-                       info->x_remaining_time);
-    }
-    if (info->has_downtime) {
-        monitor_printf(mon, "downtime: %" PRId64 " ms\n", info->downtime);
-    }
-    if (info->has_setup_time) {
-        monitor_printf(mon, "setup: %" PRId64 " ms\n", info->setup_time);
-    }
+    hmp_print_optional(mon, info, migrate_times);
     if (ram) {
         monitor_printf(mon, "transferred ram: %" PRId64 " kbytes\n"
                        "throughput: %0.2f mbps\n"
@@ -263,18 +302,7 @@ void hmp_info_migrate(Monitor *mon, int argc, char **argv)
                            ram->dirty_pages_rate);
         }
     }
-    if (info->has_cpu_throttle_percentage) {
-        monitor_printf(mon, "cpu throttle percentage: %" PRId64 "\n",
-                       info->cpu_throttle_percentage);
-    }
-    if (info->has_dirty_limit_throttle_time_per_round) {
-        monitor_printf(mon, "dirty-limit throttle time: %" PRIu64 " us\n",
-                       info->dirty_limit_throttle_time_per_round);
-    }
-    if (info->has_dirty_limit_ring_full_time) {
-        monitor_printf(mon, "dirty-limit ring full time: %" PRIu64 " us\n",
-                       info->dirty_limit_ring_full_time);
-    }
+    hmp_print_optional(mon, info, migrate_throttling);
 }
 
 void hmp_info_migrate_capabilities(Monitor *mon, int argc, char **argv)

@@ -9,7 +9,6 @@
 
 #include "hw/guest-abi.h"
 #include "migration/dirtyrate.h"
-#include "migration/migration-hmp.h"
 #include "monitor/live-view.h"
 #include "monitor/monitor-internal.h"
 #include "qapi/qapi-commands.h"

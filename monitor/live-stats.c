@@ -17,6 +17,7 @@
 #include "hw/guest-abi.h"
 #include "hw/workload.h"
 #include "monitor/live-stats.h"
+#include "sysemu/cpu-throttle.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"

@@ -35,6 +35,36 @@ extern const HMPCommand hmp_info_commands[];
 #define HMP_BANNER "restraint " RESTRAINT_VERSION \
     " monitor - type 'help' for more information\n"
 
+/*
+ * One HMP connection's input (hmp-conn.c): lines in, output and prompts
+ * out through @send; @resume: read again after a waiting command.
+ */
+typedef void HmpSendFunc(void *opaque, const char *text);
+
+typedef struct HmpConn {
+    GString *line;              /* the line so far */
+    GString *unread;            /* input after a waiting command */
+    guint wait_id;              /* a command is still running */
+    bool too_long;              /* the current line is dropped */
+    bool stopped;               /* the connection is closing */
+    bool strip_cr;              /* CRLF input (sockets; default) */
+    const char *too_long_reply; /* before the prompt, for a long line */
+    HmpSendFunc *send;
+    void (*resume)(void *opaque);
+    void *opaque;
+} HmpConn;
+
+/* Set up @h and send the banner and first prompt. */
+void hmp_conn_init(HmpConn *h, HmpSendFunc *send, void (*resume)(void *),
+                   void *opaque);
+void hmp_conn_feed(HmpConn *h, const char *data, size_t len);
+/* A command is running: read no more input until @resume. */
+static inline bool hmp_conn_busy(const HmpConn *h)
+{
+    return h->wait_id != 0;
+}
+void hmp_conn_destroy(HmpConn *h);
+
 /* Close the descriptors nobody took (monitor-fds.c). */
 void monitor_fds_cleanup(void);
 

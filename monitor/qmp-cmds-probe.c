@@ -7,6 +7,7 @@
 
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
+#include "monitor/qmp-probe.h"
 #include "sysemu/cpus.h"
 #include "sysemu/kvm.h"
 #include "sysemu/runstate.h"
@@ -144,12 +145,20 @@ MachineInfoList *qmp_query_machines(bool has_compat_props, bool compat_props,
     return head;
 }
 
+/* The VM's -uuid, handed over by the start-up; main loop only. */
+static char *probe_uuid;
+
+void qmp_probe_set_uuid(const char *uuid)
+{
+    g_free(probe_uuid);
+    probe_uuid = g_strdup(uuid);
+}
+
 UuidInfo *qmp_query_uuid(Error **errp)
 {
-    const VLOptions *opts = vl_options_current();
     UuidInfo *info = g_new0(UuidInfo, 1);
 
-    info->UUID = g_strdup(opts && opts->uuid ? opts->uuid : PROBE_NIL_UUID);
+    info->UUID = g_strdup(probe_uuid ? probe_uuid : PROBE_NIL_UUID);
     return info;
 }
 

@@ -37,20 +37,6 @@ static void dirtylimit_window_init(DirtyLimitWindow *w, int64_t now_ns)
     w->start_ns = now_ns;
 }
 
-DirtyLimitDecision dirtylimit_decision_merge(DirtyLimitDecision a,
-                                             DirtyLimitDecision b)
-{
-    DirtyLimitDecision d;
-
-    d.sleep_ns = MAX(a.sleep_ns, b.sleep_ns);
-    if (!a.run_ns || !b.run_ns) {
-        d.run_ns = a.run_ns ? a.run_ns : b.run_ns;
-    } else {
-        d.run_ns = MIN(a.run_ns, b.run_ns);
-    }
-    return d;
-}
-
 /* ---- duty cycle ---- */
 
 void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,

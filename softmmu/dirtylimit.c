@@ -1,16 +1,15 @@
 /*
  * Per-vCPU dirty page rate limits: the commands, the state of each
- * vCPU, and the actuator shared with cpu-throttle.
+ * vCPU, and the throttle ops this policy hands the vCPU throttle
+ * actuator (softmmu/vcpu-throttle.c).
  *
- * The actuator runs on the vCPU thread before each KVM_RUN
- * (throttle_vcpu_before_run): a vCPU nobody throttles pays one relaxed
- * load.  A throttled vCPU asks its controllers (pure, in
- * softmmu/dirtylimit-controller.c) what to do, sleeps outside KVM_RUN
- * with no lock held (cpu_sleep_ns: stop and quit interrupt it), and arms
- * its own one-shot timer, which ends the next slice by sending SIG_IPI
- * to its own thread: KVM_RUN returns EINTR and the loop comes back here.
- * Under the duty-cycle policy the vCPU harvests its own dirty ring first,
- * so its controller counts every page up to that instant.
+ * Before each KVM_RUN of a limited vCPU the actuator calls
+ * dirtylimit_vcpu_step on the vCPU's thread: it counts the vCPU's dirty
+ * pages up to that instant and asks the vCPU's controller (pure, in
+ * softmmu/dirtylimit-controller.c) how long to sleep and how long the
+ * next slice may run, through its policy's table (duty cycle or
+ * ring-full, softmmu/dirtylimit-policy.c), chosen when the vCPU next
+ * steps after a quota or policy change.
  *
  * Locks: VM lock (commands) -> dirtylimit state lock -> slots lock.  The
  * state lock is never held across a sleep or a harvest.
@@ -18,15 +17,16 @@
  */
 #include "qemu/osdep.h"
 
-#include <signal.h>
-#include <time.h>
-
 #include "hw/guest-abi.h"
 #include "qapi/qapi-commands.h"
-#include "sysemu/cpus-internal.h"
+#include "qemu/atomic.h"
+#include "qemu/clock.h"
+#include "sysemu/cpus.h"
+#include "sysemu/dirtylimit-policy.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
+#include "sysemu/vcpu-throttle.h"
 #include "trace.h"
 
 typedef struct DirtyLimitVcpu {
@@ -34,20 +34,12 @@ typedef struct DirtyLimitVcpu {
     uint64_t quota_mbps;            /* 0: not limited */
     unsigned int generation;        /* bumped when quota or policy change */
     unsigned int seen_generation;   /* what the controller was set up for */
-    bool ctl_ready;
-    DirtyLimitPolicyKind ctl_policy;
-    DirtyLimitCtl duty;
-    DirtyLimitRingFullCtl ringfull;
-
-    /* (the vCPU's own thread) */
-    timer_t timer;
-    bool timer_created;
-    bool timer_failed;
+    const DirtyLimitPolicyOps *ctl; /* NULL: not set up */
+    DirtyLimitVcpuCtl c;
 } DirtyLimitVcpu;
 
 typedef struct DirtyLimitState {
     QemuMutex lock;                        /* the "dirtylimit state lock" */
-    unsigned int active[RS_MAX_CPUS];   /* (atomic) THROTTLE_BY_* */
     DirtyLimitVcpu vcpu[RS_MAX_CPUS];
     int limited_vcpus;                  /* (VM lock) with a quota */
     bool tracking;                      /* (VM lock) GLOBAL_DIRTY_LIMIT on */
@@ -57,59 +49,7 @@ typedef struct DirtyLimitState {
 
 static DirtyLimitState dl;
 
-static const char *const dirtylimit_policy_names[] = {
-    [DIRTYLIMIT_DUTY_CYCLE] = "duty-cycle",
-    [DIRTYLIMIT_RING_FULL] = "ring-full",
-};
-
-/* ---- the actuator, on the vCPU thread ---- */
-
-void throttle_vcpu_enable(int cpu_index, unsigned int by, bool on)
-{
-    CPUState *cpu = cpus_get(cpu_index);
-
-    assert(cpu_index >= 0 && cpu_index < RS_MAX_CPUS);
-    if (on) {
-        __atomic_fetch_or(&dl.active[cpu_index], by, __ATOMIC_SEQ_CST);
-        /* Out of a long KVM_RUN, so the new throttle acts at once. */
-        if (cpu) {
-            cpu_kick(cpu);
-        }
-    } else {
-        __atomic_fetch_and(&dl.active[cpu_index], ~by, __ATOMIC_SEQ_CST);
-    }
-}
-
-/* Arm (or, @run_ns 0, disarm) the one-shot timer ending this slice. */
-static void dirtylimit_vcpu_timer_arm(CPUState *cpu, DirtyLimitVcpu *v,
-                                      int64_t run_ns)
-{
-    struct itimerspec its = { { 0, 0 }, { 0, 0 } };
-
-    if (!v->timer_created) {
-        struct sigevent sev;
-
-        if (!run_ns || v->timer_failed) {
-            return;
-        }
-        memset(&sev, 0, sizeof(sev));
-        sev.sigev_notify = SIGEV_THREAD_ID;
-        sev.sigev_signo = SIG_IPI;
-        sev._sigev_un._tid = gettid();
-        if (timer_create(CLOCK_MONOTONIC, &sev, &v->timer) < 0) {
-            /* Without it slices end at exits only: coarser, still right
-             * on average. */
-            error_report("cpu %d: dirty limit slice timer: %s",
-                         cpu_index(cpu), g_strerror(errno));
-            v->timer_failed = true;
-            return;
-        }
-        v->timer_created = true;
-    }
-    its.it_value.tv_sec = run_ns / NANOSECONDS_PER_SECOND;
-    its.it_value.tv_nsec = run_ns % NANOSECONDS_PER_SECOND;
-    timer_settime(v->timer, 0, &its, NULL);
-}
+/* ---- the throttle ops, on the vCPU thread ---- */
 
 /*
  * The duty cycle's active clock (see dirtylimit-controller.h): @now_ns
@@ -117,40 +57,27 @@ static void dirtylimit_vcpu_timer_arm(CPUState *cpu, DirtyLimitVcpu *v,
  */
 static int64_t dirtylimit_vcpu_active_ns(CPUState *cpu, int64_t now_ns)
 {
-    return now_ns - __atomic_load_n(&cpu->parked_ns, __ATOMIC_RELAXED) -
-           (int64_t)__atomic_load_n(&cpu->doorbell_sleep_ns,
-                                    __ATOMIC_RELAXED);
+    return now_ns - qatomic_read(&cpu->parked_ns) -
+           (int64_t)qatomic_read(&cpu->doorbell_sleep_ns);
 }
 
 /* Set up the controller for a new quota or policy.  State lock held. */
-static void dirtylimit_vcpu_ctl_setup_locked(CPUState *cpu,
-                                             DirtyLimitVcpu *v,
+static void dirtylimit_vcpu_ctl_setup_locked(DirtyLimitVcpu *v,
                                              int64_t now_ns,
                                              uint64_t dirty_pages)
 {
-    DirtyLimitPolicyKind policy = __atomic_load_n(&dl.policy,
-                                                  __ATOMIC_RELAXED);
-    uint64_t quota_pages_per_s = v->quota_mbps * DIRTYLIMIT_PAGES_PER_MB;
+    const DirtyLimitPolicyOps *ctl =
+        dirtylimit_policy_ops(qatomic_read(&dl.policy));
 
-    if (v->ctl_ready && v->ctl_policy == policy &&
-        policy == DIRTYLIMIT_DUTY_CYCLE) {
-        /* Same vCPU, same workload: keep what it learnt of its rate. */
-        dirtylimit_ctl_set_quota(&v->duty, quota_pages_per_s);
-    } else if (policy == DIRTYLIMIT_DUTY_CYCLE) {
-        dirtylimit_ctl_init(&v->duty, quota_pages_per_s, now_ns, dirty_pages);
-    } else {
-        dirtylimit_ringfull_init(&v->ringfull, v->quota_mbps,
-                                 kvm_state->dirty_ring_entries, now_ns,
-                                 dirty_pages);
-    }
-    v->ctl_policy = policy;
-    v->ctl_ready = true;
+    ctl->setup(&v->c, v->quota_mbps, kvm_state->dirty_ring_entries, now_ns,
+               dirty_pages, v->ctl == ctl);
+    v->ctl = ctl;
     v->seen_generation = v->generation;
 }
 
-static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
-                                               DirtyLimitVcpu *v)
+static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu)
 {
+    DirtyLimitVcpu *v = &dl.vcpu[cpu_index(cpu)];
     DirtyLimitDecision d = { 0, 0 };
     uint64_t dirty_pages;
     int64_t now_ns, active_ns;
@@ -163,104 +90,49 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu,
      */
     dirty_pages = __atomic_load_n(&cpu->dirty_pages, __ATOMIC_ACQUIRE);
     dirty_pages += memory_dirty_vcpu_pending(cpu);
-    now_ns = clock_monotonic_ns();
+    now_ns = clock_ns();
     active_ns = dirtylimit_vcpu_active_ns(cpu, now_ns);
 
     qemu_mutex_lock(&dl.lock);
     if (v->quota_mbps) {
-        if (!v->ctl_ready || v->seen_generation != v->generation) {
-            dirtylimit_vcpu_ctl_setup_locked(cpu, v, now_ns, dirty_pages);
+        if (!v->ctl || v->seen_generation != v->generation) {
+            dirtylimit_vcpu_ctl_setup_locked(v, now_ns, dirty_pages);
         }
-        if (v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-            d = dirtylimit_ctl_step(&v->duty, now_ns, dirty_pages,
-                                    active_ns);
-            trace_dirtylimit_step(cpu_index(cpu), dirty_pages,
-                                  (int64_t)v->duty.debt_pages, d.sleep_ns,
-                                  d.run_ns);
-        } else {
-            d = dirtylimit_ringfull_step(&v->ringfull, now_ns,
-                                         dirty_pages);
-        }
+        d = v->ctl->step(&v->c, cpu_index(cpu), now_ns, dirty_pages,
+                         active_ns);
     }
     qemu_mutex_unlock(&dl.lock);
     return d;
 }
 
-static void dirtylimit_vcpu_slept(DirtyLimitVcpu *v, int64_t slept_ns)
-{
-    qemu_mutex_lock(&dl.lock);
-    if (v->ctl_ready && v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-        dirtylimit_ctl_slept(&v->duty, slept_ns);
-    } else if (v->ctl_ready) {
-        dirtylimit_ringfull_slept(&v->ringfull, slept_ns);
-    }
-    qemu_mutex_unlock(&dl.lock);
-}
-
-static void dirtylimit_vcpu_run(CPUState *cpu, DirtyLimitVcpu *v)
-{
-    int64_t active_ns = dirtylimit_vcpu_active_ns(cpu, clock_monotonic_ns());
-
-    qemu_mutex_lock(&dl.lock);
-    if (v->ctl_ready && v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE) {
-        dirtylimit_ctl_run(&v->duty, active_ns);
-    }
-    qemu_mutex_unlock(&dl.lock);
-}
-
-/* The slow path: this vCPU is throttled by @by. */
-static void throttle_vcpu_throttled(CPUState *cpu, unsigned int by)
+static void dirtylimit_vcpu_slept(CPUState *cpu, int64_t slept_ns)
 {
     DirtyLimitVcpu *v = &dl.vcpu[cpu_index(cpu)];
-    DirtyLimitDecision d;
 
-    for (;;) {
-        int64_t slept_ns;
-
-        if (cpu_stop_pending(cpu)) {
-            return;     /* KVM_RUN returns at once; we park */
-        }
-        d = (DirtyLimitDecision) { 0, 0 };
-        if (by & THROTTLE_BY_DIRTYLIMIT) {
-            d = dirtylimit_decision_merge(d, dirtylimit_vcpu_step(cpu, v));
-        }
-        if (by & THROTTLE_BY_CPU_THROTTLE) {
-            d = dirtylimit_decision_merge(d, cpu_throttle_vcpu_step(cpu));
-        }
-        if (!d.sleep_ns) {
-            break;
-        }
-        trace_throttle_vcpu_sleep(cpu_index(cpu), d.sleep_ns);
-        slept_ns = cpu_sleep_ns(cpu, MIN(d.sleep_ns,
-                                         DIRTYLIMIT_SLEEP_MAX_NS));
-        if (by & THROTTLE_BY_DIRTYLIMIT) {
-            dirtylimit_vcpu_slept(v, slept_ns);
-        }
-        if (by & THROTTLE_BY_CPU_THROTTLE) {
-            cpu_throttle_vcpu_slept(cpu, slept_ns);
-        }
-        /* A cancel or a new throttle while we slept. */
-        by = __atomic_load_n(&dl.active[cpu_index(cpu)], __ATOMIC_ACQUIRE);
-        if (!by) {
-            return;
-        }
+    qemu_mutex_lock(&dl.lock);
+    if (v->ctl) {
+        v->ctl->slept(&v->c, slept_ns);
     }
-    if (by & THROTTLE_BY_DIRTYLIMIT) {
-        dirtylimit_vcpu_run(cpu, v);
-    }
-    dirtylimit_vcpu_timer_arm(cpu, v, d.run_ns);
+    qemu_mutex_unlock(&dl.lock);
 }
 
-void throttle_vcpu_before_run(CPUState *cpu)
+static void dirtylimit_vcpu_run(CPUState *cpu)
 {
-    unsigned int by = __atomic_load_n(&dl.active[cpu_index(cpu)],
-                                      __ATOMIC_RELAXED);
+    DirtyLimitVcpu *v = &dl.vcpu[cpu_index(cpu)];
+    int64_t active_ns = dirtylimit_vcpu_active_ns(cpu, clock_ns());
 
-    if (G_LIKELY(!by)) {
-        return;
+    qemu_mutex_lock(&dl.lock);
+    if (v->ctl && v->ctl->run) {
+        v->ctl->run(&v->c, active_ns);
     }
-    throttle_vcpu_throttled(cpu, by);
+    qemu_mutex_unlock(&dl.lock);
 }
+
+static const VcpuThrottleOps dirtylimit_throttle_ops = {
+    .step = dirtylimit_vcpu_step,
+    .slept = dirtylimit_vcpu_slept,
+    .run = dirtylimit_vcpu_run,
+};
 
 /* ---- limits (VM lock held) ---- */
 
@@ -318,16 +190,16 @@ static void dirtylimit_set_one(int i, uint64_t quota_mbps)
     v->quota_mbps = quota_mbps;
     v->generation++;
     if (!quota_mbps) {
-        v->ctl_ready = false;
+        v->ctl = NULL;
     }
     qemu_mutex_unlock(&dl.lock);
     dl.limited_vcpus += (quota_mbps != 0) - was_limited;
     if (quota_mbps) {
         trace_dirtylimit_set(i, quota_mbps);
-        throttle_vcpu_enable(i, THROTTLE_BY_DIRTYLIMIT, true);
+        vcpu_throttle_enable(&dirtylimit_throttle_ops, i, true);
     } else if (was_limited) {
         trace_dirtylimit_cancel(i);
-        throttle_vcpu_enable(i, THROTTLE_BY_DIRTYLIMIT, false);
+        vcpu_throttle_enable(&dirtylimit_throttle_ops, i, false);
     }
 }
 
@@ -391,7 +263,7 @@ bool dirtylimit_in_service(void)
 void dirtylimit_set_policy(DirtyLimitPolicyKind policy)
 {
     __atomic_store_n(&dl.policy, policy, __ATOMIC_RELAXED);
-    trace_dirtylimit_policy(dirtylimit_policy_names[policy]);
+    trace_dirtylimit_policy(dirtylimit_policy_ops(policy)->name);
     qemu_mutex_lock(&dl.lock);
     for (int i = 0; i < RS_MAX_CPUS; i++) {
         dl.vcpu[i].generation++;
@@ -426,10 +298,9 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info)
     }
     info->cpu_index = cpu_index;
     info->quota_mbps = v->quota_mbps;
-    info->policy = v->ctl_ready ? v->ctl_policy : dirtylimit_get_policy();
-    if (v->ctl_ready) {
-        report = v->ctl_policy == DIRTYLIMIT_DUTY_CYCLE ?
-                 v->duty.window.last : v->ringfull.window.last;
+    info->policy = v->ctl ? v->ctl->kind : dirtylimit_get_policy();
+    if (v->ctl) {
+        report = v->ctl->report(&v->c);
     }
     qemu_mutex_unlock(&dl.lock);
     /* Rounded, not truncated: 2559 pages/s is 10 MB/s, not 9. */
@@ -453,19 +324,13 @@ void dirtylimit_cleanup(void)
         memory_global_dirty_log_stop(GLOBAL_DIRTY_LIMIT);
     }
     for (int i = 0; i < RS_MAX_CPUS; i++) {
-        DirtyLimitVcpu *v = &dl.vcpu[i];
-
-        /* The vCPU threads have ended: nobody else touches the timer. */
-        if (v->timer_created) {
-            timer_delete(v->timer);
-        }
-        memset(v, 0, sizeof(*v));
-        __atomic_store_n(&dl.active[i], 0, __ATOMIC_SEQ_CST);
+        /* The vCPU threads have ended: nobody steps the controllers. */
+        memset(&dl.vcpu[i], 0, sizeof(dl.vcpu[i]));
+        vcpu_throttle_enable(&dirtylimit_throttle_ops, i, false);
     }
     dl.limited_vcpus = 0;
     dl.tracking = false;
-    __atomic_store_n(&dl.migration_active, false, __ATOMIC_RELEASE);
-    cpu_throttle_stop();
+    qatomic_store_release(&dl.migration_active, false);
 }
 
 /* ---- QMP ---- */
@@ -524,9 +389,7 @@ DirtyLimitInfoList *qmp_query_vcpu_dirty_limit(Error **errp)
         info->current_rate = vi.current_mbps;
         info->sleep_share = vi.sleep_share * 100.0;
         info->rate_age = vi.rate_age_ms;
-        info->policy = vi.policy == DIRTYLIMIT_DUTY_CYCLE ?
-                       DIRTY_LIMIT_POLICY_DUTY_CYCLE :
-                       DIRTY_LIMIT_POLICY_RING_FULL;
+        info->policy = dirtylimit_policy_ops(vi.policy)->qapi;
         *tail = g_new0(DirtyLimitInfoList, 1);
         (*tail)->value = info;
         tail = &(*tail)->next;
@@ -536,6 +399,5 @@ DirtyLimitInfoList *qmp_query_vcpu_dirty_limit(Error **errp)
 
 void qmp_x_set_dirty_limit_policy(DirtyLimitPolicy policy, Error **errp)
 {
-    dirtylimit_set_policy(policy == DIRTY_LIMIT_POLICY_RING_FULL ?
-                          DIRTYLIMIT_RING_FULL : DIRTYLIMIT_DUTY_CYCLE);
+    dirtylimit_set_policy(dirtylimit_policy_ops_qapi(policy)->kind);
 }

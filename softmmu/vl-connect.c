@@ -10,9 +10,9 @@
 #include "qemu/osdep.h"
 
 #include "sysemu/cpus-internal.h"
-#include "sysemu/dirtylimit.h"
 #include "sysemu/kvm.h"
 #include "sysemu/runstate.h"
+#include "sysemu/vcpu-throttle.h"
 #include "sysemu/vl-connect.h"
 
 void vl_connect(void)

@@ -8,19 +8,6 @@
 #include "sysemu/memory.h"
 #include "sysemu/vl-options.h"
 
-/* The options main() runs with, for the monitor's queries. */
-static const VLOptions *vl_options_in_use;
-
-void vl_options_set_current(const VLOptions *opts)
-{
-    vl_options_in_use = opts;
-}
-
-const VLOptions *vl_options_current(void)
-{
-    return vl_options_in_use;
-}
-
 VLOptions *vl_options_new(void)
 {
     VLOptions *opts = g_new0(VLOptions, 1);
@@ -63,86 +50,6 @@ void vl_options_free(VLOptions *opts)
     g_free(opts);
 }
 
-const char *vl_usage(void)
-{
-    return
-"usage: restraint [options]\n"
-"\n"
-"Machine:\n"
-"  -m SIZE            guest RAM (default 512M; suffixes K M G T, bare = MiB;\n"
-"                     a multiple of 2 MiB, at least 18M, at most 249G;\n"
-"                     mapped lazily)\n"
-"  -mem-prealloc      fault all guest RAM in at start, with progress\n"
-"  -smp N | cpus=N    number of vCPUs (default 1)\n"
-"  -accel kvm[,dirty-ring-size=N]\n"
-"                     KVM; N dirty-ring entries per vCPU (a power of two,\n"
-"                     >= 1024), 0 or absent = dirty bitmap\n"
-"  -kernel ELF        run this ELF64 (restraint guest ABI) instead of the\n"
-"                     built-in workload guest\n"
-"  -workload cpu=I,kind=idle|write|read|mixed|stamp[,size=SIZE][,rate=MBPS]\n"
-"            [,offset=GPA][,pattern=seq|random]\n"
-"  -workload cpu=I,kind=replay,trace=FILE[,process=PID][,speed=X][,loop=on]\n"
-"            [,size=SIZE][,offset=GPA]\n"
-"                     what vCPU I runs (default idle); size of its region\n"
-"                     (default: its whole slice of RAM), where it starts\n"
-"                     (any GPA >= 16M; regions may overlap), target MB/s\n"
-"                     (MB = 2^20 bytes, 0 = full speed)\n"
-"  -S                 do not start the vCPUs (use 'cont')\n"
-"  -name NAME | guest=NAME[,debug-threads=on|off]\n"
-"  -machine restraint|none[,accel=kvm[:tcg]][,usb=off]\n"
-"           [,dump-guest-core=on|off][,memory-backend=ID]\n"
-"                     none: no RAM, no vCPUs (for capability probes)\n"
-"  -smp N[,sockets=S][,dies=D][,cores=C][,threads=T][,maxcpus=N]\n"
-"                     S * D * C * T = N; no hot-plug: maxcpus = N\n"
-"  -object memory-backend-ram,id=ID,size=SIZE\n"
-"                     the machine's RAM (with memory-backend=ID; = -m)\n"
-"  -object secret,id=ID,file=FILE|data=DATA[,format=raw|base64]\n"
-"                     read and kept, unused\n"
-"  -uuid UUID         the VM's UUID (query-uuid)\n"
-"\n"
-"Monitors:\n"
-"  -qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off\n"
-"  -monitor stdio | unix:PATH,server=on,wait=off\n"
-"  -chardev socket,id=ID,fd=N|path=PATH,server=on,wait=off\n"
-"                     a socket for -mon; fd=N: a listening socket the\n"
-"                     parent (libvirt) left open\n"
-"  -mon chardev=ID[,mode=control|readline]\n"
-"                     QMP (control) or HMP (readline) on that socket\n"
-"\n"
-"Process:\n"
-"  -pidfile FILE      write the PID to FILE (locked; removed at exit)\n"
-"  -daemonize         run in the background; return 0 once the monitors\n"
-"                     listen and the pidfile is written\n"
-"\n"
-"Accepted and ignored (QEMU/libvirt options that change nothing here):\n"
-"    -no-user-config -nodefaults -nographic -display none -no-acpi\n"
-"    -no-reboot -no-shutdown -overcommit ARG -rtc ARG -boot ARG\n"
-"    -audiodev ARG -msg ARG -sandbox ARG (no seccomp filter is applied)\n"
-"\n"
-"Migration:\n"
-"  -incoming URI | defer   wait for a migration (tcp:HOST:PORT, unix:PATH,\n"
-"                     exec:COMMAND whose stdout is the stream, fd:N\n"
-"                     an inherited pipe or file)\n"
-"\n"
-"Watching:\n"
-"  -x-live on|off|auto\n"
-"                     the live view: one line per vCPU each second on\n"
-"                     stdout (dirty rate measured, the guest's own rates,\n"
-"                     quota, time asleep); auto (default) = on when stdout\n"
-"                     is a terminal; HMP 'x_live on|off' toggles it\n"
-"  -metrics tcp:HOST:PORT\n"
-"                     serve Prometheus metrics at http://HOST:PORT/metrics\n"
-"                     (HOST empty = 127.0.0.1)\n"
-"\n"
-"Debugging:\n"
-"  -trace PATTERN     enable trace events matching PATTERN (a glob, e.g.\n"
-"                     'dirtylimit_*'; '-PATTERN' disables; may repeat);\n"
-"                     -trace help lists the events\n"
-"  -D FILE            write trace output to FILE instead of stderr\n"
-"  -help, -h          this text\n"
-"  -version           the version\n";
-}
-
 static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
 {
     g_autoptr(GHashTable) kv = vl_keyval(arg, "size", "memory", "-m", errp);
@@ -163,21 +70,6 @@ static bool parse_ram(VLOptions *opts, const char *arg, Error **errp)
     }
     opts->ram_bytes = bytes;
     opts->ram_given = true;
-    return true;
-}
-
-bool vl_check_ram_size(const char *option, uint64_t bytes, Error **errp)
-{
-    if (bytes < VL_MIN_RAM_BYTES || bytes > VL_MAX_RAM_BYTES) {
-        error_setg(errp, "%s: guest RAM must be between %" PRIu64 " MiB "
-                   "and %" PRIu64 " GiB", option, VL_MIN_RAM_BYTES / MiB,
-                   VL_MAX_RAM_BYTES / GiB);
-        return false;
-    }
-    if (!QEMU_IS_ALIGNED(bytes, 2 * MiB)) {
-        error_setg(errp, "%s: guest RAM must be a multiple of 2 MiB", option);
-        return false;
-    }
     return true;
 }
 
@@ -233,136 +125,6 @@ static bool parse_accel(VLOptions *opts, const char *arg, Error **errp)
         }
         opts->accel.reaper_period_ms = period_ms;
     }
-    return true;
-}
-
-/* -workload ...,kind=replay,trace=FILE[,process=PID][,speed=X][,loop=on] */
-static bool parse_workload_replay(GHashTable *kv, const char *arg,
-                                  WorkloadConfig *cfg, Error **errp)
-{
-    const char *trace = g_hash_table_lookup(kv, "trace");
-    const char *v;
-    uint64_t pid;
-    char *end;
-    double speed;
-
-    if (cfg->kind != RS_WL_REPLAY) {
-        if (trace || g_hash_table_lookup(kv, "process") ||
-            g_hash_table_lookup(kv, "speed") ||
-            g_hash_table_lookup(kv, "loop")) {
-            error_setg(errp, "-workload %s: trace, process, speed and loop "
-                       "are for kind=replay only", arg);
-            return false;
-        }
-        return true;
-    }
-    if (!trace) {
-        error_setg(errp, "-workload %s: kind=replay needs trace=FILE", arg);
-        return false;
-    }
-    /* Kept for the life of the process: the file is loaded at startup. */
-    cfg->trace_path = g_intern_string(trace);
-    v = g_hash_table_lookup(kv, "process");
-    if (v) {
-        if (!qemu_strtou64(v, &pid) || pid > INT32_MAX) {
-            error_setg(errp, "-workload %s: process must be a recorded pid "
-                       "(dirty-trace-info --processes lists them)", arg);
-            return false;
-        }
-        cfg->replay_pid = pid;
-    }
-    v = g_hash_table_lookup(kv, "speed");
-    if (v) {
-        speed = g_ascii_strtod(v, &end);
-        if (end == v || *end) {
-            error_setg(errp, "-workload %s: speed must be a number from "
-                       "0.001 to 1000 (1 = as recorded)", arg);
-            return false;
-        }
-        if (!workload_replay_speed(speed, &cfg->replay_speed_milli, errp)) {
-            error_prepend(errp, "-workload %s: ", arg);
-            return false;
-        }
-    }
-    v = g_hash_table_lookup(kv, "loop");
-    if (v && strcmp(v, "on") && strcmp(v, "off")) {
-        error_setg(errp, "-workload %s: loop must be on or off", arg);
-        return false;
-    }
-    cfg->replay_loop = v && !strcmp(v, "on");
-    return true;
-}
-
-static bool parse_workload(VLOptions *opts, const char *arg, Error **errp)
-{
-    g_autoptr(GHashTable) kv = vl_keyval(arg, NULL, "workload", "-workload",
-                                         errp);
-    const char *v;
-    uint64_t cpu, n;
-    WorkloadConfig cfg = { .kind = RS_WL_IDLE, .pattern = RS_PAT_SEQ,
-                           .replay_pid = -1 };
-
-    if (!kv) {
-        return false;
-    }
-    v = g_hash_table_lookup(kv, "cpu");
-    if (!v || !qemu_strtou64(v, &cpu) || cpu >= RS_MAX_CPUS) {
-        error_setg(errp, "-workload %s: cpu=I is required, I from 0 to %d",
-                   arg, RS_MAX_CPUS - 1);
-        return false;
-    }
-    v = g_hash_table_lookup(kv, "kind");
-    if (!v || !workload_kind_parse(v, &cfg.kind)) {
-        error_setg(errp, "-workload %s: kind must be idle, write, read, "
-                   "mixed, stamp or replay", arg);
-        return false;
-    }
-    v = g_hash_table_lookup(kv, "pattern");
-    if (v && !workload_pattern_parse(v, &cfg.pattern)) {
-        error_setg(errp, "-workload %s: pattern must be seq or random", arg);
-        return false;
-    }
-    v = g_hash_table_lookup(kv, "size");
-    if (v) {
-        if (!qemu_strtosz(v, 1, &n) || n == 0 ||
-            !QEMU_IS_ALIGNED(n, RS_PAGE_SIZE)) {
-            error_setg(errp, "-workload %s: size must be a non-zero multiple "
-                       "of 4 KiB (e.g. 256M)", arg);
-            return false;
-        }
-        cfg.size_bytes = n;
-    }
-    v = g_hash_table_lookup(kv, "offset");
-    if (v) {
-        /* The range against RAM is checked once RAM exists. */
-        if (!qemu_strtosz(v, 1, &n) || !QEMU_IS_ALIGNED(n, RS_PAGE_SIZE)) {
-            error_setg(errp, "-workload %s: offset must be a guest-physical "
-                       "address, a multiple of 4 KiB (e.g. 512M)", arg);
-            return false;
-        }
-        cfg.has_offset = true;
-        cfg.offset_bytes = n;
-    }
-    v = g_hash_table_lookup(kv, "rate");
-    if (v) {
-        /* MB/s -> bytes/s must not overflow: cap at 2^40 MB/s. */
-        if (!qemu_strtou64(v, &n) || n > (1ULL << 40)) {
-            error_setg(errp, "-workload %s: rate must be an integer MB/s "
-                       "(0 = full speed)", arg);
-            return false;
-        }
-        cfg.rate_mbps = n;
-    }
-    if (!parse_workload_replay(kv, arg, &cfg, errp)) {
-        return false;
-    }
-    if (opts->workload_given[cpu]) {
-        error_setg(errp, "-workload %s: cpu %" PRIu64 " already has a "
-                   "workload", arg, cpu);
-        return false;
-    }
-    opts->workload_given[cpu] = true;
-    opts->workloads[cpu] = cfg;
     return true;
 }
 
@@ -556,7 +318,7 @@ static const VLOptionDef vl_option_defs[] = {
     { "-accel", true, parse_accel },
     { "-object", true, vl_parse_object },
     { "-kernel", true, parse_kernel },
-    { "-workload", true, parse_workload },
+    { "-workload", true, vl_parse_workload },
     { "-name", true, vl_parse_name },
     { "-uuid", true, vl_parse_uuid },
     { "-qmp", true, parse_qmp },

@@ -12,13 +12,17 @@
 #include "monitor/live-view.h"
 #include "monitor/metrics.h"
 #include "monitor/monitor.h"
+#include "monitor/qmp-probe.h"
+#include "sysemu/cpu-throttle.h"
 #include "sysemu/daemonize.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
+#include "sysemu/vcpu-throttle.h"
 #include "sysemu/vl-connect.h"
+#include "sysemu/vl-machine.h"
 #include "sysemu/vl-options.h"
 #include "sysemu/vm-lock.h"
 #include "trace/control.h"
@@ -137,7 +141,7 @@ int main(int argc, char **argv)
     if (opts->daemonize && !vl_daemonize_start(&err)) {
         goto out;
     }
-    vl_options_set_current(opts);
+    qmp_probe_set_uuid(opts->uuid);
 
     /* Initialisation, in order; each step is undone below in reverse. */
     if (!vl_load_secrets(opts, &err) ||
@@ -192,7 +196,10 @@ out_monitors:
     dirtyrate_stat_cleanup();
     memory_cleanup();
     machine_cleanup();
+    /* The throttles forget their vCPUs, then the actuator its timers. */
+    cpu_throttle_cleanup();
     dirtylimit_cleanup();
+    vcpu_throttle_cleanup();
 out_kvm:
     kvm_cleanup();
 out_loop:
@@ -202,7 +209,7 @@ out:
         error_report_err(err);
     }
     trace_cleanup();
-    vl_options_set_current(NULL);
+    qmp_probe_set_uuid(NULL);
     vl_pidfile_remove();
     return status;
 }

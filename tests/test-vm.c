@@ -7,12 +7,15 @@
 
 #include "hw/machine.h"
 #include "migration/dirtyrate.h"
+#include "sysemu/cpu-throttle.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/dirtyrate-stat.h"
 #include "sysemu/kvm.h"
 #include "sysemu/memory.h"
 #include "sysemu/runstate.h"
+#include "sysemu/vcpu-throttle.h"
 #include "sysemu/vl-connect.h"
+#include "sysemu/vl-machine.h"
 #include "sysemu/vm-lock.h"
 #include "test-vm.h"
 
@@ -89,6 +92,24 @@ void test_vm_create(const VLOptions *opts)
     test_vm_start();
 }
 
+void test_vm_create_writer_reader(uint64_t ram_bytes, uint64_t region_bytes,
+                                  uint32_t ring_entries)
+{
+    g_autoptr(VLOptions) opts = test_vm_options(ram_bytes, 2);
+
+    opts->accel.dirty_ring_entries = ring_entries;
+    opts->workload_given[0] = opts->workload_given[1] = true;
+    opts->workloads[0] = (WorkloadConfig) {
+        .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ,
+        .size_bytes = region_bytes,
+    };
+    opts->workloads[1] = (WorkloadConfig) {
+        .kind = RS_WL_READ, .pattern = RS_PAT_SEQ,
+        .size_bytes = region_bytes,
+    };
+    test_vm_create(opts);
+}
+
 void test_vm_pause(void)
 {
     vm_lock();
@@ -105,7 +126,9 @@ void test_vm_destroy(void)
     dirtyrate_stat_cleanup();
     memory_cleanup();
     machine_cleanup();
+    cpu_throttle_cleanup();
     dirtylimit_cleanup();
+    vcpu_throttle_cleanup();
     kvm_cleanup();
 }
 

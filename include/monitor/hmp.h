@@ -70,4 +70,19 @@ void hmp_info_version(Monitor *mon, int argc, char **argv);
 void hmp_info_cpus(Monitor *mon, int argc, char **argv);
 void hmp_info_workload(Monitor *mon, int argc, char **argv);
 
+/*
+ * Migration's commands (migration/migration-hmp-cmds.c), each a thin
+ * wrapper over its qmp_ function.  One header declares every command the
+ * table in monitor/hmp-commands.c lists from the monitor's own layer.
+ */
+void hmp_migrate(Monitor *mon, int argc, char **argv);
+void hmp_migrate_cancel(Monitor *mon, int argc, char **argv);
+void hmp_migrate_incoming(Monitor *mon, int argc, char **argv);
+void hmp_migrate_continue(Monitor *mon, int argc, char **argv);
+void hmp_migrate_set_capability(Monitor *mon, int argc, char **argv);
+void hmp_migrate_set_parameter(Monitor *mon, int argc, char **argv);
+void hmp_info_migrate(Monitor *mon, int argc, char **argv);
+void hmp_info_migrate_capabilities(Monitor *mon, int argc, char **argv);
+void hmp_info_migrate_parameters(Monitor *mon, int argc, char **argv);
+
 #endif /* MONITOR_HMP_H */

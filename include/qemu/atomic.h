@@ -12,7 +12,8 @@
  *   qatomic_read_seq / qatomic_set_seq, qatomic_xchg, qatomic_cmpxchg,
  *   qatomic_fetch_or / _and           sequentially consistent
  *   qatomic_fetch_add (seq), qatomic_fetch_add_relaxed (statistics),
- *   qatomic_fetch_add_release, qatomic_xchg_acq_rel
+ *   qatomic_fetch_add_release, qatomic_xchg_acq_rel,
+ *   qatomic_fetch_or_relaxed, qatomic_fetch_and_acq_rel
  *
  * They are GCC/clang builtins underneath, so ThreadSanitizer understands
  * them as it understands the builtins.
@@ -48,6 +49,10 @@
 #define qatomic_add_fetch_relaxed(ptr, n) \
     __atomic_add_fetch(ptr, n, __ATOMIC_RELAXED)
 #define qatomic_fetch_or(ptr, n)     __atomic_fetch_or(ptr, n, __ATOMIC_SEQ_CST)
+#define qatomic_fetch_or_relaxed(ptr, n) \
+    __atomic_fetch_or(ptr, n, __ATOMIC_RELAXED)
 #define qatomic_fetch_and(ptr, n)    __atomic_fetch_and(ptr, n, __ATOMIC_SEQ_CST)
+#define qatomic_fetch_and_acq_rel(ptr, n) \
+    __atomic_fetch_and(ptr, n, __ATOMIC_ACQ_REL)
 
 #endif /* QEMU_ATOMIC_H */

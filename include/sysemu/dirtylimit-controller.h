@@ -2,7 +2,8 @@
  * The dirty-limit controllers: pure functions of (quota, dirty-page
  * counter, clock, previous state) -> how long the vCPU thread sleeps now
  * and how long its next KVM_RUN slice may last.  No locks, no KVM, no
- * clock of their own: softmmu/dirtylimit.c feeds them, and
+ * clock of their own: softmmu/dirtylimit.c and cpu-throttle.c feed them
+ * (and hand their decisions to softmmu/vcpu-throttle.c), and
  * tests/unit/test-dirtylimit-controller.c drives them against a simulated
  * vCPU and a fake clock.  See docs/devel/dirty-limit.md for the picture.
  *
@@ -34,6 +35,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sysemu/vcpu-throttle.h"
+
 /* Bytes per page the dirty ring reports. */
 #define DIRTYLIMIT_PAGE_BYTES 4096ULL
 /* MB/s -> pages/s: 2^20 / 2^12. */
@@ -45,11 +48,11 @@
  */
 #define DIRTYLIMIT_MAX_QUOTA_MBPS (1ULL << 24)
 
-/* What the vCPU thread does next; 0 fields mean "nothing". */
-typedef struct DirtyLimitDecision {
-    int64_t sleep_ns;       /* sleep this long now, outside KVM_RUN */
-    int64_t run_ns;         /* end the next KVM_RUN slice after this */
-} DirtyLimitDecision;
+/*
+ * What the vCPU thread does next; 0 fields mean "nothing".  The actuator's
+ * type (include/sysemu/vcpu-throttle.h): a decision goes to it unchanged.
+ */
+typedef VcpuThrottleDecision DirtyLimitDecision;
 
 /* What a controller reports to query-vcpu-dirty-limit. */
 typedef struct DirtyLimitReport {
@@ -128,12 +131,8 @@ typedef struct DirtyLimitCtl {
  * jump from sleeping a vCPU for minutes.
  */
 #define DIRTYLIMIT_DEBT_MAX_NS 2000000000LL
-/*
- * Longest single sleep: the vCPU thread re-evaluates at least every
- * 50 ms, so a cancel or a new quota acts within 50 ms (stop and quit
- * interrupt a sleep at once).
- */
-#define DIRTYLIMIT_SLEEP_MAX_NS 50000000LL
+/* Longest single sleep: the actuator's, see there. */
+#define DIRTYLIMIT_SLEEP_MAX_NS VCPU_THROTTLE_SLEEP_MAX_NS
 /*
  * Before the vCPU has been seen running, assume it dirties 10^6
  * pages/s, faster than any vCPU here (~4 x 10^5 with tracking on), so
@@ -239,11 +238,8 @@ DirtyLimitDecision cpu_throttle_step(CpuThrottleVcpu *v, int percentage,
                                      int64_t guest_run_ns);
 void cpu_throttle_slept(CpuThrottleVcpu *v, int64_t slept_ns);
 
-/* Helpers shared by both policies and the tests. */
+/* A helper shared by both policies and the tests. */
 void dirtylimit_window_account(DirtyLimitWindow *w, int64_t now_ns,
                                uint64_t pages, int64_t slept_ns);
-/* The sooner-ending and longer-sleeping of two decisions. */
-DirtyLimitDecision dirtylimit_decision_merge(DirtyLimitDecision a,
-                                             DirtyLimitDecision b);
 
 #endif /* SYSEMU_DIRTYLIMIT_CONTROLLER_H */

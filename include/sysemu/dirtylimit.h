@@ -1,8 +1,9 @@
 /*
- * Per-vCPU dirty-page-rate quotas (softmmu/dirtylimit.c) and the
- * all-vCPU percentage throttle of auto-converge (softmmu/cpu-throttle.c).
- * Both act the same way: the vCPU thread sleeps outside KVM_RUN, no lock
- * held, and only throttled vCPUs ever sleep or get kicked for it.
+ * Per-vCPU dirty-page-rate quotas (softmmu/dirtylimit.c).  They act
+ * through the vCPU throttle actuator (include/sysemu/vcpu-throttle.h), as
+ * auto-converge's cpu-throttle does (include/sysemu/cpu-throttle.h): the
+ * vCPU thread sleeps outside KVM_RUN, no lock held, and only throttled
+ * vCPUs ever sleep or get kicked for it.
  * Rates are MB/s, MB = 2^20 bytes.  VM lock held by callers.
  */
 #ifndef SYSEMU_DIRTYLIMIT_H
@@ -18,12 +19,6 @@ bool dirtylimit_set_vcpu(int cpu_index, uint64_t quota_mbps, Error **errp);
 void dirtylimit_cancel_vcpu(int cpu_index);
 bool dirtylimit_vcpu_limited(int cpu_index);
 bool dirtylimit_in_service(void);
-
-/* auto-converge: every vCPU sleeps @percentage % of the time (1..99). */
-void cpu_throttle_set(int percentage);
-void cpu_throttle_stop(void);
-bool cpu_throttle_active(void);
-int cpu_throttle_get_percentage(void);
 
 /* How a dirty limit is enforced (x-set-dirty-limit-policy). */
 typedef enum DirtyLimitPolicyKind {
@@ -55,25 +50,10 @@ bool dirtylimit_vcpu_info(int cpu_index, DirtyLimitVcpuInfo *info);
  */
 void dirtylimit_set_migration_active(bool active);
 
-/* Teardown, after the vCPU threads have ended: forget every limit. */
+/*
+ * Teardown, after the vCPU threads have ended: forget every limit.  It
+ * leaves cpu-throttle and the actuator's timers to their own cleanups.
+ */
 void dirtylimit_cleanup(void);
-
-/*
- * The shared actuator (softmmu/dirtylimit.c).  Which throttles act on a
- * vCPU: the vCPU thread reads this with one relaxed load per KVM_RUN.
- */
-#define THROTTLE_BY_DIRTYLIMIT    (1u << 0)
-#define THROTTLE_BY_CPU_THROTTLE  (1u << 1)
-void throttle_vcpu_enable(int cpu_index, unsigned int by, bool on);
-
-/* cpu-throttle's part of the actuator, on the vCPU thread. */
-DirtyLimitDecision cpu_throttle_vcpu_step(CPUState *cpu);
-void cpu_throttle_vcpu_slept(CPUState *cpu, int64_t slept_ns);
-
-/*
- * On the vCPU thread, before each KVM_RUN and with no lock held: pay any
- * throttle sleep owed (interruptible by pause and shutdown).
- */
-void throttle_vcpu_before_run(CPUState *cpu);
 
 #endif /* SYSEMU_DIRTYLIMIT_H */

@@ -102,10 +102,6 @@ VLOptions *vl_options_new(void);
 void vl_options_free(VLOptions *opts);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VLOptions, vl_options_free)
 
-/* The options this process runs with (NULL in tests), for queries. */
-void vl_options_set_current(const VLOptions *opts);
-const VLOptions *vl_options_current(void);
-
 /* Parse argv[1..argc-1]; every bad value is refused with its reason. */
 bool vl_parse_args(VLOptions *opts, int argc, char **argv, Error **errp);
 const char *vl_usage(void);
@@ -116,7 +112,7 @@ const VLChardev *vl_find_chardev(const VLOptions *opts, const char *id);
 
 /*
  * keyval_parse() @arg and refuse keys that @group (of vl_option_params)
- * does not have.
+ * does not have.  vl-options-common.c: the other parsers' shared base.
  */
 GHashTable *vl_keyval(const char *arg, const char *implied_key,
                       const char *group, const char *option, Error **errp);
@@ -129,7 +125,12 @@ bool vl_parse_object(VLOptions *opts, const char *arg, Error **errp);
 bool vl_parse_chardev(VLOptions *opts, const char *arg, Error **errp);
 bool vl_parse_mon(VLOptions *opts, const char *arg, Error **errp);
 bool vl_parse_uuid(VLOptions *opts, const char *arg, Error **errp);
-/* -m's rules for a RAM size, from -m or a memory backend. */
+/* vl-options-workload.c: -workload. */
+bool vl_parse_workload(VLOptions *opts, const char *arg, Error **errp);
+/*
+ * -m's rules for a RAM size, from -m or a memory backend
+ * (vl-options-common.c).
+ */
 bool vl_check_ram_size(const char *option, uint64_t bytes, Error **errp);
 /* What -machine, -object and -mon imply together; after parsing. */
 bool vl_check_machine(VLOptions *opts, Error **errp);

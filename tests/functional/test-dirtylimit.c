@@ -15,6 +15,7 @@
 #include "hw/machine.h"
 #include "hw/workload.h"
 #include "qapi/qapi-commands.h"
+#include "sysemu/cpu-throttle.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dirtylimit.h"
 #include "sysemu/kvm.h"
@@ -102,21 +103,11 @@
 /* After cont, speed is measured over this first stretch. */
 #define TEST_AFTER_CONT_US G_USEC_PER_SEC
 
+/* vCPU 0 writes, vCPU 1 reads: the limit must hold one, spare the other. */
 static void vm_create(uint32_t ring_entries)
 {
-    g_autoptr(VLOptions) opts = test_vm_options(TEST_RAM_BYTES, 2);
-
-    opts->accel.dirty_ring_entries = ring_entries;
-    opts->workload_given[0] = opts->workload_given[1] = true;
-    opts->workloads[0] = (WorkloadConfig) {
-        .kind = RS_WL_WRITE, .pattern = RS_PAT_SEQ,
-        .size_bytes = TEST_REGION_BYTES,
-    };
-    opts->workloads[1] = (WorkloadConfig) {
-        .kind = RS_WL_READ, .pattern = RS_PAT_SEQ,
-        .size_bytes = TEST_REGION_BYTES,
-    };
-    test_vm_create(opts);
+    test_vm_create_writer_reader(TEST_RAM_BYTES, TEST_REGION_BYTES,
+                                 ring_entries);
 }
 
 /* The guest's own write rate over @us, MB/s. */

@@ -17,6 +17,7 @@
 #include "sysemu/cpus-internal.h"
 #include "sysemu/kvm.h"
 #include "sysemu/vl-connect.h"
+#include "sysemu/vl-machine.h"
 #include "sysemu/vm-lock.h"
 #include "test-vm.h"
 

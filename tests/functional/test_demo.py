@@ -31,7 +31,7 @@ def main():
                            timeout=DEMO_TIMEOUT_S)
         print(r.stdout[-6000:], r.stderr[-3000:], flush=True)
         check(r.returncode == 0, f'the demo exits 0 (got {r.returncode})')
-        for act in ('Act 1', 'Act 2', 'Act 3', 'demo done'):
+        for act in ('Act 1', 'Act 2', 'Act 3', 'Act 4', 'demo done'):
             check(act in r.stdout, f'the demo reaches "{act}"')
         check(re.search(r'^dirty-ring\s+\d+', r.stdout, re.M) is not None,
               'act 1 prints a dirty-ring measurement')
@@ -43,8 +43,15 @@ def main():
                     if line.strip().endswith('.png')]
             check(len(pngs) >= 1, f'the demo names its plots: {pngs}')
             migrated = 'Act 3' in r.stdout and 'not usable' not in r.stdout
-            check(len(pngs) == (2 if migrated else 1),
+            # Act 4 in its quick form plots the league shipped in docs/.
+            league = os.path.exists(os.path.join(
+                SRC, 'docs', 'devel', 'convergence-league-runs.jsonl'))
+            check(len(pngs) == (2 if migrated else 1) + league,
                   'one plot per story told')
+            if league:
+                check(re.search(r'adaptive converges where any policy '
+                                r'converges: \d+ of \d+', r.stdout)
+                      is not None, 'act 4 prints the league\'s targets')
             for p in pngs:
                 ok = os.path.isfile(p)
                 data = open(p, 'rb').read() if ok else b''

@@ -1,8 +1,10 @@
 """The Prometheus endpoint (-metrics tcp:HOST:PORT) as a monitoring system
 uses it: scraped over HTTP on loopback, checked by `promtool check
 metrics`, scraped by a real Prometheus server, with bad requests answered
-400/404/405, a silent client that does not hold the main loop, a bounded
-number of scrapers, and migration metrics taken from query-migrate.
+400/404/405 with a body that says why, a silent client that does not
+hold the main loop and is dropped at its deadline, a bounded number of
+scrapers, HTTP/1.1 (libsoup, monitor/metrics-http.c), and
+migration metrics taken from query-migrate.
 
 promtool and prometheus come from Debian's `prometheus` package
 (scripts/install-deps); the parts that need them are skipped with a
@@ -19,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import json
+import http.client
 
 from restraint_vm import poll as poll_until
 from restraint_vm import Checks, RestraintVM, require_kvm
@@ -167,6 +170,42 @@ def test_silent_and_too_many_clients_do_not_block(vm, port):
     check(bool(status), 'once they go, scrapes are served again')
 
 
+def test_errors_explain_and_http11_is_served(vm, port):
+    for request, text in [
+            (b'GET /nope HTTP/1.0\r\n\r\n', 'the metrics are at /metrics'),
+            (b'PUT /metrics HTTP/1.0\r\n\r\n', 'only GET and HEAD'),
+            (b'GET /metrics HTTP/1.0\r\nX: ' + b'a' * 10000 + b'\r\n\r\n',
+             'request head too long')]:
+        answer = raw_request(port, request)
+        check(text in answer, f'{request[:16]!r}...: the body says "{text}"')
+    # HTTP/1.1 as Prometheus sends it: answered, and told the connection
+    # closes (one request per connection), so the next scrape reconnects.
+    for _ in range(2):
+        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+        try:
+            conn.request('GET', '/metrics')
+            r = conn.getresponse()
+            r.read()
+            check(r.status == 200 and r.version == 11 and r.will_close,
+                  f'HTTP/1.1: 200, Connection: close '
+                  f'({r.status} {r.getheader("Connection")})')
+        finally:
+            conn.close()
+
+
+def test_a_silent_client_is_dropped(vm, port):
+    """The request deadline (METRICS_REQUEST_TIMEOUT_S, 5 s) ends a
+    connection that never sends its request; we only wait for it, up to
+    a bound well above it."""
+    with socket.create_connection(('127.0.0.1', port), timeout=60) as s:
+        try:
+            closed = s.recv(1) == b''
+        except (ConnectionResetError, socket.timeout):
+            closed = False
+    check(closed, 'a client that sends nothing is closed by the server')
+    check(scrape(port)[0] == 200, 'and scrapes are served after it')
+
+
 def test_a_real_prometheus_scrapes_it(vm, port):
     prometheus = shutil.which('prometheus')
     if not prometheus:
@@ -258,6 +297,8 @@ def main():
                   test_promtool_accepts_the_output,
                   test_bad_requests_get_http_errors,
                   test_silent_and_too_many_clients_do_not_block,
+                  test_errors_explain_and_http11_is_served,
+                  test_a_silent_client_is_dropped,
                   test_a_real_prometheus_scrapes_it]:
             print(f'# {t.__name__}', flush=True)
             t(vm, port)

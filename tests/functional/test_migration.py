@@ -122,6 +122,15 @@ def test_destination_with_S_holds_the_source_ram_and_waits_for_cont(tmp):
               f'destination MIGRATION events {dst_statuses}')
         hmp = src.hmp('info migrate')
         check('Migration status: completed' in hmp, 'HMP info migrate')
+        # The optional figures, each as query-migrate has it.
+        info = src.cmd('query-migrate')
+        for key, line in (('total-time', 'total time: {} ms'),
+                          ('downtime', 'downtime: {} ms'),
+                          ('setup-time', 'setup: {} ms')):
+            check(key in info and line.format(info[key]) in hmp,
+                  f'HMP info migrate prints {key}: {hmp}')
+        check('expected downtime' not in hmp,
+              f'HMP info migrate leaves out what a completed one lacks: {hmp}')
 
 
 def test_tcp_with_defer_autostarts_the_destination(tmp):

@@ -17,6 +17,8 @@ import time
 from restraint_vm import QMPClient, QMPError, RestraintVM, require_kvm
 
 SMP = 2
+# -uuid as given (upper case) and as query-uuid reports it.
+UUID = '6B3C1F52-6C0D-4B8E-9A51-0F2D7C9E4A10'
 MAX_CLIENTS = 64            # monitor/qmp.c MONITOR_MAX_CLIENTS
 FAILURES = []
 CHECKS = 0
@@ -382,6 +384,8 @@ def test_core_command_replies():
           wl[1]['target-rate'] == 50 and wl[1]['region-size'] == 16 << 20,
           f'x-query-workload after x-set-workload: {wl}')
     c.cmd('x-set-workload', {'cpu-index': 1, 'kind': 'idle'})
+    uuid = c.cmd('query-uuid')
+    check(uuid == {'UUID': UUID.lower()}, f'query-uuid with -uuid: {uuid}')
     c.close()
 
 
@@ -467,7 +471,7 @@ def main():
     hmp_dir = tempfile.mkdtemp(prefix='restraint-hmp-')
     HMP_PATH = os.path.join(hmp_dir, 'hmp.sock')
     TCP_PORT = free_tcp_port()
-    VM = RestraintVM(args=['-smp', str(SMP), '-m', '256M',
+    VM = RestraintVM(args=['-smp', str(SMP), '-m', '256M', '-uuid', UUID,
                            '-monitor', f'unix:{HMP_PATH},server=on,wait=off',
                            '-qmp', f'tcp:127.0.0.1:{TCP_PORT},server=on,'
                            'wait=off'])

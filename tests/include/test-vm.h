@@ -29,6 +29,13 @@ void test_vm_set_workloads(VLOptions *opts, const WorkloadConfig *wl);
 
 /* kvm_init, machine_init, vm_start: the guest runs when this returns. */
 void test_vm_create(const VLOptions *opts);
+/*
+ * Two vCPUs, vCPU 0 writing and vCPU 1 reading @region_bytes in order,
+ * with a dirty ring of @ring_entries per vCPU (0: the bitmap): the dirty
+ * limit's test and benchmark VM.  The guest runs when this returns.
+ */
+void test_vm_create_writer_reader(uint64_t ram_bytes, uint64_t region_bytes,
+                                  uint32_t ring_entries);
 /* The same in two steps, to prepare guest RAM before the vCPUs run. */
 void test_vm_create_paused(const VLOptions *opts);
 void test_vm_start(void);

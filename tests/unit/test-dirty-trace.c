@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 #include <zlib.h>
 
+#include "test-cases.h"
 #include "trace.h"
 
 #define T_SEED 20261129u
@@ -553,21 +554,19 @@ static void test_shipped_traces(void)
     g_test_message("%d shipped traces, %" PRIu64 " bytes", count, total_bytes);
 }
 
+static const TestCase cases[] = {
+    { "round-trip-is-exact", test_round_trip },
+    { "save-then-load-is-exact", test_save_load },
+    { "writer-refuses-an-invalid-trace", test_writer_refuses_invalid },
+    { "documented-layout-reads", test_valid_file_reads },
+    { "malformed-files-are-refused", test_malformed_files_refused },
+    { "every-truncation-is-refused", test_every_truncation_refused },
+    { "summary-figures", test_summary_figures },
+    { "shipped-traces-read-within-limits", test_shipped_traces },
+    { NULL, NULL },
+};
+
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/dirty-trace/round-trip-is-exact", test_round_trip);
-    g_test_add_func("/dirty-trace/save-then-load-is-exact", test_save_load);
-    g_test_add_func("/dirty-trace/writer-refuses-an-invalid-trace",
-                    test_writer_refuses_invalid);
-    g_test_add_func("/dirty-trace/documented-layout-reads",
-                    test_valid_file_reads);
-    g_test_add_func("/dirty-trace/malformed-files-are-refused",
-                    test_malformed_files_refused);
-    g_test_add_func("/dirty-trace/every-truncation-is-refused",
-                    test_every_truncation_refused);
-    g_test_add_func("/dirty-trace/summary-figures", test_summary_figures);
-    g_test_add_func("/dirty-trace/shipped-traces-read-within-limits",
-                    test_shipped_traces);
-    return g_test_run();
+    return test_run_cases(&argc, &argv, "/dirty-trace/", cases);
 }

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "sysemu/dirtylimit-controller.h"
+#include "test-cases.h"
 
 #define SIM_SEED 20261122u
 /* Entries KVM keeps free before it exits with DIRTY_RING_FULL. */
@@ -613,40 +614,40 @@ static void test_cpu_throttle_owes_at_most_one_slice(void)
     }
 }
 
+static const TestCase cases[] = {
+    { "dirtylimit/holds-every-quota-on-every-ring",
+      test_holds_every_quota_on_every_ring },
+    { "dirtylimit/converges-from-above", test_converges_from_above },
+    { "dirtylimit/converges-from-below", test_converges_from_below },
+    { "dirtylimit/forgives-a-counter-jump", test_forgives_a_counter_jump },
+    { "dirtylimit/lengthens-slices-a-slow-host-needs",
+      test_lengthens_slices_a_slow_host_needs },
+    { "dirtylimit/a-pause-is-not-a-slow-vcpu",
+      test_a_pause_is_not_a_slow_vcpu },
+    { "dirtylimit/follows-quota-changes-within-a-second",
+      test_follows_quota_changes },
+    { "dirtylimit/workload-stops-and-restarts",
+      test_workload_stops_and_restarts },
+    { "dirtylimit/quota-above-capacity-costs-nothing",
+      test_quota_above_capacity_costs_nothing },
+    { "dirtylimit/gets-back-time-the-host-took",
+      test_gets_back_time_the_host_took },
+    { "dirtylimit/reports-rate-and-sleep-share",
+      test_reports_rate_and_sleep_share },
+    { "dirtylimit/ring-full/adjusts-as-qemu-7.1",
+      test_ringfull_adjusts_as_qemu },
+    { "dirtylimit/ring-full/sleeps-only-at-ring-full",
+      test_ringfull_sleeps_only_at_ring_full },
+    { "cpu-throttle/sleeps-its-percentage",
+      test_cpu_throttle_sleeps_its_percentage },
+    { "cpu-throttle/charges-only-time-in-the-guest",
+      test_cpu_throttle_charges_only_time_in_the_guest },
+    { "cpu-throttle/owes-at-most-one-slice-per-step",
+      test_cpu_throttle_owes_at_most_one_slice },
+    { NULL, NULL },
+};
+
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/dirtylimit/holds-every-quota-on-every-ring",
-                    test_holds_every_quota_on_every_ring);
-    g_test_add_func("/dirtylimit/converges-from-above",
-                    test_converges_from_above);
-    g_test_add_func("/dirtylimit/converges-from-below",
-                    test_converges_from_below);
-    g_test_add_func("/dirtylimit/forgives-a-counter-jump",
-                    test_forgives_a_counter_jump);
-    g_test_add_func("/dirtylimit/lengthens-slices-a-slow-host-needs",
-                    test_lengthens_slices_a_slow_host_needs);
-    g_test_add_func("/dirtylimit/a-pause-is-not-a-slow-vcpu",
-                    test_a_pause_is_not_a_slow_vcpu);
-    g_test_add_func("/dirtylimit/follows-quota-changes-within-a-second",
-                    test_follows_quota_changes);
-    g_test_add_func("/dirtylimit/workload-stops-and-restarts",
-                    test_workload_stops_and_restarts);
-    g_test_add_func("/dirtylimit/quota-above-capacity-costs-nothing",
-                    test_quota_above_capacity_costs_nothing);
-    g_test_add_func("/dirtylimit/gets-back-time-the-host-took",
-                    test_gets_back_time_the_host_took);
-    g_test_add_func("/dirtylimit/reports-rate-and-sleep-share",
-                    test_reports_rate_and_sleep_share);
-    g_test_add_func("/dirtylimit/ring-full/adjusts-as-qemu-7.1",
-                    test_ringfull_adjusts_as_qemu);
-    g_test_add_func("/dirtylimit/ring-full/sleeps-only-at-ring-full",
-                    test_ringfull_sleeps_only_at_ring_full);
-    g_test_add_func("/cpu-throttle/sleeps-its-percentage",
-                    test_cpu_throttle_sleeps_its_percentage);
-    g_test_add_func("/cpu-throttle/charges-only-time-in-the-guest",
-                    test_cpu_throttle_charges_only_time_in_the_guest);
-    g_test_add_func("/cpu-throttle/owes-at-most-one-slice-per-step",
-                    test_cpu_throttle_owes_at_most_one_slice);
-    return g_test_run();
+    return test_run_cases(&argc, &argv, "/", cases);
 }

@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "migration/dirtyrate.h"
+#include "test-cases.h"
 
 #define PAGE_WORDS (RS_PAGE_SIZE / sizeof(uint64_t))
 #define TEST_SEED 20261122
@@ -241,24 +242,21 @@ static void test_sampling_error_and_coverage(void)
     g_rand_free(rng);
 }
 
+static const TestCase cases[] = {
+    { "hash/sees-any-one-word-change", test_hash_sees_any_one_word_change },
+    { "hash/sees-swapped-words", test_hash_sees_swapped_words },
+    { "sampling/count-is-per-gib", test_sample_count_is_per_gib },
+    { "sampling/positions-are-one-per-stratum",
+      test_positions_are_one_per_stratum },
+    { "estimate/is-the-wilson-interval", test_estimate_is_the_wilson_interval },
+    { "estimate/units-are-mib-per-second", test_units_are_mib_per_second },
+    { "estimate/ground-truth-of-a-writer", test_ground_truth_of_a_writer },
+    { "estimate/sampling-error-and-coverage",
+      test_sampling_error_and_coverage },
+    { NULL, NULL },
+};
+
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/dirtyrate/hash/sees-any-one-word-change",
-                    test_hash_sees_any_one_word_change);
-    g_test_add_func("/dirtyrate/hash/sees-swapped-words",
-                    test_hash_sees_swapped_words);
-    g_test_add_func("/dirtyrate/sampling/count-is-per-gib",
-                    test_sample_count_is_per_gib);
-    g_test_add_func("/dirtyrate/sampling/positions-are-one-per-stratum",
-                    test_positions_are_one_per_stratum);
-    g_test_add_func("/dirtyrate/estimate/is-the-wilson-interval",
-                    test_estimate_is_the_wilson_interval);
-    g_test_add_func("/dirtyrate/estimate/units-are-mib-per-second",
-                    test_units_are_mib_per_second);
-    g_test_add_func("/dirtyrate/estimate/ground-truth-of-a-writer",
-                    test_ground_truth_of_a_writer);
-    g_test_add_func("/dirtyrate/estimate/sampling-error-and-coverage",
-                    test_sampling_error_and_coverage);
-    return g_test_run();
+    return test_run_cases(&argc, &argv, "/dirtyrate/", cases);
 }

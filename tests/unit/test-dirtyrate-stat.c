@@ -6,6 +6,7 @@
 #include "qemu/osdep.h"
 
 #include "sysemu/dirtyrate-stat.h"
+#include "test-cases.h"
 
 #define NS_PER_MS 1000000LL
 /* Bounded polling for the thread tests: 2000 x 1 ms. */
@@ -298,18 +299,19 @@ static void test_readers_never_see_a_torn_sample(void)
     dirtyrate_stat_set_source(NULL);
 }
 
+static const TestCase cases[] = {
+    { "snapshot-retries-on-generation-change",
+      test_snapshot_retries_on_generation_change },
+    { "step-publishes-after-one-period", test_step_publishes_after_one_period },
+    { "new-vcpu-list-resets-the-baseline",
+      test_new_vcpu_list_resets_the_baseline },
+    { "thread-is-refcounted-and-calls-listeners",
+      test_thread_is_refcounted_and_calls_listeners },
+    { "readers-never-see-a-torn-sample", test_readers_never_see_a_torn_sample },
+    { NULL, NULL },
+};
+
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/dirtyrate-stat/snapshot-retries-on-generation-change",
-                    test_snapshot_retries_on_generation_change);
-    g_test_add_func("/dirtyrate-stat/step-publishes-after-one-period",
-                    test_step_publishes_after_one_period);
-    g_test_add_func("/dirtyrate-stat/new-vcpu-list-resets-the-baseline",
-                    test_new_vcpu_list_resets_the_baseline);
-    g_test_add_func("/dirtyrate-stat/thread-is-refcounted-and-calls-listeners",
-                    test_thread_is_refcounted_and_calls_listeners);
-    g_test_add_func("/dirtyrate-stat/readers-never-see-a-torn-sample",
-                    test_readers_never_see_a_torn_sample);
-    return g_test_run();
+    return test_run_cases(&argc, &argv, "/dirtyrate-stat/", cases);
 }

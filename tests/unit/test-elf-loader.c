@@ -10,6 +10,7 @@
 #include "hw/elf-loader.h"
 #include "hw/guest-abi.h"
 #include "hw/guest-image.h"
+#include "test-cases.h"
 
 #define TEST_RAM_SIZE   RS_SYS_SIZE
 /* Fills RAM before each load, so a stray write shows. */
@@ -406,28 +407,26 @@ static void test_file_error_names_path(void)
     unlink(path);
 }
 
+static const TestCase cases[] = {
+    { "loads-good-image-byte-exactly", test_loads_good_image },
+    { "loads-unaligned-image", test_loads_unaligned_image },
+    { "loads-embedded-guest", test_loads_embedded_guest },
+    { "file/missing-is-refused", test_file_missing },
+    { "file/directory-is-refused", test_file_directory },
+    { "file/loads", test_file_loads },
+    { "file/error-names-the-path", test_file_error_names_path },
+    { NULL, NULL },
+};
+
 int main(int argc, char **argv)
 {
-    size_t i;
-
     g_test_init(&argc, &argv, NULL);
-    for (i = 0; i < G_N_ELEMENTS(bad_elf_cases); i++) {
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_elf_cases); i++) {
         g_autofree char *path = g_strdup_printf("/elf-loader/refuses/%s",
                                                 bad_elf_cases[i].name);
 
         g_test_add_data_func(path, &bad_elf_cases[i], test_refuses);
     }
-    g_test_add_func("/elf-loader/loads-good-image-byte-exactly",
-                    test_loads_good_image);
-    g_test_add_func("/elf-loader/loads-unaligned-image",
-                    test_loads_unaligned_image);
-    g_test_add_func("/elf-loader/loads-embedded-guest",
-                    test_loads_embedded_guest);
-    g_test_add_func("/elf-loader/file/missing-is-refused", test_file_missing);
-    g_test_add_func("/elf-loader/file/directory-is-refused",
-                    test_file_directory);
-    g_test_add_func("/elf-loader/file/loads", test_file_loads);
-    g_test_add_func("/elf-loader/file/error-names-the-path",
-                    test_file_error_names_path);
+    test_add_cases("/elf-loader/", cases);
     return g_test_run();
 }

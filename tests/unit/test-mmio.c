@@ -6,6 +6,7 @@
 #include "qemu/osdep.h"
 
 #include "hw/core/mmio.h"
+#include "test-cases.h"
 
 typedef struct TestDevice {
     int accesses;
@@ -136,16 +137,18 @@ static void test_the_table_has_a_bound(void)
     }
 }
 
+static const TestCase cases[] = {
+    { "an-access-reaches-its-window-at-its-offset",
+      test_an_access_reaches_its_window_at_its_offset },
+    { "an-address-nobody-owns-is-unassigned",
+      test_an_address_nobody_owns_is_unassigned },
+    { "overlapping-or-empty-windows-are-refused",
+      test_overlapping_or_empty_windows_are_refused },
+    { "the-table-has-a-bound", test_the_table_has_a_bound },
+    { NULL, NULL },
+};
+
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/mmio/an-access-reaches-its-window-at-its-offset",
-                    test_an_access_reaches_its_window_at_its_offset);
-    g_test_add_func("/mmio/an-address-nobody-owns-is-unassigned",
-                    test_an_address_nobody_owns_is_unassigned);
-    g_test_add_func("/mmio/overlapping-or-empty-windows-are-refused",
-                    test_overlapping_or_empty_windows_are_refused);
-    g_test_add_func("/mmio/the-table-has-a-bound",
-                    test_the_table_has_a_bound);
-    return g_test_run();
+    return test_run_cases(&argc, &argv, "/mmio/", cases);
 }

@@ -109,6 +109,19 @@ static char **split_args(const char *args)
     return g_strsplit(line, " ", -1);
 }
 
+/* The options of the command line @args, which must parse. */
+static VLOptions *parse_ok(const char *args)
+{
+    g_auto(GStrv) argv = split_args(args);
+    VLOptions *opts = vl_options_new();
+    Error *err = NULL;
+
+    if (!vl_parse_args(opts, g_strv_length(argv), argv, &err)) {
+        g_error("'%s' does not parse: %s", args, error_get_pretty(err));
+    }
+    return opts;
+}
+
 static void test_bad_option(gconstpointer data)
 {
     const BadCase *c = data;
@@ -143,16 +156,12 @@ static void test_defaults(void)
 
 static void test_qemu_spellings(void)
 {
-    g_auto(GStrv) argv = split_args(
+    g_autoptr(VLOptions) opts = parse_ok(
         "-m 1G -smp cpus=2 -accel kvm,dirty-ring-size=65536 -S "
         "-name guest=vm1 -workload cpu=1,kind=write,size=256M,rate=50,"
         "pattern=random -qmp unix:/tmp/x,server=on,wait=off "
         "-monitor stdio -incoming defer --trace kvm_*");
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
 
-    g_assert_true(vl_parse_args(opts, g_strv_length(argv), argv, &err));
-    g_assert_null(err);
     g_assert_cmpuint(opts->ram_bytes, ==, 1 * GiB);
     g_assert_cmpint(opts->smp_cpus, ==, 2);
     g_assert_cmpuint(opts->accel.dirty_ring_entries, ==, 65536);
@@ -191,12 +200,8 @@ static const char libvirt_start_args[] =
 
 static void test_libvirt_probe(void)
 {
-    g_auto(GStrv) argv = split_args(libvirt_probe_args);
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    g_autoptr(VLOptions) opts = parse_ok(libvirt_probe_args);
 
-    g_assert_true(vl_parse_args(opts, g_strv_length(argv), argv, &err));
-    g_assert_null(err);
     g_assert_true(opts->machine_none);
     g_assert_true(opts->daemonize);
     g_assert_true(opts->start_paused);
@@ -207,14 +212,10 @@ static void test_libvirt_probe(void)
 
 static void test_libvirt_start(void)
 {
-    g_auto(GStrv) argv = split_args(libvirt_start_args);
-    g_autoptr(VLOptions) opts = vl_options_new();
+    g_autoptr(VLOptions) opts = parse_ok(libvirt_start_args);
     const VLChardev *chr;
     const VLMonitor *mon;
-    Error *err = NULL;
 
-    g_assert_true(vl_parse_args(opts, g_strv_length(argv), argv, &err));
-    g_assert_null(err);
     g_assert_false(opts->machine_none);
     g_assert_cmpstr(opts->name, ==, "rs1");
     g_assert_true(opts->debug_threads);
@@ -266,36 +267,27 @@ static void test_smp_topology(void)
 /* The memory backend alone sizes the RAM; a matching -m is fine. */
 static void test_memory_backend_sizes_ram(void)
 {
-    g_auto(GStrv) argv = split_args(
+    g_autoptr(VLOptions) opts = parse_ok(
         "-object memory-backend-ram,id=m0,size=64M "
         "-machine restraint,memory-backend=m0");
-    g_auto(GStrv) argv_m = split_args(
+    g_autoptr(VLOptions) opts_m = parse_ok(
         "-m 64 -object memory-backend-ram,id=m0,size=67108864 "
         "-machine memory-backend=m0");
-    g_autoptr(VLOptions) opts = vl_options_new();
-    g_autoptr(VLOptions) opts_m = vl_options_new();
-    Error *err = NULL;
 
-    g_assert_true(vl_parse_args(opts, g_strv_length(argv), argv, &err));
     g_assert_cmpuint(opts->ram_bytes, ==, 64 * MiB);
-    g_assert_true(vl_parse_args(opts_m, g_strv_length(argv_m), argv_m,
-                                &err));
     g_assert_cmpuint(opts_m->ram_bytes, ==, 64 * MiB);
 }
 
 /* Each option of the documented accept-and-ignore list parses. */
 static void test_ignored_options(void)
 {
-    g_auto(GStrv) argv = split_args(
+    g_autoptr(VLOptions) opts = parse_ok(
         "-no-user-config -nodefaults -nographic -display none "
         "-overcommit mem-lock=off -rtc base=utc -no-acpi -no-reboot "
         "-no-shutdown -boot strict=on -audiodev id=a,driver=none "
         "-msg timestamp=on -sandbox on");
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
 
-    g_assert_true(vl_parse_args(opts, g_strv_length(argv), argv, &err));
-    g_assert_null(err);
+    g_assert_nonnull(opts);
 }
 
 static void test_secret_kept(void)
@@ -329,12 +321,8 @@ static void test_secret_kept(void)
 
 static void test_scale_limits(void)
 {
-    g_auto(GStrv) argv = split_args("-smp 1024 -m 249G -mem-prealloc");
-    g_autoptr(VLOptions) opts = vl_options_new();
-    Error *err = NULL;
+    g_autoptr(VLOptions) opts = parse_ok("-smp 1024 -m 249G -mem-prealloc");
 
-    g_assert_true(vl_parse_args(opts, g_strv_length(argv), argv, &err));
-    g_assert_null(err);
     g_assert_cmpint(opts->smp_cpus, ==, RS_MAX_CPUS);
     g_assert_cmpuint(opts->ram_bytes, ==, VL_MAX_RAM_BYTES);
     g_assert_true(opts->mem_prealloc);
