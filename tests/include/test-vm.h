@@ -52,6 +52,12 @@ void test_vm_wait_workload(int cpus);
  * guest's speed, not the host's first-touch faults.
  */
 void test_vm_wait_first_sweep(int cpu_index);
+/*
+ * Nanoseconds vCPU @cpu_index's thread has waited on a host run queue
+ * (/proc/self/task/TID/schedstat, second field); false when the kernel
+ * keeps no per-thread scheduler statistics.
+ */
+bool test_vm_runqueue_wait_ns(int cpu_index, uint64_t *wait_ns);
 
 /*
  * The guest's counters at the two edges of a measurement window, taken by
