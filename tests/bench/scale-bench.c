@@ -50,6 +50,13 @@
 #define BENCH_QUOTA_MIN_MBPS 1.0
 #define BENCH_QUOTA_MAX_MBPS 200.0
 #define BENCH_QUOTA_WRITERS 16
+/*
+ * A quota writer's region: larger than its quota's worth of pages in one
+ * 1-s window, so the distinct pages the limiter counts (docs/devel/
+ * dirty-limit.md, "The window") and the page stores the guest counts are
+ * the same pages.
+ */
+#define BENCH_QUOTA_REGION (256 * MiB)
 
 typedef struct BenchConfig {
     bool quick;
@@ -556,7 +563,7 @@ static void bench_quota_writers(const BenchConfig *cfg)
 {
     int n = cfg->quota_writers;
     g_autoptr(VLOptions) opts = test_vm_options(RS_SYS_SIZE +
-                                                n * BENCH_WRITER_REGION, n);
+                                                n * BENCH_QUOTA_REGION, n);
     g_autofree double *quota = g_new(double, n);
     g_autofree WorkloadSample *a = g_new(WorkloadSample, n);
     g_autofree WorkloadSample *b = g_new(WorkloadSample, n);
@@ -571,7 +578,7 @@ static void bench_quota_writers(const BenchConfig *cfg)
         quota[i] = round(BENCH_QUOTA_MIN_MBPS *
                          pow(BENCH_QUOTA_MAX_MBPS / BENCH_QUOTA_MIN_MBPS,
                              n > 1 ? (double)i / (n - 1) : 0));
-        set_workload(i, RS_WL_WRITE, BENCH_WRITER_REGION, 0);
+        set_workload(i, RS_WL_WRITE, BENCH_QUOTA_REGION, 0);
         qmp_set_vcpu_dirty_limit(true, i, (uint64_t)quota[i], &err);
         g_assert(!err);
     }
