@@ -173,15 +173,21 @@ void test_vm_wait_first_sweep(int cpu_index)
     g_error("vCPU %d never swept its region", cpu_index);
 }
 
-bool test_vm_runqueue_wait_ns(int cpu_index, uint64_t *wait_ns)
+bool test_vm_schedstat(int cpu_index, uint64_t *on_cpu_ns, uint64_t *wait_ns)
 {
     g_autofree char *path = g_strdup_printf(
         "/proc/self/task/%d/schedstat", cpu_thread_id(cpus_get(cpu_index)));
     g_autofree char *text = NULL;
-    uint64_t on_cpu_ns;
 
     return g_file_get_contents(path, &text, NULL, NULL) &&
-           sscanf(text, "%" SCNu64 " %" SCNu64, &on_cpu_ns, wait_ns) == 2;
+           sscanf(text, "%" SCNu64 " %" SCNu64, on_cpu_ns, wait_ns) == 2;
+}
+
+bool test_vm_runqueue_wait_ns(int cpu_index, uint64_t *wait_ns)
+{
+    uint64_t on_cpu_ns;
+
+    return test_vm_schedstat(cpu_index, &on_cpu_ns, wait_ns);
 }
 
 void test_vm_truth_hook(void *opaque, bool window_end)

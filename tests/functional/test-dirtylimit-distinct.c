@@ -137,14 +137,8 @@ typedef struct VcpuMark {
 
 static bool vcpu_mark(int cpu, VcpuMark *m)
 {
-    g_autofree char *path = g_strdup_printf(
-        "/proc/self/task/%d/schedstat", cpu_thread_id(cpus_get(cpu)));
-    g_autofree char *text = NULL;
-
     m->sample = test_vm_sample(cpu);
-    return g_file_get_contents(path, &text, NULL, NULL) &&
-           sscanf(text, "%" SCNu64 " %" SCNu64, &m->on_cpu_ns,
-                  &m->waiting_ns) == 2;
+    return test_vm_schedstat(cpu, &m->on_cpu_ns, &m->waiting_ns);
 }
 
 /* Every vCPU over @us; false without per-thread scheduler statistics. */

@@ -160,17 +160,16 @@ typedef struct VcpuThreadTimes {
 static bool vcpu_thread_times(int cpu_index, VcpuThreadTimes *t)
 {
     CPUState *cpu = cpus_get(cpu_index);
-    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/schedstat",
-                                            cpu_thread_id(cpu));
-    g_autofree char *text = NULL;
+    uint64_t on_cpu_ns, runnable_ns;
 
     t->guest_run_ns = qatomic_read(&cpu->guest_run_ns);
     t->doorbell_sleep_ns = qatomic_read(&cpu->doorbell_sleep_ns);
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+    if (!test_vm_schedstat(cpu_index, &on_cpu_ns, &runnable_ns)) {
         return false;
     }
-    return sscanf(text, "%" SCNd64 " %" SCNd64, &t->on_cpu_ns,
-                  &t->runnable_ns) == 2;
+    t->on_cpu_ns = on_cpu_ns;
+    t->runnable_ns = runnable_ns;
+    return true;
 }
 
 /* Every vCPU's speed over the same @us, into @speed[]; false when the
@@ -258,20 +257,12 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Nanoseconds @cpu's thread has waited on a run queue (schedstat). */
+/* Nanoseconds @cpu's thread has waited on a run queue (0: unknown). */
 static uint64_t vcpu_runqueue_wait_ns(int cpu)
 {
-    pid_t tid = qatomic_load_acquire(&cpus_get(cpu)->thread_id);
-    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/schedstat",
-                                            (int)tid);
-    g_autofree char *text = NULL;
-    uint64_t run_ns, wait_ns;
+    uint64_t wait_ns = 0;
 
-    if (!g_file_get_contents(path, &text, NULL, NULL) ||
-        sscanf(text, "%" SCNu64 " %" SCNu64, &run_ns, &wait_ns) != 2) {
-        return 0;
-    }
-    return wait_ns;
+    return test_vm_runqueue_wait_ns(cpu, &wait_ns) ? wait_ns : 0;
 }
 
 /*

@@ -53,10 +53,12 @@ void test_vm_wait_workload(int cpus);
  */
 void test_vm_wait_first_sweep(int cpu_index);
 /*
- * Nanoseconds vCPU @cpu_index's thread has waited on a host run queue
- * (/proc/self/task/TID/schedstat, second field); false when the kernel
- * keeps no per-thread scheduler statistics.
+ * Nanoseconds vCPU @cpu_index's thread has run on a host CPU and waited
+ * on a host run queue (/proc/self/task/TID/schedstat, first two fields);
+ * false when the kernel keeps no per-thread scheduler statistics.
  */
+bool test_vm_schedstat(int cpu_index, uint64_t *on_cpu_ns, uint64_t *wait_ns);
+/* Only the wait of test_vm_schedstat(). */
 bool test_vm_runqueue_wait_ns(int cpu_index, uint64_t *wait_ns);
 
 /*
