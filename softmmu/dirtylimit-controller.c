@@ -85,7 +85,10 @@ static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t active_ns,
         return;
     }
     sample_pages_per_s = pages / ns_to_s(run_ns);
-    if (sample_pages_per_s >= c->run_rate_pages_per_s) {
+    /* The first measurement replaces the prior; then peak hold. */
+    if (!c->run_rate_measured ||
+        sample_pages_per_s >= c->run_rate_pages_per_s) {
+        c->run_rate_measured = true;
         c->run_rate_pages_per_s = sample_pages_per_s;
         return;
     }

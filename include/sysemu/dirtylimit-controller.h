@@ -86,6 +86,7 @@ typedef struct DirtyLimitCtl {
     double debt_pages;
     /* Peak-holding estimate of the dirty rate while in KVM_RUN. */
     double run_rate_pages_per_s;
+    bool run_rate_measured;     /* false: the estimate is the prior */
     int64_t run_floor_ns;       /* the shortest slice, for now */
     DirtyLimitWindow window;
 } DirtyLimitCtl;
@@ -135,8 +136,14 @@ typedef struct DirtyLimitCtl {
 #define DIRTYLIMIT_SLEEP_MAX_NS VCPU_THROTTLE_SLEEP_MAX_NS
 /*
  * Before the vCPU has been seen running, assume it dirties 10^6
- * pages/s, faster than any vCPU here (~4 x 10^5 with tracking on), so
- * the first slices cannot overshoot.
+ * pages/s, faster than any vCPU here (~6 x 10^4 with tracking on under
+ * kvm_pvm, ~4 x 10^5 on hosts with cheaper write-protect faults), so the
+ * first slice cannot overshoot.  The first measured slice replaces the
+ * prior outright: decaying from it took seconds, and slices sized for
+ * it cost a vCPU near its quota ~15% of its speed in exits (200 MB/s
+ * held at 163-195 MB/s for the first 2.5 s, and below its ceiling for
+ * longer: tests/unit/test-dirtylimit-controller.c,
+ * slices-fit-the-vcpu-from-the-start).
  */
 #define DIRTYLIMIT_RATE_PRIOR_PAGES_PER_S 1000000.0
 /*
