@@ -85,10 +85,21 @@ static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t active_ns,
         return;
     }
     sample_pages_per_s = pages / ns_to_s(run_ns);
-    /* The first measurement replaces the prior; then peak hold. */
-    if (!c->run_rate_measured ||
-        sample_pages_per_s >= c->run_rate_pages_per_s) {
-        c->run_rate_measured = true;
+    if (!c->run_rate_measured) {
+        /*
+         * The prior is no measurement: fall to the vCPU's own rate
+         * within slices, not seconds, but by at most a factor per
+         * slice, so that a first slice the host stalled cannot make
+         * the next one long.
+         */
+        c->run_rate_pages_per_s = MAX(sample_pages_per_s,
+                                      c->run_rate_pages_per_s /
+                                      DIRTYLIMIT_RATE_PRIOR_FALL);
+        c->run_rate_measured =
+            c->run_rate_pages_per_s == sample_pages_per_s;
+        return;
+    }
+    if (sample_pages_per_s >= c->run_rate_pages_per_s) {
         c->run_rate_pages_per_s = sample_pages_per_s;
         return;
     }

@@ -86,7 +86,7 @@ typedef struct DirtyLimitCtl {
     double debt_pages;
     /* Peak-holding estimate of the dirty rate while in KVM_RUN. */
     double run_rate_pages_per_s;
-    bool run_rate_measured;     /* false: the estimate is the prior */
+    bool run_rate_measured;     /* false: still falling from the prior */
     int64_t run_floor_ns;       /* the shortest slice, for now */
     DirtyLimitWindow window;
 } DirtyLimitCtl;
@@ -138,14 +138,21 @@ typedef struct DirtyLimitCtl {
  * Before the vCPU has been seen running, assume it dirties 10^6
  * pages/s, faster than any vCPU here (~6 x 10^4 with tracking on under
  * kvm_pvm, ~4 x 10^5 on hosts with cheaper write-protect faults), so the
- * first slice cannot overshoot.  The first measured slice replaces the
- * prior outright: decaying from it took seconds, and slices sized for
- * it cost a vCPU near its quota ~15% of its speed in exits (200 MB/s
- * held at 163-195 MB/s for the first 2.5 s, and below its ceiling for
- * longer: tests/unit/test-dirtylimit-controller.c,
+ * first slice cannot overshoot.  The measured slices then replace the
+ * prior within a few slices: decaying from it took seconds, and slices
+ * sized for it cost a vCPU near its quota ~15% of its speed in exits
+ * (200 MB/s held at 163-195 MB/s for the first 2.5 s, and below its
+ * ceiling for longer: tests/unit/test-dirtylimit-controller.c,
  * slices-fit-the-vcpu-from-the-start).
  */
 #define DIRTYLIMIT_RATE_PRIOR_PAGES_PER_S 1000000.0
+/*
+ * Until a slice measures at least the estimate, the estimate falls by at
+ * most this factor per slice: 10^6 reaches 6 x 10^4 pages/s in 3 slices,
+ * and a slice the host stalled (a rate ~500 times too low) shortens the
+ * next slice's run only 4-fold (a-stalled-first-slice-is-no-measure).
+ */
+#define DIRTYLIMIT_RATE_PRIOR_FALL 4.0
 /*
  * The running-rate estimate jumps up at once (peak hold) and decays
  * toward slower measurements with a 2 s time constant: a vCPU that

@@ -56,6 +56,7 @@ typedef struct SimVcpu {
     /* The host descheduling the vCPU thread: every Nth slice, a stall. */
     uint64_t stall_every_slices;
     int64_t stall_ns;
+    uint64_t stall_first_slices;    /* and these first ones, too */
     /* A slow host: each slice's first entry_cost_ns retire no store. */
     int64_t entry_cost_ns;
     /* The VM paused for pause_ns after slice pause_after_slice. */
@@ -149,7 +150,9 @@ static void sim_run_duty(SimVcpu *s, DirtyLimitCtl *c, int64_t until_ns)
             s->ring_full_exits++;
         }
         sim_advance(s, run_ns, SIM_RUNNING);
-        if (s->stall_every_slices && s->slices % s->stall_every_slices == 0) {
+        if ((s->stall_every_slices &&
+             s->slices % s->stall_every_slices == 0) ||
+            s->slices <= s->stall_first_slices) {
             /* Descheduled inside KVM_RUN: nothing dirtied or slept. */
             sim_advance(s, s->stall_ns, SIM_ENTERING);
         }
@@ -340,6 +343,29 @@ static void test_slices_fit_the_vcpu_from_the_start(void)
     /* One slice per budget, a few more while the first ones learn. */
     g_assert_cmpuint(s.slices, <=,
                      1.2 * 200 * DIRTYLIMIT_PAGES_PER_MB / slice_pages);
+}
+
+static void test_a_stalled_first_slice_is_no_measure(void)
+{
+    /*
+     * The host deschedules the vCPU thread 40 ms in each of its first
+     * two slices: they read a rate ~500 times too low.  Taken as the
+     * rate, the next slice would run 20 ms (RUN_MAX), ~1160 pages at
+     * this vCPU's speed: 4.5 s of a 1 MB/s quota (256 pages a second).
+     */
+    SimVcpu s;
+    DirtyLimitCtl c;
+
+    sim_init(&s, 58000, 4096);
+    s.stall_ns = 40000000;
+    s.stall_first_slices = 2;
+    c = sim_start_duty(&s, 1);
+    sim_run_duty(&s, &c, 3 * NANOSECONDS_PER_SECOND);
+    g_test_message("windows 0-2: %.0f, %.0f, %.0f pages (quota 256); "
+                   "longest slice %" PRId64 " ns", s.window_pages[0],
+                   s.window_pages[1], s.window_pages[2], s.max_run_ns);
+    g_assert_cmpfloat(window_error(&s, 0, 1), <=, 0.15);
+    g_assert_cmpfloat(window_error(&s, 1, 1), <=, 0.15);
 }
 
 static void test_a_pause_is_not_a_slow_vcpu(void)
@@ -657,6 +683,8 @@ static const TestCase cases[] = {
       test_lengthens_slices_a_slow_host_needs },
     { "dirtylimit/slices-fit-the-vcpu-from-the-start",
       test_slices_fit_the_vcpu_from_the_start },
+    { "dirtylimit/a-stalled-first-slice-is-no-measure",
+      test_a_stalled_first_slice_is_no_measure },
     { "dirtylimit/a-pause-is-not-a-slow-vcpu",
       test_a_pause_is_not_a_slow_vcpu },
     { "dirtylimit/follows-quota-changes-within-a-second",
