@@ -102,8 +102,9 @@ typedef struct DirtyLimitCtl {
  * this host entering the guest and taking the write-protect fault costs
  * tens of us, and a timer firing during the fault sends the vCPU back
  * out with its store undone (measured: 10 us slices made no progress at
- * all, 30 us reached the quota).  50 us at 400 k pages/s is at most 20
- * pages, 8% of a second's budget at 1 MB/s.
+ * all, 30 us reached the quota).  50 us at 400 k pages/s (the earlier
+ * host's tracked ceiling; ~60 k here) is at most 20 pages, 8% of a
+ * second's budget at 1 MB/s.
  */
 #define DIRTYLIMIT_RUN_MIN_NS 50000LL
 /*
@@ -123,7 +124,7 @@ typedef struct DirtyLimitCtl {
  * (CFS slices on a busy host are 3-24 ms) gets that time back instead of
  * losing it, and a workload that stops and restarts bursts by at most 5%
  * of a second's budget.  (10 ms lost ~10% at 500 MB/s at load 4 on 2
- * cores.)
+ * cores, on the earlier host: no vCPU here dirties 500 MB/s.)
  */
 #define DIRTYLIMIT_CREDIT_MAX_NS 50000000LL
 /*
