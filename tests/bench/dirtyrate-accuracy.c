@@ -10,8 +10,9 @@
  *            the guest's write speed during the window vs just before.
  *            500 MB/s is above what a vCPU dirties with tracking on under
  *            kvm_pvm here (~235 MB/s; it was 1.5-1.7 GB/s on the earlier
- *            host): that writer runs short of its target, and its errors
- *            are against what it did write.
+ *            host): in the dirty-ring and dirty-bitmap modes that writer
+ *            runs short of its target, and the errors are against what it
+ *            did write.
  *   table 2: the calculator thread (softmmu/dirtyrate-stat.c) at periods
  *            from 10 ms to 1 s on a guest paced at 100 MB/s: mean rate and
  *            spread of the per-period rates (the default's justification).
