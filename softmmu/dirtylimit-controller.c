@@ -39,13 +39,20 @@ static void dirtylimit_window_init(DirtyLimitWindow *w, int64_t now_ns)
 
 /* ---- duty cycle ---- */
 
+static int64_t dirtylimit_carry_window(int64_t now_ns)
+{
+    return MAX(now_ns, 0) / DIRTYLIMIT_CARRY_WINDOW_NS;
+}
+
 void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,
-                         int64_t now_ns, uint64_t dirty_pages)
+                         int64_t now_ns, DirtyLimitCount count)
 {
     memset(c, 0, sizeof(*c));
     c->quota_pages_per_s = quota_pages_per_s;
     c->last_ns = now_ns;
-    c->last_dirty_pages = dirty_pages;
+    c->last_dirty_pages = count.pages;
+    c->last_carried_pages = count.carried;
+    c->carry_window = dirtylimit_carry_window(now_ns);
     c->run_rate_pages_per_s = DIRTYLIMIT_RATE_PRIOR_PAGES_PER_S;
     c->run_floor_ns = DIRTYLIMIT_RUN_MIN_NS;
     dirtylimit_window_init(&c->window, now_ns);
@@ -108,28 +115,67 @@ static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t active_ns,
                                 sample_pages_per_s) * weight;
 }
 
+/*
+ * Of @pages new since the previous step, @carried were carried: the
+ * pages to charge now.  Fresh pages in full; carried ones by the share
+ * of their window gone, the rest of a window once it has ended.  A
+ * window's carried pages are all charged by its end, so a window is
+ * charged all its pages, as before; only their timing changes: a hot
+ * set re-counted at a window start is paid over the window instead of
+ * in one burst beyond the credit.
+ */
+static double dirtylimit_ctl_charge(DirtyLimitCtl *c, int64_t now_ns,
+                                    uint64_t pages, uint64_t carried)
+{
+    int64_t window = dirtylimit_carry_window(now_ns);
+    double charge = (double)(pages - carried);
+    double gone, due;
+
+    if (window != c->carry_window) {
+        charge += c->carry_pages - c->carry_charged;
+        c->carry_window = window;
+        c->carry_pages = 0;
+        c->carry_charged = 0;
+    }
+    c->carry_pages += (double)carried;
+    gone = (double)(MAX(now_ns, 0) - window * DIRTYLIMIT_CARRY_WINDOW_NS) /
+           DIRTYLIMIT_CARRY_WINDOW_NS;
+    due = c->carry_pages * gone;
+    if (due > c->carry_charged) {
+        charge += due - c->carry_charged;
+        c->carry_charged = due;
+    }
+    return charge;
+}
+
 DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
-                                       uint64_t dirty_pages,
+                                       DirtyLimitCount count,
                                        int64_t active_ns)
 {
     DirtyLimitDecision d = { 0, 0 };
     double quota = (double)c->quota_pages_per_s;
     int64_t elapsed_ns = MAX(now_ns - c->last_ns, 0);
-    /* The counter may read one page low, then right: never negative. */
-    uint64_t pages = dirty_pages > c->last_dirty_pages ?
-                     dirty_pages - c->last_dirty_pages : 0;
+    /* The counters may read a page low, then right: never negative. */
+    uint64_t pages = count.pages > c->last_dirty_pages ?
+                     count.pages - c->last_dirty_pages : 0;
+    uint64_t carried = count.carried > c->last_carried_pages ?
+                       count.carried - c->last_carried_pages : 0;
     double credit_max_pages = quota * ns_to_s(DIRTYLIMIT_CREDIT_MAX_NS);
     double debt_max_pages = quota * ns_to_s(DIRTYLIMIT_DEBT_MAX_NS);
     double run_pages, run_ns;
 
+    /* Carried pages are some of the new ones, never more. */
+    carried = MIN(carried, pages);
     dirtylimit_ctl_learn(c, active_ns, elapsed_ns, pages);
     c->in_slice = false;
     c->last_ns = now_ns;
-    c->last_dirty_pages = MAX(c->last_dirty_pages, dirty_pages);
+    c->last_dirty_pages = MAX(c->last_dirty_pages, count.pages);
+    c->last_carried_pages = MAX(c->last_carried_pages, count.carried);
     dirtylimit_window_account(&c->window, now_ns, pages, 0);
 
-    /* The integral: pages dirtied minus the budget of the elapsed time. */
-    c->debt_pages += (double)pages - quota * ns_to_s(elapsed_ns);
+    /* The integral: pages charged minus the budget of the elapsed time. */
+    c->debt_pages += dirtylimit_ctl_charge(c, now_ns, pages, carried) -
+                     quota * ns_to_s(elapsed_ns);
     c->debt_pages = MAX(c->debt_pages, -credit_max_pages);
     c->debt_pages = MIN(c->debt_pages, debt_max_pages);
     if (quota <= 0) {

@@ -15,7 +15,7 @@
 
 static void dirtylimit_duty_setup(DirtyLimitVcpuCtl *c, uint64_t quota_mbps,
                                   uint32_t ring_entries, int64_t now_ns,
-                                  uint64_t dirty_pages, bool again)
+                                  DirtyLimitCount count, bool again)
 {
     uint64_t quota_pages_per_s = quota_mbps * DIRTYLIMIT_PAGES_PER_MB;
 
@@ -23,21 +23,21 @@ static void dirtylimit_duty_setup(DirtyLimitVcpuCtl *c, uint64_t quota_mbps,
         /* Same vCPU, same workload: keep what it learnt of its rate. */
         dirtylimit_ctl_set_quota(&c->duty, quota_pages_per_s);
     } else {
-        dirtylimit_ctl_init(&c->duty, quota_pages_per_s, now_ns, dirty_pages);
+        dirtylimit_ctl_init(&c->duty, quota_pages_per_s, now_ns, count);
     }
 }
 
 static DirtyLimitDecision dirtylimit_duty_step(DirtyLimitVcpuCtl *c,
                                                int cpu_index,
                                                int64_t now_ns,
-                                               uint64_t dirty_pages,
+                                               DirtyLimitCount count,
                                                int64_t active_ns)
 {
-    DirtyLimitDecision d = dirtylimit_ctl_step(&c->duty, now_ns, dirty_pages,
+    DirtyLimitDecision d = dirtylimit_ctl_step(&c->duty, now_ns, count,
                                                active_ns);
 
-    trace_dirtylimit_step(cpu_index, dirty_pages, (int64_t)c->duty.debt_pages,
-                          d.sleep_ns, d.run_ns);
+    trace_dirtylimit_step(cpu_index, count.pages, count.carried,
+                          (int64_t)c->duty.debt_pages, d.sleep_ns, d.run_ns);
     return d;
 }
 
@@ -61,20 +61,20 @@ static DirtyLimitReport dirtylimit_duty_report(const DirtyLimitVcpuCtl *c)
 static void dirtylimit_ringfull_setup(DirtyLimitVcpuCtl *c,
                                       uint64_t quota_mbps,
                                       uint32_t ring_entries, int64_t now_ns,
-                                      uint64_t dirty_pages, bool again)
+                                      DirtyLimitCount count, bool again)
 {
     /* Its once-a-second adjustment starts from no sleep every time. */
     dirtylimit_ringfull_init(&c->ringfull, quota_mbps, ring_entries, now_ns,
-                             dirty_pages);
+                             count.pages);
 }
 
 static DirtyLimitDecision dirtylimit_ringfull_vcpu_step(DirtyLimitVcpuCtl *c,
                                                         int cpu_index,
                                                         int64_t now_ns,
-                                                        uint64_t dirty_pages,
+                                                        DirtyLimitCount count,
                                                         int64_t active_ns)
 {
-    return dirtylimit_ringfull_step(&c->ringfull, now_ns, dirty_pages);
+    return dirtylimit_ringfull_step(&c->ringfull, now_ns, count.pages);
 }
 
 static void dirtylimit_ringfull_vcpu_slept(DirtyLimitVcpuCtl *c,

@@ -66,12 +66,12 @@ static int64_t dirtylimit_vcpu_active_ns(CPUState *cpu, int64_t now_ns)
 static void dirtylimit_vcpu_ctl_setup_locked(DirtyLimitVcpu *v,
                                              DirtyLimitPolicyKind policy,
                                              int64_t now_ns,
-                                             uint64_t dirty_pages)
+                                             DirtyLimitCount count)
 {
     const DirtyLimitPolicyOps *ctl = dirtylimit_policy_ops(policy);
 
     ctl->setup(&v->c, v->quota_mbps, kvm_state->dirty_ring_entries, now_ns,
-               dirty_pages, v->ctl == ctl);
+               count, v->ctl == ctl);
     v->ctl = ctl;
     v->seen_generation = v->generation;
 }
@@ -85,17 +85,25 @@ static void dirtylimit_vcpu_ctl_setup_locked(DirtyLimitVcpu *v,
  * page rewritten all second costs migration one page); the ring-full
  * baseline counts ring entries, as QEMU does.
  */
-static uint64_t dirtylimit_vcpu_count(CPUState *cpu,
-                                      DirtyLimitPolicyKind policy)
+static DirtyLimitCount dirtylimit_vcpu_count(CPUState *cpu,
+                                             DirtyLimitPolicyKind policy)
 {
-    uint64_t count;
+    DirtyLimitCount count = { 0, 0 };
 
     if (policy == DIRTYLIMIT_DUTY_CYCLE && cpu->dirty_window) {
-        count = dirty_window_total(cpu->dirty_window);
-        return count + memory_dirty_vcpu_new_pages(cpu);
+        DirtyNewPages new;
+
+        /* Carried first, as dirty_window_carried() asks. */
+        count.carried = dirty_window_carried(cpu->dirty_window);
+        count.pages = dirty_window_total(cpu->dirty_window);
+        new = memory_dirty_vcpu_new_pages(cpu);
+        count.carried += new.carried;
+        count.pages += new.pages;
+        return count;
     }
-    count = qatomic_load_acquire(&cpu->dirty_pages);
-    return count + memory_dirty_vcpu_pending(cpu);
+    count.pages = qatomic_load_acquire(&cpu->dirty_pages) +
+                  memory_dirty_vcpu_pending(cpu);
+    return count;
 }
 
 static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu)
@@ -103,23 +111,23 @@ static DirtyLimitDecision dirtylimit_vcpu_step(CPUState *cpu)
     DirtyLimitVcpu *v = &dl.vcpu[cpu_index(cpu)];
     DirtyLimitDecision d = { 0, 0 };
     DirtyLimitPolicyKind policy = dirtylimit_get_policy();
-    uint64_t dirty_pages;
+    DirtyLimitCount count;
     int64_t now_ns, active_ns;
 
-    dirty_pages = dirtylimit_vcpu_count(cpu, policy);
+    count = dirtylimit_vcpu_count(cpu, policy);
     now_ns = clock_ns();
     active_ns = dirtylimit_vcpu_active_ns(cpu, now_ns);
 
     qemu_mutex_lock(&dl.lock);
     if (v->quota_mbps) {
         if (!v->ctl || v->seen_generation != v->generation) {
-            dirtylimit_vcpu_ctl_setup_locked(v, policy, now_ns, dirty_pages);
+            dirtylimit_vcpu_ctl_setup_locked(v, policy, now_ns, count);
         }
         if (v->ctl->kind != policy) {
             /* The policy is changing: step again soon, once it has. */
             d.run_ns = DIRTYLIMIT_RUN_MIN_NS;
         } else {
-            d = v->ctl->step(&v->c, cpu_index(cpu), now_ns, dirty_pages,
+            d = v->ctl->step(&v->c, cpu_index(cpu), now_ns, count,
                              active_ns);
         }
     }

@@ -136,11 +136,12 @@ uint32_t memory_dirty_vcpu_pending(CPUState *cpu)
     return src && src->vcpu_pending ? src->vcpu_pending(cpu) : 0;
 }
 
-uint32_t memory_dirty_vcpu_new_pages(CPUState *cpu)
+DirtyNewPages memory_dirty_vcpu_new_pages(CPUState *cpu)
 {
     const DirtySourceOps *src = memory_dirty_source();
+    DirtyNewPages none = { 0, 0 };
 
-    return src && src->vcpu_new_pages ? src->vcpu_new_pages(cpu) : 0;
+    return src && src->vcpu_new_pages ? src->vcpu_new_pages(cpu) : none;
 }
 
 unsigned int memory_global_dirty_tracking(void)

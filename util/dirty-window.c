@@ -6,10 +6,13 @@
  *   advance(now): epoch = now / window + 1    total(): acquire total_pages
  *     a new epoch: report the old window      seen(page): acquire chunk,
  *     (seqcount), window_pages = 0              its epoch == current?
- *   add(page): chunk of an older epoch?          then its bit
- *     clear it, stamp it (release)            last(): seqcount read
- *     bit clear? set it, window_pages++,
- *     total_pages++ (release)
+ *   add(page): chunk of an older epoch?          then its bit (bank
+ *     clear the stale bank(s), stamp it          epoch % 2)
+ *     (release)                               seen_prev(page): chunk's
+ *     bit clear? set it, window_pages++,        epoch == current or the
+ *     total_pages++ (release), and if the       one before? bank
+ *     other bank has it, carried_pages++        (current - 1) % 2
+ *     (release)                               last(): seqcount read
  */
 #include "qemu/osdep.h"
 
@@ -83,7 +86,14 @@ bool dirty_window_advance(DirtyWindow *w, int64_t now_ns)
     return old != 0;
 }
 
-/* The chunk of @page for this window: allocated, or cleared and stamped. */
+static void dirty_window_clear_bank(DirtyWindowChunk *ch, uint64_t bank)
+{
+    for (uint64_t i = 0; i < DIRTY_WINDOW_CHUNK_WORDS; i++) {
+        qatomic_set(&ch->words[bank][i], 0);
+    }
+}
+
+/* The chunk of @page for this window: allocated, or updated and stamped. */
 static DirtyWindowChunk *dirty_window_chunk(DirtyWindow *w, uint64_t page)
 {
     uint64_t c = page >> DIRTY_WINDOW_CHUNK_SHIFT;
@@ -100,12 +110,22 @@ static DirtyWindowChunk *dirty_window_chunk(DirtyWindow *w, uint64_t page)
         qatomic_store_release(&w->chunks[c], ch);
     } else if (qatomic_read(&ch->epoch) != w->epoch) {
         /*
+         * Bank epoch % 2 holds an older window: clear it.  The other
+         * bank is the previous window's if the chunk was last used then
+         * (it is that window's bank), else stale: clear it too (and
+         * epoch 0, before the first advance, is no window to carry
+         * from).
          * Readers see the old stamp until the release below, so they
-         * take the chunk as empty meanwhile (an undercount, never an
-         * overcount).
+         * take this window's bank as empty meanwhile and test the
+         * previous window in the bank left alone (an undercount, never
+         * an overcount).
          */
-        for (uint64_t i = 0; i < DIRTY_WINDOW_CHUNK_WORDS; i++) {
-            qatomic_set(&ch->words[i], 0);
+        uint64_t stamp = qatomic_read(&ch->epoch);
+        bool prev_stale = !stamp || stamp + 1 != w->epoch;
+
+        dirty_window_clear_bank(ch, w->epoch % 2);
+        if (prev_stale) {
+            dirty_window_clear_bank(ch, (w->epoch + 1) % 2);
         }
         qatomic_store_release(&ch->epoch, w->epoch);
     }
@@ -115,13 +135,14 @@ static DirtyWindowChunk *dirty_window_chunk(DirtyWindow *w, uint64_t page)
 bool dirty_window_add(DirtyWindow *w, uint64_t page)
 {
     DirtyWindowChunk *ch;
-    uint64_t *word, bit, bits;
+    uint64_t *word, bit, bits, i;
 
     if (page >= w->nr_pages) {
         return false;
     }
     ch = dirty_window_chunk(w, page);
-    word = &ch->words[(page % DIRTY_WINDOW_CHUNK_PAGES) / 64];
+    i = (page % DIRTY_WINDOW_CHUNK_PAGES) / 64;
+    word = &ch->words[w->epoch % 2][i];
     bit = UINT64_C(1) << (page % 64);
     bits = qatomic_read(word);
     if (bits & bit) {
@@ -132,6 +153,13 @@ bool dirty_window_add(DirtyWindow *w, uint64_t page)
     qatomic_set(&w->window_pages, w->window_pages + 1);
     /* The bit is visible to whoever sees the total that includes it. */
     qatomic_store_release(&w->total_pages, w->total_pages + 1);
+    /*
+     * After the total: a reader that loads carried first and the total
+     * second sees the total of every carried page it counted.
+     */
+    if (qatomic_read(&ch->words[(w->epoch + 1) % 2][i]) & bit) {
+        qatomic_store_release(&w->carried_pages, w->carried_pages + 1);
+    }
     return true;
 }
 
@@ -140,22 +168,55 @@ uint64_t dirty_window_total(const DirtyWindow *w)
     return qatomic_load_acquire(&w->total_pages);
 }
 
-bool dirty_window_seen(const DirtyWindow *w, uint64_t page)
+uint64_t dirty_window_carried(const DirtyWindow *w)
+{
+    return qatomic_load_acquire(&w->carried_pages);
+}
+
+/*
+ * @page's bit for window @epoch, if its chunk still holds that window:
+ * the chunk's own window, or (@prev) the one before it.
+ */
+static bool dirty_window_test(const DirtyWindow *w, uint64_t page,
+                              uint64_t epoch, bool prev)
 {
     DirtyWindowChunk **chunks = qatomic_load_acquire(&w->chunks);
     DirtyWindowChunk *ch;
-    uint64_t bits;
+    uint64_t stamp, bits;
 
     if (page >= w->nr_pages || !chunks) {
         return false;
     }
     ch = qatomic_load_acquire(&chunks[page >> DIRTY_WINDOW_CHUNK_SHIFT]);
-    if (!ch || qatomic_load_acquire(&ch->epoch) !=
-               qatomic_load_acquire(&w->epoch)) {
+    if (!ch) {
         return false;
     }
-    bits = qatomic_read(&ch->words[(page % DIRTY_WINDOW_CHUNK_PAGES) / 64]);
+    stamp = qatomic_load_acquire(&ch->epoch);
+    if (stamp != epoch && !(prev && stamp == epoch + 1)) {
+        return false;
+    }
+    bits = qatomic_read(&ch->words[epoch % 2]
+                                  [(page % DIRTY_WINDOW_CHUNK_PAGES) / 64]);
     return bits & (UINT64_C(1) << (page % 64));
+}
+
+bool dirty_window_seen(const DirtyWindow *w, uint64_t page)
+{
+    return dirty_window_test(w, page, qatomic_load_acquire(&w->epoch), false);
+}
+
+/*
+ * A reader racing with an advance may read a bit of the window after
+ * the one it tests (the bank is reused two windows on): it then takes a
+ * new page as carried.  Only the dirty ring's peek asks, and a page
+ * taken as carried is charged later in the same window, not less.
+ */
+bool dirty_window_seen_prev(const DirtyWindow *w, uint64_t page)
+{
+    uint64_t epoch = qatomic_load_acquire(&w->epoch);
+
+    /* Epoch 0 is the long window before the first advance: none before. */
+    return epoch > 1 && dirty_window_test(w, page, epoch - 1, true);
 }
 
 bool dirty_window_last(const DirtyWindow *w, DirtyWindowReport *out)

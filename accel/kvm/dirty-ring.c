@@ -233,7 +233,7 @@ uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu)
 typedef struct RingNewPages {
     CPUState *cpu;
     uint64_t last_page;
-    uint32_t new_pages;
+    DirtyNewPages new;
 } RingNewPages;
 
 static void kvm_dirty_ring_count_new(uint32_t slot, uint64_t offset,
@@ -245,25 +245,26 @@ static void kvm_dirty_ring_count_new(uint32_t slot, uint64_t offset,
     /* A page repeated in a row is one page, as the harvest counts it. */
     if (page != n->last_page &&
         !dirty_window_seen(n->cpu->dirty_window, page)) {
-        n->new_pages++;
+        n->new.pages++;
+        n->new.carried += dirty_window_seen_prev(n->cpu->dirty_window, page);
     }
     n->last_page = page;
 }
 
-uint32_t kvm_dirty_ring_peek_new_pages(CPUState *cpu)
+DirtyNewPages kvm_dirty_ring_peek_new_pages(CPUState *cpu)
 {
     uint64_t slot_pages[KVM_NR_MEMSLOTS];
     RingNewPages n = { .cpu = cpu, .last_page = UINT64_MAX };
 
     if (!cpu->dirty_window) {
-        return 0;
+        return n.new;
     }
     kvm_dirty_ring_slot_pages(slot_pages);
     kvm_dirty_ring_walk_pending(cpu->dirty_gfns, cpu->dirty_ring_entries,
                                 qatomic_load_acquire(&cpu->dirty_ring_fetch),
                                 G_N_ELEMENTS(slot_pages), slot_pages,
                                 kvm_dirty_ring_count_new, &n);
-    return n.new_pages;
+    return n.new;
 }
 
 bool kvm_handle_dirty_ring_full(CPUState *cpu)

@@ -51,6 +51,16 @@ typedef struct DirtySink {
     void (*word)(uint64_t word, uint64_t bits);
 } DirtySink;
 
+/*
+ * A vCPU's pages not yet counted in its dirty window (see
+ * vcpu_new_pages), and how many of them its previous window had: the
+ * carried ones (qemu/dirty-window.h).
+ */
+typedef struct DirtyNewPages {
+    uint32_t pages;
+    uint32_t carried;           /* <= pages */
+} DirtyNewPages;
+
 /* Called by sync() at the end of its harvest, still under its lock. */
 typedef void (*DirtySourceEdgeFunc)(void *opaque);
 
@@ -77,10 +87,11 @@ typedef struct DirtySourceOps {
     uint32_t (*vcpu_pending)(CPUState *cpu);
     /*
      * Of those, the pages @cpu's dirty window (CPUState.dirty_window,
-     * which the source feeds) has not counted in its current window yet.
-     * NULL when the source keeps no per-vCPU window.
+     * which the source feeds) has not counted in its current window yet,
+     * and of them the pages its previous window counted.  NULL when the
+     * source keeps no per-vCPU window.
      */
-    uint32_t (*vcpu_new_pages)(CPUState *cpu);
+    DirtyNewPages (*vcpu_new_pages)(CPUState *cpu);
     /* Fill the source's own fields of @stats (the rest are left alone). */
     void (*stats)(DirtyTrackingStats *stats);
 } DirtySourceOps;

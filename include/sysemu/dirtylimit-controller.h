@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "qemu/dirty-window.h"
 #include "sysemu/vcpu-throttle.h"
 
 /* Bytes per page the dirty ring reports. */
@@ -76,10 +77,33 @@ typedef struct DirtyLimitWindow {
 
 /* ---- The duty-cycle controller (ours) ---- */
 
+/*
+ * What the duty cycle is fed: two monotonic counters of a vCPU.  @pages:
+ * distinct pages per window, summed (dirty_window_total()); @carried: of
+ * those, the pages its window before had too (dirty_window_carried()),
+ * 0 where nothing is known of windows.
+ */
+typedef struct DirtyLimitCount {
+    uint64_t pages;
+    uint64_t carried;
+} DirtyLimitCount;
+
+/*
+ * Carried pages (a hot set re-counted at each window start) are charged
+ * spread over the window that counted them, in proportion to the time
+ * gone in it; the window is the dirty window's: 1 s, aligned on the
+ * clock.  See docs/devel/dirty-limit.md, "Carried pages".
+ */
+#define DIRTYLIMIT_CARRY_WINDOW_NS DIRTY_WINDOW_DEFAULT_NS
+
 typedef struct DirtyLimitCtl {
     uint64_t quota_pages_per_s;
     int64_t last_ns;            /* time of the previous step */
     uint64_t last_dirty_pages;  /* counter at the previous step */
+    uint64_t last_carried_pages;    /* carried counter, likewise */
+    int64_t carry_window;       /* index of the window being charged */
+    double carry_pages;         /* carried pages counted in it so far */
+    double carry_charged;       /* of those, charged to the debt */
     bool in_slice;              /* a slice began at dirtylimit_ctl_run() */
     int64_t slice_start_active_ns;  /* @active_ns when it began */
     /* Pages dirtied beyond the budget; negative: unused budget (credit). */
@@ -166,17 +190,19 @@ typedef struct DirtyLimitCtl {
 #define DIRTYLIMIT_RATE_SAMPLE_MIN_NS 5000LL
 
 void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,
-                         int64_t now_ns, uint64_t dirty_pages);
+                         int64_t now_ns, DirtyLimitCount count);
 /* A new quota: the debt starts again from zero, the rate estimate stays. */
 void dirtylimit_ctl_set_quota(DirtyLimitCtl *c, uint64_t quota_pages_per_s);
 /*
- * Account the pages dirtied since the previous step (@dirty_pages is the
- * vCPU's monotonic counter, freshly harvested; @active_ns its active
- * clock, see above) and decide.  When the decision has no sleep, the
- * caller runs the slice: call dirtylimit_ctl_run() when entering it.
+ * Account the pages dirtied since the previous step (@count: the vCPU's
+ * monotonic counters, freshly harvested; @active_ns its active clock,
+ * see above) and decide.  Fresh pages are charged at once, carried ones
+ * spread over their window (DIRTYLIMIT_CARRY_WINDOW_NS).  When the
+ * decision has no sleep, the caller runs the slice: call
+ * dirtylimit_ctl_run() when entering it.
  */
 DirtyLimitDecision dirtylimit_ctl_step(DirtyLimitCtl *c, int64_t now_ns,
-                                       uint64_t dirty_pages,
+                                       DirtyLimitCount count,
                                        int64_t active_ns);
 void dirtylimit_ctl_slept(DirtyLimitCtl *c, int64_t slept_ns);
 void dirtylimit_ctl_run(DirtyLimitCtl *c, int64_t active_ns);

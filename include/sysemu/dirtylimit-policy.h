@@ -27,14 +27,16 @@ typedef struct DirtyLimitPolicyOps {
     /*
      * Start @c for a new quota (MB/s); @again: @c ran this policy on
      * this vCPU until now (the quota changed, or the policy was set
-     * again).  @ring_entries: the vCPU's dirty ring.
+     * again).  @ring_entries: the vCPU's dirty ring.  @count: what the
+     * policy counts (the duty cycle: distinct pages per window and the
+     * carried ones; ring-full: ring entries in @count.pages).
      */
     void (*setup)(DirtyLimitVcpuCtl *c, uint64_t quota_mbps,
                   uint32_t ring_entries, int64_t now_ns,
-                  uint64_t dirty_pages, bool again);
+                  DirtyLimitCount count, bool again);
     /* The controller's step: see dirtylimit-controller.h. */
     DirtyLimitDecision (*step)(DirtyLimitVcpuCtl *c, int cpu_index,
-                               int64_t now_ns, uint64_t dirty_pages,
+                               int64_t now_ns, DirtyLimitCount count,
                                int64_t active_ns);
     void (*slept)(DirtyLimitVcpuCtl *c, int64_t slept_ns);
     /* The vCPU enters a slice.  NULL: the policy does not care. */

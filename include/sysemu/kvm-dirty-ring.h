@@ -43,10 +43,13 @@ uint32_t kvm_dirty_ring_peek_pending(CPUState *cpu);
 /*
  * The same for distinct pages per window: of the entries still in @cpu's
  * ring, the pages its dirty window has not counted yet (a page repeated
- * in a row once).  dirty_window_total() read before this, plus this, is
- * the vCPU's distinct count now.  Undercounts while a harvest runs.
+ * in a row once), and of those the pages its previous window counted
+ * (carried).  dirty_window_total() read before this, plus this, is the
+ * vCPU's distinct count now (dirty_window_carried(), read before the
+ * total, plus the carried ones, its carried count).  Undercounts while
+ * a harvest runs.
  */
-uint32_t kvm_dirty_ring_peek_new_pages(CPUState *cpu);
+DirtyNewPages kvm_dirty_ring_peek_new_pages(CPUState *cpu);
 
 /*
  * KVM_EXIT_DIRTY_RING_FULL on @cpu's thread: harvest its ring.  False,

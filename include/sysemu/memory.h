@@ -40,7 +40,8 @@ void memory_dirty_tracking_stats(DirtyTrackingStats *stats);
  * thread, no lock); 0 for a source with no per-vCPU count (the bitmap).
  * memory_dirty_vcpu_new_pages(): the same for CPUState.dirty_window,
  * pages not yet counted in @cpu's current 1-s window
- * (qemu/dirty-window.h).
+ * (qemu/dirty-window.h), and how many of them its previous window had
+ * (carried); zeros for a source with no per-vCPU window.
  *
  * memory_dirty_harvest_vcpus(): bring every CPUState.dirty_pages up to
  * date now (while tracking is on; nothing for the bitmap).
@@ -57,7 +58,7 @@ void memory_dirty_tracking_stats(DirtyTrackingStats *stats);
  * vCPU (the ring) fills the sets.
  */
 uint32_t memory_dirty_vcpu_pending(CPUState *cpu);
-uint32_t memory_dirty_vcpu_new_pages(CPUState *cpu);
+DirtyNewPages memory_dirty_vcpu_new_pages(CPUState *cpu);
 void memory_dirty_harvest_vcpus(void);
 void memory_dirty_track_vcpus(SparseBitmap *const *sets, int nr_cpus,
                               uint64_t *dirty_pages);

@@ -95,6 +95,75 @@ static void test_a_sequential_writer_counts_every_page(void)
     dirty_window_free(w);
 }
 
+/*
+ * A page dirtied in window n and again in n + 1 is carried; in n and
+ * n + 2 it is not, nor in n + 1 when its chunk was not used in n.
+ */
+static void test_carried_pages_are_the_previous_windows(void)
+{
+    DirtyWindow *w = dirty_window_new(TEST_PAGES, WINDOW_NS);
+    uint64_t other = 3 * DIRTY_WINDOW_CHUNK_PAGES + 5;
+    int64_t n = 7 * WINDOW_NS;
+
+    /* Before the first advance: no window to carry from. */
+    dirty_window_add(w, 1);
+    dirty_window_advance(w, n);
+    g_assert_true(dirty_window_add(w, 1));
+    g_assert_cmpuint(dirty_window_carried(w), ==, 0);
+    g_assert_true(dirty_window_add(w, 2));
+    g_assert_true(dirty_window_add(w, other));
+    g_assert_false(dirty_window_seen_prev(w, 1));
+
+    /* Window n + 1: pages 1 and 2 again, 3 new; the other chunk idle. */
+    dirty_window_advance(w, n + WINDOW_NS + 1);
+    g_assert_true(dirty_window_seen_prev(w, 1));
+    g_assert_true(dirty_window_seen_prev(w, other));
+    g_assert_false(dirty_window_seen_prev(w, 3));
+    g_assert_true(dirty_window_add(w, 1));
+    g_assert_true(dirty_window_add(w, 2));
+    g_assert_false(dirty_window_add(w, 2));
+    g_assert_true(dirty_window_add(w, 3));
+    g_assert_cmpuint(dirty_window_carried(w), ==, 2);
+    g_assert_cmpuint(dirty_window_total(w), ==, 7);
+    /* Still the previous window's, now in the chunk's other bank. */
+    g_assert_true(dirty_window_seen_prev(w, 1));
+    g_assert_false(dirty_window_seen_prev(w, 3));
+
+    /* Window n + 2: page 3 carried; the other chunk skipped n + 1. */
+    dirty_window_advance(w, n + 2 * WINDOW_NS);
+    g_assert_true(dirty_window_seen_prev(w, 3));
+    g_assert_false(dirty_window_seen_prev(w, other));
+    g_assert_true(dirty_window_add(w, 3));
+    g_assert_true(dirty_window_add(w, other));
+    g_assert_cmpuint(dirty_window_carried(w), ==, 3);
+
+    /* Window n + 4: n + 3 had nothing, so nothing is carried. */
+    dirty_window_advance(w, n + 4 * WINDOW_NS);
+    g_assert_false(dirty_window_seen_prev(w, 3));
+    g_assert_true(dirty_window_add(w, 3));
+    g_assert_true(dirty_window_add(w, other));
+    g_assert_cmpuint(dirty_window_carried(w), ==, 3);
+    g_assert_cmpuint(dirty_window_total(w), ==, 11);
+    dirty_window_free(w);
+}
+
+/* A hot set rewritten every harvest: carried in full from window two. */
+static void test_a_hot_set_is_carried_every_window(void)
+{
+    DirtyWindow *w = dirty_window_new(TEST_PAGES, WINDOW_NS);
+    int64_t now_ns = 5 * WINDOW_NS;
+
+    for (int h = 0; h < 3 * WINDOW_NS / HARVEST_NS; h++) {
+        dirty_window_advance(w, now_ns + h * HARVEST_NS);
+        for (uint64_t p = 0; p < HOT_PAGES; p++) {
+            dirty_window_add(w, 1000 + p);
+        }
+    }
+    g_assert_cmpuint(dirty_window_total(w), ==, 3 * HOT_PAGES);
+    g_assert_cmpuint(dirty_window_carried(w), ==, 2 * HOT_PAGES);
+    dirty_window_free(w);
+}
+
 static void test_pages_outside_the_set_are_ignored(void)
 {
     DirtyWindow *w = dirty_window_new(100, WINDOW_NS);
@@ -124,8 +193,8 @@ static void test_memory_grows_with_what_the_vcpu_touched(void)
         dirty_window_add(w, p);
     }
     all = dirty_window_bytes(w);
-    /* One bit per page of RAM at most, plus the table. */
-    g_assert_cmpuint(all, <=, w->nr_pages / 8 + idle +
+    /* Two bits per page of RAM at most, plus the table. */
+    g_assert_cmpuint(all, <=, w->nr_pages / 4 + idle +
                      w->nr_chunks * (sizeof(uint64_t) + sizeof(w->chunks[0])));
     g_test_message("64 GiB guest: idle vCPU %" PRIu64 " B, 2 MiB hot set "
                    "%" PRIu64 " B, every chunk %" PRIu64 " KiB",
@@ -171,6 +240,7 @@ typedef struct RaceState {
     DirtyWindow *w;
     bool stop;
     uint64_t max_seen_total;
+    uint64_t max_seen_carried;
 } RaceState;
 
 static gpointer race_reader(gpointer opaque)
@@ -178,14 +248,20 @@ static gpointer race_reader(gpointer opaque)
     RaceState *s = opaque;
 
     while (!qatomic_load_acquire(&s->stop)) {
+        /* Carried first: then never more carried than total. */
+        uint64_t carried = dirty_window_carried(s->w);
         uint64_t t = dirty_window_total(s->w);
         DirtyWindowReport r;
 
+        g_assert_cmpuint(carried, <=, t);
+        g_assert_cmpuint(carried, >=, s->max_seen_carried);
+        s->max_seen_carried = carried;
         for (uint64_t p = 0; p < 64; p++) {
             dirty_window_seen(s->w, p * 4099);
+            dirty_window_seen_prev(s->w, p * 4099);
         }
         dirty_window_last(s->w, &r);
-        g_assert_cmpuint(r.pages, <=, 64);
+        g_assert_cmpuint(r.pages, <=, 96);
         g_assert_cmpuint(t, >=, s->max_seen_total);
         s->max_seen_total = t;
     }
@@ -196,7 +272,7 @@ static void test_readers_race_the_writer_safely(void)
 {
     RaceState s = { .w = dirty_window_new(TEST_PAGES, 1000) };
     GThread *reader = g_thread_new("reader", race_reader, &s);
-    uint64_t expect = 0;
+    uint64_t expect = 0, expect_carried = 0;
 
     for (int64_t epoch = 0; epoch < 20000; epoch++) {
         dirty_window_advance(s.w, epoch * 1000);
@@ -204,12 +280,20 @@ static void test_readers_race_the_writer_safely(void)
             expect += dirty_window_add(s.w, ((p + epoch) % 64) * 4099);
             dirty_window_add(s.w, ((p + epoch) % 64) * 4099);
         }
+        /* Every other window, 32 pages no other window has. */
+        for (uint64_t p = 0; epoch % 2 && p < 32; p++) {
+            expect += dirty_window_add(s.w, 64 * 4099 + p);
+        }
+        /* The 64 are carried from the second window on; the 32 never. */
+        expect_carried += epoch ? 64 : 0;
     }
     qatomic_store_release(&s.stop, true);
     g_thread_join(reader);
-    g_assert_cmpuint(expect, ==, 20000 * 64);
+    g_assert_cmpuint(expect, ==, 20000 * 64 + 10000 * 32);
     g_assert_cmpuint(dirty_window_total(s.w), ==, expect);
     g_assert_cmpuint(s.max_seen_total, <=, expect);
+    g_assert_cmpuint(dirty_window_carried(s.w), ==, expect_carried);
+    g_assert_cmpuint(s.max_seen_carried, <=, expect_carried);
     dirty_window_free(s.w);
 }
 
@@ -222,6 +306,10 @@ int main(int argc, char **argv)
                     test_windows_line_up_with_the_clock);
     g_test_add_func("/dirty-window/a-sequential-writer-counts-every-page",
                     test_a_sequential_writer_counts_every_page);
+    g_test_add_func("/dirty-window/carried-pages-are-the-previous-windows",
+                    test_carried_pages_are_the_previous_windows);
+    g_test_add_func("/dirty-window/a-hot-set-is-carried-every-window",
+                    test_a_hot_set_is_carried_every_window);
     g_test_add_func("/dirty-window/pages-outside-the-set-are-ignored",
                     test_pages_outside_the_set_are_ignored);
     g_test_add_func("/dirty-window/memory-grows-with-what-the-vcpu-touched",
