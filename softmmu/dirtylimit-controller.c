@@ -53,6 +53,9 @@ void dirtylimit_ctl_init(DirtyLimitCtl *c, uint64_t quota_pages_per_s,
     c->last_dirty_pages = count.pages;
     c->last_carried_pages = count.carried;
     c->carry_window = dirtylimit_carry_window(now_ns);
+    c->window_seen_from_ns = now_ns;
+    /* The window before it was not seen at all. */
+    c->prev_window_pages = -1;
     c->run_rate_pages_per_s = DIRTYLIMIT_RATE_PRIOR_PAGES_PER_S;
     c->run_floor_ns = DIRTYLIMIT_RUN_MIN_NS;
     dirtylimit_window_init(&c->window, now_ns);
@@ -116,6 +119,26 @@ static void dirtylimit_ctl_learn(DirtyLimitCtl *c, int64_t active_ns,
 }
 
 /*
+ * The pages the window before @window counted, as if seen whole: a
+ * window the controller saw only the end of (it started in it) is
+ * scaled up to its full length; -1 when it saw too little of it to say.
+ */
+static double dirtylimit_ctl_window_seen(const DirtyLimitCtl *c,
+                                         int64_t window)
+{
+    int64_t end_ns = (c->carry_window + 1) * DIRTYLIMIT_CARRY_WINDOW_NS;
+    int64_t seen_ns = end_ns - c->window_seen_from_ns;
+
+    if (window != c->carry_window + 1) {
+        return 0;               /* a whole window went by without a step */
+    }
+    if (seen_ns < DIRTYLIMIT_CARRY_WINDOW_NS / 10) {
+        return -1;
+    }
+    return c->window_pages * DIRTYLIMIT_CARRY_WINDOW_NS / seen_ns;
+}
+
+/*
  * Of @pages new since the previous step, @carried were carried: the
  * pages to charge now.  Fresh pages in full; carried ones by the share
  * of their window gone, the rest of a window once it has ended.  A
@@ -133,14 +156,21 @@ static double dirtylimit_ctl_charge(DirtyLimitCtl *c, int64_t now_ns,
 
     if (window != c->carry_window) {
         charge += c->carry_pages - c->carry_charged;
+        c->prev_window_pages = dirtylimit_ctl_window_seen(c, window);
         c->carry_window = window;
         c->carry_pages = 0;
         c->carry_charged = 0;
+        c->window_pages = 0;
+        c->window_seen_from_ns = window * DIRTYLIMIT_CARRY_WINDOW_NS;
     }
+    c->window_pages += (double)pages;
     c->carry_pages += (double)carried;
     gone = (double)(MAX(now_ns, 0) - window * DIRTYLIMIT_CARRY_WINDOW_NS) /
            DIRTYLIMIT_CARRY_WINDOW_NS;
-    due = c->carry_pages * gone;
+    /* Spread, but never slower than the window before's pages would be. */
+    due = c->prev_window_pages < 0 ? c->carry_pages :
+          MIN(c->carry_pages,
+              MAX(c->carry_pages, c->prev_window_pages) * gone);
     if (due > c->carry_charged) {
         charge += due - c->carry_charged;
         c->carry_charged = due;

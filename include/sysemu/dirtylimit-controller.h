@@ -91,8 +91,12 @@ typedef struct DirtyLimitCount {
 /*
  * Carried pages (a hot set re-counted at each window start) are charged
  * spread over the window that counted them, in proportion to the time
- * gone in it; the window is the dirty window's: 1 s, aligned on the
- * clock.  See docs/devel/dirty-limit.md, "Carried pages".
+ * gone in it, but no slower than the window before's pages spread so:
+ * a hot set comes in a burst at the window's start and is spread; a
+ * writer sweeping a region it rewrites within two windows brings its
+ * carried pages all through the window and is charged as they come.
+ * The window is the dirty window's: 1 s, aligned on the clock.  See
+ * docs/devel/dirty-limit.md, "Carried pages".
  */
 #define DIRTYLIMIT_CARRY_WINDOW_NS DIRTY_WINDOW_DEFAULT_NS
 
@@ -104,6 +108,16 @@ typedef struct DirtyLimitCtl {
     int64_t carry_window;       /* index of the window being charged */
     double carry_pages;         /* carried pages counted in it so far */
     double carry_charged;       /* of those, charged to the debt */
+    /*
+     * Pages counted in the window being charged and in the one before
+     * (scaled to a whole window if the controller started in it; -1: not
+     * seen enough): no more of a window's pages can be carried
+     * than the window before counted, so carried pages are charged at
+     * least as fast as that many spread over the window.
+     */
+    double window_pages;
+    double prev_window_pages;
+    int64_t window_seen_from_ns;    /* the first step in it, or its start */
     bool in_slice;              /* a slice began at dirtylimit_ctl_run() */
     int64_t slice_start_active_ns;  /* @active_ns when it began */
     /* Pages dirtied beyond the budget; negative: unused budget (credit). */

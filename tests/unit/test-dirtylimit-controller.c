@@ -70,6 +70,18 @@ typedef struct SimVcpu {
     double hot_pages;
     int hot_window;             /* the last window that counted it */
     double carried_pages;       /* monotonic */
+    /*
+     * The sequential writer sweeps a region of wrap_pages (0: endless):
+     * a page it writes again in the window after the one that last
+     * counted it is carried.  seq_end[w]: pages it had written by the
+     * end of window w.
+     */
+    double wrap_pages;
+    double seq_pages;
+    double seq_end[SIM_MAX_WINDOWS];
+    int seq_window;
+    /* Pages dirtied per tenth of a second: spans across windows. */
+    double tenth_pages[SIM_MAX_WINDOWS * 10];
 } SimVcpu;
 
 static void sim_init(SimVcpu *s, double rate_pages_per_s, uint32_t ring)
@@ -80,6 +92,27 @@ static void sim_init(SimVcpu *s, double rate_pages_per_s, uint32_t ring)
     s->rng = SIM_SEED;
     s->min_run_ns = INT64_MAX;
     s->hot_window = -2;
+    s->seq_window = -1;
+}
+
+/* The sequential writer writes @pages in window @w: count the carried. */
+static void sim_count_sequential(SimVcpu *s, int w, double pages)
+{
+    double from, lo, hi;
+
+    for (; s->seq_window < w; s->seq_window++) {
+        if (s->seq_window >= 0) {
+            s->seq_end[s->seq_window] = s->seq_pages;
+        }
+    }
+    if (s->wrap_pages) {
+        /* Where these pages were last written, and window w - 1's span. */
+        from = s->seq_pages - s->wrap_pages;
+        lo = w >= 2 ? s->seq_end[w - 2] : 0;
+        hi = w >= 1 ? s->seq_end[w - 1] : 0;
+        s->carried_pages += MAX(0.0, MIN(from + pages, hi) - MAX(from, lo));
+    }
+    s->seq_pages += pages;
 }
 
 static DirtyLimitCount sim_count(const SimVcpu *s)
@@ -128,6 +161,9 @@ static void sim_advance(SimVcpu *s, int64_t ns, SimState state)
                            NANOSECONDS_PER_SECOND;
 
             sim_count_hot_set(s, w);
+            sim_count_sequential(s, w, pages);
+            s->tenth_pages[s->now_ns / (NANOSECONDS_PER_SECOND / 10)] +=
+                pages;
             s->dirty_pages += pages;
             s->ring_pending_pages += pages;
             s->window_pages[w] += pages;
@@ -552,6 +588,40 @@ static void test_a_hot_set_under_the_quota_is_never_slept(void)
     }
 }
 
+static void test_a_writer_sweeping_a_region_holds_every_second(void)
+{
+    /*
+     * A sequential writer over 256 MiB at 200 MB/s sweeps its region in
+     * 1.3 s: most of the pages it writes in a window it wrote in the
+     * window before, so they count as carried, but they come all through
+     * the window, not in a burst at its start.  Charged spread over the
+     * window as a hot set is, the vCPU ran ahead early in each window and
+     * slept late: every aligned window held, but a second across two
+     * windows was off by up to 4.7%.  Every second, aligned or not, must
+     * hold within 2% (now 0.48%).
+     */
+    SimVcpu s;
+    DirtyLimitCtl c;
+    double worst = 0;
+
+    sim_init(&s, 58000, 4096);
+    s.wrap_pages = 65536;
+    c = sim_start_duty(&s, 200);
+    sim_run_duty(&s, &c, 12 * NANOSECONDS_PER_SECOND);
+    g_assert_cmpfloat(s.carried_pages, >, 0.5 * s.dirty_pages);
+    for (int t = 20; t + 10 <= 120; t++) {
+        double pages = 0;
+
+        for (int k = t; k < t + 10; k++) {
+            pages += s.tenth_pages[k];
+        }
+        worst = MAX(worst, fabs(pages / (200 * DIRTYLIMIT_PAGES_PER_MB) - 1));
+    }
+    g_test_message("carried %.0f of %.0f pages; worst 1-s span %.2f%%",
+                   s.carried_pages, s.dirty_pages, 100 * worst);
+    g_assert_cmpfloat(worst, <=, 0.02);
+}
+
 static void test_a_hot_set_and_a_writer_hold_the_quota(void)
 {
     /*
@@ -791,6 +861,8 @@ static const TestCase cases[] = {
       test_reports_rate_and_sleep_share },
     { "dirtylimit/hot-set/under-the-quota-is-never-slept",
       test_a_hot_set_under_the_quota_is_never_slept },
+    { "dirtylimit/hot-set/a-writer-sweeping-a-region-holds-every-second",
+      test_a_writer_sweeping_a_region_holds_every_second },
     { "dirtylimit/hot-set/with-a-writer-holds-the-quota",
       test_a_hot_set_and_a_writer_hold_the_quota },
     { "dirtylimit/ring-full/adjusts-as-qemu-7.1",
