@@ -128,10 +128,13 @@ static uint64_t truth_between(int cpu, uint64_t from, uint64_t to)
 }
 
 /*
- * @windows aligned 1-s windows from the next edge: each vCPU's mean
- * distinct rate over them, into @mean_mbps[], its mean error against
- * @quota_mbps[] (when given), its worst window's and its share of the
- * time waiting for a host CPU.
+ * @nwin aligned 1-s windows from the next edge: into @mean_mbps[] each
+ * vCPU's mean distinct rate over them, into @worst_err[] its worst
+ * window's error against @quota_mbps[] (when given), into @waited[] the
+ * share of the time its thread waited on a host run queue (0 where the
+ * kernel keeps no schedstat).  Each window is logged, with the limiter's
+ * view as dirtylimit_vcpu_info() gives it at the edge (usually still the
+ * window before: its age is printed).
  */
 static void windows(const QuotaCase *c, int nwin, const double *quota_mbps,
                     double *mean_mbps, double *worst_err, double *waited)
@@ -157,7 +160,7 @@ static void windows(const QuotaCase *c, int nwin, const double *quota_mbps,
         g_string_append_printf(line, "window %d:", w);
         for (int i = 0; i < c->ntraces; i++) {
             DirtyLimitVcpuInfo info = { 0 };
-            uint64_t w_ns = 0, w0_ns = wait_at[i];
+            uint64_t w0_ns = wait_at[i], w_ns = w0_ns;
             double rate;
 
             cur[i] = test_vm_sample(i);
