@@ -7,6 +7,7 @@
 
 #include "hw/core/cpu.h"
 #include "hw/machine.h"
+#include "hw/replay.h"
 #include "migration/dirtyrate.h"
 #include "sysemu/cpu-throttle.h"
 #include "sysemu/dirtylimit.h"
@@ -62,6 +63,28 @@ void test_vm_set_workloads(VLOptions *opts, const WorkloadConfig *wl)
         opts->workload_given[i] = true;
         opts->workloads[i] = *wl;
     }
+}
+
+void test_vm_set_replay(VLOptions *opts, int cpu_index,
+                        const char *trace_path)
+{
+    opts->workload_given[cpu_index] = true;
+    opts->workloads[cpu_index] = (WorkloadConfig) {
+        .kind = RS_WL_REPLAY, .replay_pid = -1, .replay_loop = true,
+        .trace_path = trace_path,
+    };
+}
+
+uint64_t test_vm_replay_truth(int cpu_index, uint64_t from, uint64_t to)
+{
+    Error *err = NULL;
+    uint64_t pages;
+
+    if (!replay_distinct_pages_between(cpu_index, from, to, &pages, &err)) {
+        g_error("replay truth of vCPU %d: %s", cpu_index,
+                error_get_pretty(err));
+    }
+    return pages;
 }
 
 void test_vm_create_paused(const VLOptions *opts)

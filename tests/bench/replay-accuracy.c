@@ -89,25 +89,10 @@ static void vm_create(int replaying)
 
     opts->accel.dirty_ring_entries = RING_ENTRIES;
     for (int i = 0; i < replaying; i++) {
-        opts->workload_given[i] = true;
-        opts->workloads[i] = (WorkloadConfig) {
-            .kind = RS_WL_REPLAY, .replay_pid = -1, .replay_loop = true,
-            .trace_path = paths[i],
-        };
+        test_vm_set_replay(opts, i, paths[i]);
     }
     test_vm_create(opts);
     g_usleep(WARMUP_US);
-}
-
-static uint64_t truth_between(int cpu, uint64_t from, uint64_t to)
-{
-    Error *err = NULL;
-    uint64_t pages;
-
-    if (!replay_distinct_pages_between(cpu, from, to, &pages, &err)) {
-        g_error("truth: %s", error_get_pretty(err));
-    }
-    return pages;
 }
 
 /* ---- table 1: calc-dirty-rate against the truth, window by window ---- */
@@ -143,7 +128,7 @@ static void measure_mode(DirtyRateMeasureMode mode, int64_t calc_ms,
         }
         secs = r.window_ns / 1e9;
         for (int i = 0; i < CPUS; i++) {
-            truth[i] = truth_between(i, t.at[0][i].visits,
+            truth[i] = test_vm_replay_truth(i, t.at[0][i].visits,
                                      t.at[1][i].visits);
             vm_truth += truth[i];
             s.lag_grown_s += ((double)t.at[1][i].replay_lag_us -
@@ -403,8 +388,8 @@ static void quota_table(void)
             cur[i] = test_vm_sample(i);
             secs = (cur[i].host_ns - prev[i].host_ns) / 1e9;
             waited = waited_share(i, &wait_ns[i], secs);
-            rate = mbps(truth_between(i, prev[i].visits, cur[i].visits),
-                        secs);
+            rate = mbps(test_vm_replay_truth(i, prev[i].visits,
+                                             cur[i].visits), secs);
             printf("  %6.1f %+6.1f%% lag %6.2f w %3.0f%%", rate,
                    err_pct(rate, quota_mbps[i]),
                    cur[i].replay_lag_us / 1e6, 100 * waited);

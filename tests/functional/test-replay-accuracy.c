@@ -17,7 +17,6 @@
 
 #include <math.h>
 
-#include "hw/replay.h"
 #include "hw/workload.h"
 #include "migration/dirtyrate.h"
 #include "test-vm.h"
@@ -40,11 +39,7 @@ static void vm_create(void)
 
     opts->accel.dirty_ring_entries = 4096;
     for (int i = 0; i < CPUS; i++) {
-        opts->workload_given[i] = true;
-        opts->workloads[i] = (WorkloadConfig) {
-            .kind = RS_WL_REPLAY, .replay_pid = -1, .replay_loop = true,
-            .trace_path = paths[i],
-        };
+        test_vm_set_replay(opts, i, paths[i]);
     }
     test_vm_create(opts);
     g_usleep(WARMUP_US);
@@ -66,11 +61,8 @@ static void measure(DirtyRateMeasureMode mode, int64_t calc_ms,
     }
     for (int i = 0; i < CPUS; i++) {
         g_assert_cmpuint(t.at[1][i].workload_status, ==, RS_WLS_OK);
-        if (!replay_distinct_pages_between(i, t.at[0][i].visits,
-                                           t.at[1][i].visits, &truth[i],
-                                           &err)) {
-            g_error("truth: %s", error_get_pretty(err));
-        }
+        truth[i] = test_vm_replay_truth(i, t.at[0][i].visits,
+                                        t.at[1][i].visits);
     }
 }
 

@@ -21,7 +21,6 @@
 
 #include <math.h>
 
-#include "hw/replay.h"
 #include "hw/workload.h"
 #include "qemu/clock.h"
 #include "qemu/dirty-window.h"
@@ -84,11 +83,7 @@ static void vm_create(const QuotaCase *c)
     for (int i = 0; i < c->ntraces; i++) {
         paths[i] = g_build_filename(g_getenv("TRACES_DIR"), c->traces[i],
                                     NULL);
-        opts->workload_given[i] = true;
-        opts->workloads[i] = (WorkloadConfig) {
-            .kind = RS_WL_REPLAY, .replay_pid = -1, .replay_loop = true,
-            .trace_path = paths[i],
-        };
+        test_vm_set_replay(opts, i, paths[i]);
     }
     test_vm_create(opts);
     g_usleep(WARMUP_US);
@@ -115,17 +110,6 @@ static void sleep_to_window_edge(void)
 static double mbps(uint64_t pages, int64_t ns)
 {
     return ns > 0 ? (double)pages * RS_PAGE_SIZE / MiB / (ns / 1e9) : 0;
-}
-
-static uint64_t truth_between(int cpu, uint64_t from, uint64_t to)
-{
-    Error *err = NULL;
-    uint64_t pages;
-
-    if (!replay_distinct_pages_between(cpu, from, to, &pages, &err)) {
-        g_error("truth: %s", error_get_pretty(err));
-    }
-    return pages;
 }
 
 /*
@@ -168,7 +152,8 @@ static void windows(const QuotaCase *c, int nwin, const double *quota_mbps,
             test_vm_runqueue_wait_ns(i, &w_ns);
             wait_at[i] = w_ns;
             g_assert_cmpuint(cur[i].workload_status, ==, RS_WLS_OK);
-            rate = mbps(truth_between(i, prev[i].visits, cur[i].visits),
+            rate = mbps(test_vm_replay_truth(i, prev[i].visits,
+                                             cur[i].visits),
                         cur[i].host_ns - prev[i].host_ns);
             sum[i] += rate;
             g_string_append_printf(line, "  vCPU %d %s %.1f MB/s", i,

@@ -26,6 +26,17 @@ bool test_vm_timing_distorted(void);
 VLOptions *test_vm_options(uint64_t ram_bytes, int cpus);
 /* The same vCPU workload on each vCPU. */
 void test_vm_set_workloads(VLOptions *opts, const WorkloadConfig *wl);
+/*
+ * vCPU @cpu_index replays the trace at @trace_path in a loop (the path is
+ * borrowed: keep it until the VM is destroyed).
+ */
+void test_vm_set_replay(VLOptions *opts, int cpu_index,
+                        const char *trace_path);
+/*
+ * The exact distinct pages vCPU @cpu_index's replay dirtied between its
+ * store visits @from and @to (hw/replay.h); aborts the test on error.
+ */
+uint64_t test_vm_replay_truth(int cpu_index, uint64_t from, uint64_t to);
 
 /* kvm_init, machine_init, vm_start: the guest runs when this returns. */
 void test_vm_create(const VLOptions *opts);
