@@ -64,11 +64,13 @@
  * of that ceiling is held at that share instead (the limiter needs a
  * few % for its exits and sleeps); and a hold that falls short while
  * the limiter slept vCPU 0 for less than HOLD_AT_CEILING_SLEEP of the
- * window met the ceiling, not the limiter (which slows a vCPU only by
- * sleeping it): it is run again, as a starved one is.
+ * window, while the vCPU ran per CPU-second at HOLD_AT_CEILING_SPEED of
+ * its speed under no quota measured right after, met the ceiling, not
+ * the limiter: it is run again, as a starved one is.
  */
 #define HOLD_CEILING_SHARE 0.9
 #define HOLD_AT_CEILING_SLEEP 0.01
+#define HOLD_AT_CEILING_SPEED 0.95
 #define RATES_UNDER_TSAN "ThreadSanitizer slows the calculator and the " \
     "throttle timers: the rates a quota gives are not asserted in this build"
 /* How long the limit runs before we measure, and the measurement. */
@@ -279,25 +281,17 @@ static uint64_t vcpu_runqueue_wait_ns(int cpu)
     return test_vm_runqueue_wait_ns(cpu, &wait_ns) ? wait_ns : 0;
 }
 
-/* What vCPU 0 wrote per second over @us, and its speed's shares. */
-static double guest_hold_mbps(int64_t us, GuestSpeed *speed)
-{
-    if (guest_speed_all(1, us, speed)) {
-        return speed->wall_mbps;
-    }
-    /* No schedstat: the shares are unknown, taken as a plain hold. */
-    speed->throttle_share = 1.0;
-    return guest_write_mbps(0, us);
-}
+/* One short hold of a quota on vCPU 0, by the guest's own count. */
+typedef struct Hold {
+    double error;           /* signed, of the quota */
+    double starved;         /* share of the window waiting for a host CPU */
+    double slept;           /* share the throttle slept it (1: unknown) */
+    double cpu_mbps;        /* MB per second on a CPU (0: unknown) */
+} Hold;
 
-/*
- * The signed mean error of one short hold of @quota_mbps on vCPU 0, the
- * share of the window its thread spent waiting for a host CPU, and the
- * share the limiter slept it.
- */
-static double hold_error(uint64_t quota_mbps, double *starved_share,
-                         double *sleep_share)
+static Hold hold_quota(uint64_t quota_mbps)
 {
+    Hold h = { .slept = 1.0 };
     GuestSpeed speed;
     uint64_t wait0_ns;
     double mbps;
@@ -305,42 +299,82 @@ static double hold_error(uint64_t quota_mbps, double *starved_share,
     set_limit(0, quota_mbps);
     g_usleep(HOLD_SETTLE_US);
     wait0_ns = vcpu_runqueue_wait_ns(0);
-    mbps = guest_hold_mbps(HOLD_MEASURE_US, &speed);
-    *starved_share = (double)(vcpu_runqueue_wait_ns(0) - wait0_ns) /
-                     (HOLD_MEASURE_US * 1000.0);
-    *sleep_share = speed.throttle_share;
+    if (guest_speed_all(1, HOLD_MEASURE_US, &speed)) {
+        mbps = speed.wall_mbps;
+        h.slept = speed.throttle_share;
+        h.cpu_mbps = speed.cpu_mbps;
+    } else {
+        mbps = guest_write_mbps(0, HOLD_MEASURE_US);
+    }
+    h.starved = (double)(vcpu_runqueue_wait_ns(0) - wait0_ns) /
+                (HOLD_MEASURE_US * 1000.0);
+    h.error = (mbps - quota_mbps) / quota_mbps;
     set_limit(0, 0);
     /* Let the vCPU run free before the next hold starts afresh. */
     g_usleep(G_USEC_PER_SEC / 5);
-    return (mbps - quota_mbps) / quota_mbps;
+    return h;
 }
 
-/* The fastest vCPU 0 dirties with tracking on: a quota it never meets. */
-static double tracked_ceiling_mbps(void)
+/*
+ * The fastest vCPU 0 dirties with tracking on, under a quota it never
+ * meets (the controller steps every 20 ms, never sleeps it).
+ */
+static Hold tracked_ceiling(void)
 {
-    double starved, slept;
+    return hold_quota(DIRTYLIMIT_MAX_QUOTA_MBPS);
+}
 
-    return DIRTYLIMIT_MAX_QUOTA_MBPS *
-           (1 + hold_error(DIRTYLIMIT_MAX_QUOTA_MBPS, &starved, &slept));
+static double ceiling_mbps(const Hold *ceiling)
+{
+    return DIRTYLIMIT_MAX_QUOTA_MBPS * (1 + ceiling->error);
+}
+
+/*
+ * A hold short of its quota measured the host, not the limiter (which
+ * only slows a vCPU by sleeping it), when the vCPU waited for a host CPU,
+ * or when the limiter barely slept it and it ran, per second on a CPU,
+ * as fast as it does under no quota at all right after (measured again
+ * now: a host that slowed down shows there too).  A vCPU the limiter
+ * slowed without sleeping it (slices so short their exits cost it
+ * speed) runs slower per CPU-second than that, and counts.
+ */
+static bool hold_short_by_host(const Hold *h)
+{
+    Hold ceiling;
+
+    if (h->error >= -HOLD_MAX_ERROR) {
+        return false;
+    }
+    if (h->starved > HOLD_STARVED_SHARE) {
+        return true;
+    }
+    if (h->slept >= HOLD_AT_CEILING_SLEEP || !h->cpu_mbps) {
+        return false;
+    }
+    ceiling = tracked_ceiling();
+    g_test_message("  short without sleeping: %.0f MB/s per CPU-second, "
+                   "%.0f with no quota now", h->cpu_mbps, ceiling.cpu_mbps);
+    return h->cpu_mbps >= HOLD_AT_CEILING_SPEED * ceiling.cpu_mbps;
 }
 
 static void test_quota_holds_within_published_error(gconstpointer data)
 {
     static const uint64_t quotas_mbps[] = { 10, 50, 200 };
     uint32_t ring_entries = GPOINTER_TO_UINT(data);
-    double ceiling_mbps;
+    Hold ceiling;
 
     if (test_vm_timing_distorted()) {
         g_test_skip(RATES_UNDER_TSAN);
         return;
     }
     vm_create(ring_entries);
-    ceiling_mbps = tracked_ceiling_mbps();
+    ceiling = tracked_ceiling();
     g_test_message("ring %u: vCPU 0 dirties %.0f MB/s with tracking on",
-                   ring_entries, ceiling_mbps);
+                   ring_entries, ceiling_mbps(&ceiling));
     for (size_t q = 0; q < G_N_ELEMENTS(quotas_mbps); q++) {
         uint64_t quota = MIN(quotas_mbps[q],
-                             (uint64_t)(ceiling_mbps * HOLD_CEILING_SHARE));
+                             (uint64_t)(ceiling_mbps(&ceiling) *
+                                        HOLD_CEILING_SHARE));
         double errors[HOLD_RUNS];
         int runs = 0;
 
@@ -352,17 +386,17 @@ static void test_quota_holds_within_published_error(gconstpointer data)
         }
         for (int attempt = 0; attempt < HOLD_MAX_ATTEMPTS && runs < HOLD_RUNS;
              attempt++) {
-            double starved, slept, e = hold_error(quota, &starved, &slept);
+            Hold h = hold_quota(quota);
 
             g_test_message("ring %u, quota %" PRIu64 " MB/s: mean error "
                            "%+.2f%%, vCPU 0 waited for a host CPU %.0f%% "
                            "and slept %.1f%% of the window", ring_entries,
-                           quota, 100 * e, 100 * starved, 100 * slept);
-            if (e < -HOLD_MAX_ERROR && (starved > HOLD_STARVED_SHARE ||
-                                        slept < HOLD_AT_CEILING_SLEEP)) {
+                           quota, 100 * h.error, 100 * h.starved,
+                           100 * h.slept);
+            if (hold_short_by_host(&h)) {
                 continue;       /* the host's shortfall: hold again */
             }
-            errors[runs++] = e;
+            errors[runs++] = h.error;
         }
         if (runs < HOLD_RUNS) {
             test_vm_destroy();
